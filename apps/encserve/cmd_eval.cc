@@ -1,0 +1,42 @@
+// encserve eval-sts: STS-B test Spearman computed by encserve itself.
+#include <cstdio>
+#include <iostream>
+
+#include "common.h"
+#include "eval/quality.h"
+
+namespace encserve::app {
+
+void RegisterEvalSts(CLI::App& app) {
+  struct Args {
+    EngineFlags engine;
+    std::string data;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval-sts",
+      "STS-B test: Spearman of embedding cosine vs gold scores (all-MiniLM-L6-v2: 0.8203)");
+  AddEngineFlags(cmd, &a->engine);
+  a->data = DefaultDataDir() + "/sts-b-test.tsv";
+  cmd->add_option("--data", a->data, "sts-b-test.tsv")->capture_default_str();
+  cmd->callback([a] {
+    auto pairs = eval::LoadStsB(a->data);
+    if (!pairs.ok()) {
+      std::cerr << "error: " << pairs.status().ToString() << "\n";
+      throw CLI::RuntimeError(2);
+    }
+    auto engine = LoadEngineOrReport(a->engine);
+    if (!engine) throw CLI::RuntimeError(1);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = eval::EvaluateSts(*engine, *pairs);
+    if (!r.ok()) {
+      std::cerr << "error: " << r.status().ToString() << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    std::printf("STS-B test: %d pairs, Spearman %.4f, Pearson %.4f (%.1f s, kernels %s)\n",
+                r->pairs, r->spearman, r->pearson, MillisSince(t0) / 1000.0,
+                engine->kernels().name);
+  });
+}
+
+}  // namespace encserve::app

@@ -1,0 +1,48 @@
+// encserve info: what the loader understood about a model folder, and the kernels in use.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common.h"
+
+namespace encserve::app {
+
+void RegisterInfo(CLI::App& app) {
+  auto flags = std::make_shared<EngineFlags>();
+  CLI::App* cmd = app.add_subcommand("info", "Print the model configuration encserve understood");
+  AddEngineFlags(cmd, flags.get());
+  cmd->callback([flags] {
+    auto engine = LoadEngineOrReport(*flags);
+    if (!engine) throw CLI::RuntimeError(1);
+    const ModelConfig& c = engine->config();
+    const BertConfig& b = c.bert;
+    nlohmann::ordered_json j;
+    j["model_dir"] = flags->model;
+    j["architecture"] = b.architecture;
+    j["kind"] = ModelKindName(c.kind);
+    j["vocab_size"] = b.vocab_size;
+    j["hidden_size"] = b.hidden_size;
+    j["num_layers"] = b.num_layers;
+    j["num_heads"] = b.num_heads;
+    j["head_dim"] = b.head_dim();
+    j["intermediate_size"] = b.intermediate_size;
+    j["max_position_embeddings"] = b.max_position_embeddings;
+    j["type_vocab_size"] = b.type_vocab_size;
+    j["layer_norm_eps"] = b.layer_norm_eps;
+    j["hidden_act"] = b.hidden_act;
+    if (c.kind == ModelKind::kCrossEncoder) j["num_labels"] = c.num_labels;
+    j["pooling"] = PoolingModeName(c.pooling);
+    j["normalize"] = c.normalize;
+    j["max_seq_length"] = engine->max_length();
+    j["sentence_transformers"] = c.sentence_transformers;
+    j["tokenizer_vocab_size"] = engine->tokenizer().vocab_size();
+    j["precision"] = "fp32";
+    j["kernels"] = engine->kernels().name;
+    j["cpu"] = kernels::DetectCpu().brand;
+    j["cpu_flags"] = kernels::CpuFlagsString();
+    j["threads"] = flags->threads;
+    j["replicas"] = flags->replicas;
+    std::cout << j.dump(2) << "\n";
+  });
+}
+
+}  // namespace encserve::app

@@ -1,0 +1,217 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string_view>
+#include <unordered_map>
+
+namespace encserve {
+
+struct Engine::Replica {
+  explicit Replica(int threads) : pool(threads) {}
+  ThreadPool pool;
+  Workspace ws;
+};
+
+// RAII: returns the replica to the free list on destruction.
+class Engine::ReplicaLease {
+ public:
+  ReplicaLease(const Engine* engine, Replica* r) : engine_(engine), replica_(r) {}
+  ReplicaLease(ReplicaLease&& o) noexcept
+      : engine_(o.engine_), replica_(std::exchange(o.replica_, nullptr)) {}
+  ~ReplicaLease() {
+    if (replica_ == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(engine_->mu_);
+      engine_->free_.push_back(replica_);
+    }
+    engine_->cv_.notify_one();
+  }
+  Replica* operator->() const { return replica_; }
+
+ private:
+  const Engine* engine_;
+  Replica* replica_;
+};
+
+Engine::~Engine() = default;
+
+StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
+  if (options.threads < 1 || options.threads > 256)
+    return InvalidArgument("threads must be 1..256");
+  if (options.replicas < 1 || options.replicas > 64)
+    return InvalidArgument("replicas must be 1..64");
+  if (options.max_batch_size < 1 || options.max_batch_tokens < 1) {
+    return InvalidArgument("max_batch_size and max_batch_tokens must be positive");
+  }
+  const kernels::Isa isa = options.isa.value_or(kernels::ActiveIsa());
+  const kernels::KernelTable* table = kernels::KernelsFor(isa);
+  if (table == nullptr) {
+    return FailedPrecondition(std::string("this CPU does not support ISA ") +
+                              kernels::IsaName(isa));
+  }
+  std::unique_ptr<Engine> e(new Engine());
+  e->options_ = options;
+  ASSIGN_OR_RETURN(e->model_, BertModel::Load(options.model_dir, *table));
+  ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::FromDirectory(options.model_dir));
+  const ModelConfig& c = e->model_->config();
+  if (e->tokenizer_->vocab_size() > static_cast<size_t>(c.bert.vocab_size)) {
+    return InvalidArgument("tokenizer has " + std::to_string(e->tokenizer_->vocab_size()) +
+                           " tokens but the model only " + std::to_string(c.bert.vocab_size));
+  }
+  e->max_length_ = options.max_length.value_or(c.max_seq_length);
+  if (e->max_length_ < 2 || e->max_length_ > c.bert.max_position_embeddings) {
+    return InvalidArgument("max_length must be in 2.." +
+                           std::to_string(c.bert.max_position_embeddings));
+  }
+  for (int r = 0; r < options.replicas; ++r) {
+    e->replicas_.push_back(std::make_unique<Replica>(options.threads));
+    e->free_.push_back(e->replicas_.back().get());
+  }
+  return e;
+}
+
+Engine::ReplicaLease Engine::Acquire() const {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return !free_.empty(); });
+  Replica* r = free_.back();
+  free_.pop_back();
+  return ReplicaLease(this, r);
+}
+
+template <typename Fn>
+Status Engine::ForEachBatch(const std::vector<Encoding>& encodings, Fn&& fn) const {
+  TokenBatch batch;
+  int first = 0;
+  for (size_t i = 0; i < encodings.size(); ++i) {
+    const int len = static_cast<int>(encodings[i].ids.size());
+    if (batch.num_seqs() > 0 && (batch.num_seqs() >= options_.max_batch_size ||
+                                 batch.num_tokens() + len > options_.max_batch_tokens)) {
+      RETURN_IF_ERROR(fn(batch, first));
+      batch.Clear();
+      first = static_cast<int>(i);
+    }
+    batch.Add(encodings[i].ids, encodings[i].type_ids);
+  }
+  if (batch.num_seqs() > 0) RETURN_IF_ERROR(fn(batch, first));
+  return Status::Ok();
+}
+
+StatusOr<Embeddings> Engine::EmbedBatch(const TokenBatch& batch, bool normalize) const {
+  ReplicaLease r = Acquire();
+  ASSIGN_OR_RETURN(const float* hidden, model_->Encode(batch, r->ws, r->pool));
+  Embeddings out;
+  out.rows = batch.num_seqs();
+  out.dim = model_->hidden_size();
+  out.data.resize(static_cast<size_t>(out.rows) * out.dim);
+  model_->Pool(batch, hidden, normalize, out.data.data());
+  return out;
+}
+
+StatusOr<Embeddings> Engine::LogitsBatch(const TokenBatch& batch) const {
+  if (config().kind != ModelKind::kCrossEncoder) {
+    return FailedPrecondition("this model has no classification head (not a cross-encoder)");
+  }
+  ReplicaLease r = Acquire();
+  ASSIGN_OR_RETURN(const float* hidden, model_->Encode(batch, r->ws, r->pool));
+  Embeddings out;
+  out.rows = batch.num_seqs();
+  out.dim = config().num_labels;
+  out.data.resize(static_cast<size_t>(out.rows) * out.dim);
+  model_->Classify(batch, hidden, r->pool, out.data.data());
+  return out;
+}
+
+StatusOr<Embeddings> Engine::Embed(const std::vector<std::string>& texts,
+                                   std::optional<bool> normalize) const {
+  if (texts.empty()) return InvalidArgument("no texts to embed");
+  if (config().kind != ModelKind::kEmbedding) {
+    return FailedPrecondition("this model is a cross-encoder; use Score()");
+  }
+  std::vector<Encoding> enc(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto e = tokenizer_->Encode(texts[i], max_length_);
+    if (!e.ok()) return InvalidArgument("text " + std::to_string(i) + ": " + e.status().message());
+    enc[i] = std::move(e).value();
+  }
+  Embeddings out;
+  out.rows = static_cast<int>(texts.size());
+  out.dim = model_->hidden_size();
+  out.data.resize(static_cast<size_t>(out.rows) * out.dim);
+  const bool norm = normalize.value_or(config().normalize);
+  RETURN_IF_ERROR(ForEachBatch(enc, [&](const TokenBatch& batch, int first) -> Status {
+    ASSIGN_OR_RETURN(Embeddings part, EmbedBatch(batch, norm));
+    std::copy(part.data.begin(), part.data.end(),
+              out.data.begin() + static_cast<size_t>(first) * out.dim);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+StatusOr<Embeddings> Engine::Logits(const std::vector<TextPair>& pairs) const {
+  if (pairs.empty()) return InvalidArgument("no pairs to score");
+  if (config().kind != ModelKind::kCrossEncoder) {
+    return FailedPrecondition("this model has no classification head (not a cross-encoder)");
+  }
+  std::vector<Encoding> enc(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    auto e = tokenizer_->EncodePair(pairs[i].first, pairs[i].second, max_length_);
+    if (!e.ok()) return InvalidArgument("pair " + std::to_string(i) + ": " + e.status().message());
+    enc[i] = std::move(e).value();
+  }
+  Embeddings out;
+  out.rows = static_cast<int>(pairs.size());
+  out.dim = config().num_labels;
+  out.data.resize(static_cast<size_t>(out.rows) * out.dim);
+  RETURN_IF_ERROR(ForEachBatch(enc, [&](const TokenBatch& batch, int first) -> Status {
+    ASSIGN_OR_RETURN(Embeddings part, LogitsBatch(batch));
+    std::copy(part.data.begin(), part.data.end(),
+              out.data.begin() + static_cast<size_t>(first) * out.dim);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<float>> Engine::Score(const std::vector<TextPair>& pairs,
+                                           ScoreActivation activation) const {
+  if (pairs.empty()) return InvalidArgument("no pairs to score");
+  std::vector<float> scores(pairs.size());
+  if (config().kind == ModelKind::kCrossEncoder) {
+    ASSIGN_OR_RETURN(Embeddings logits, Logits(pairs));
+    for (int i = 0; i < logits.rows; ++i) {
+      const float* l = logits.row(i);
+      if (logits.dim == 1) {
+        scores[i] =
+            activation == ScoreActivation::kSigmoid ? 1.0f / (1.0f + std::exp(-l[0])) : l[0];
+      } else {
+        const float mx = *std::max_element(l, l + logits.dim);
+        double sum = 0;
+        for (int j = 0; j < logits.dim; ++j) sum += std::exp(l[j] - mx);
+        scores[i] = static_cast<float>(std::exp(l[logits.dim - 1] - mx) / sum);
+      }
+    }
+    return scores;
+  }
+  // Bi-encoder: embed each distinct text once (a rerank repeats its query in every pair).
+  std::vector<std::string> texts;
+  std::unordered_map<std::string_view, int> index;
+  std::vector<std::pair<int, int>> rows(pairs.size());
+  auto row_of = [&](const std::string& text) {
+    auto [it, inserted] = index.emplace(text, static_cast<int>(texts.size()));
+    if (inserted) texts.push_back(text);
+    return it->second;
+  };
+  for (size_t i = 0; i < pairs.size(); ++i)
+    rows[i] = {row_of(pairs[i].first), row_of(pairs[i].second)};
+  ASSIGN_OR_RETURN(Embeddings emb, Embed(texts, /*normalize=*/true));
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const float* a = emb.row(rows[i].first);
+    const float* b = emb.row(rows[i].second);
+    double dot = 0;
+    for (int j = 0; j < emb.dim; ++j) dot += static_cast<double>(a[j]) * b[j];
+    scores[i] = static_cast<float>(dot);
+  }
+  return scores;
+}
+
+}  // namespace encserve

@@ -1,0 +1,95 @@
+// Engine: the library's batched inference API. Owns one BertModel (weights shared, read-only)
+// and `replicas` independent executors, each a workspace plus a pool of `threads` threads.
+//
+// Thread safety: every public method may be called from any number of threads at once.
+// Tokenisation runs on the caller's thread; each batch then takes a free replica (callers
+// wait when all are busy), so at most `replicas` batches compute concurrently. Results depend
+// only on the inputs: deterministic for a given ISA and thread count.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu_features.h"
+#include "model/bert.h"
+#include "tokenizer/tokenizer.h"
+
+namespace encserve {
+
+struct EngineOptions {
+  std::string model_dir;
+  int threads = 1;   // intra-op threads per replica (the calling thread counts as one)
+  int replicas = 1;  // concurrent batches
+  std::optional<kernels::Isa> isa;  // default: kernels::ActiveIsa()
+  int max_batch_size = 64;          // sequences per forward pass (larger inputs are chunked)
+  int max_batch_tokens = 8192;      // tokens per forward pass
+  std::optional<int> max_length;    // truncation length; default: the model's max_seq_length
+};
+
+// Row-major [rows, dim] embeddings.
+struct Embeddings {
+  int rows = 0;
+  int dim = 0;
+  std::vector<float> data;
+  const float* row(int i) const { return data.data() + static_cast<size_t>(i) * dim; }
+};
+
+enum class ScoreActivation { kNone, kSigmoid };
+
+using TextPair = std::pair<std::string, std::string>;
+
+class Engine {
+ public:
+  static StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options);
+  ~Engine();
+
+  // Sentence embeddings (bi-encoder models). `normalize` defaults to the model's setting
+  // (sentence-transformers Normalize module). An empty list is an error.
+  StatusOr<Embeddings> Embed(const std::vector<std::string>& texts,
+                             std::optional<bool> normalize = std::nullopt) const;
+
+  // One relevance score per (query, passage) pair. Cross-encoder: the logit (num_labels = 1,
+  // optionally through a sigmoid) or the softmax probability of the last label (num_labels > 1).
+  // Bi-encoder: cosine similarity of the two normalised embeddings.
+  StatusOr<std::vector<float>> Score(const std::vector<TextPair>& pairs,
+                                     ScoreActivation activation = ScoreActivation::kNone) const;
+
+  // Raw classifier logits [n, num_labels] (cross-encoders only).
+  StatusOr<Embeddings> Logits(const std::vector<TextPair>& pairs) const;
+
+  // Lower level, for the server: already-tokenised input (one batch, no chunking).
+  StatusOr<Embeddings> EmbedBatch(const TokenBatch& batch, bool normalize) const;
+  StatusOr<Embeddings> LogitsBatch(const TokenBatch& batch) const;
+
+  const ModelConfig& config() const { return model_->config(); }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const kernels::KernelTable& kernels() const { return model_->kernels(); }
+  const EngineOptions& options() const { return options_; }
+  int max_length() const { return max_length_; }
+
+ private:
+  struct Replica;
+  class ReplicaLease;
+  Engine() = default;
+  ReplicaLease Acquire() const;
+  // Splits encodings into batches within the limits and runs fn(batch, first_index) on each.
+  template <typename Fn>
+  Status ForEachBatch(const std::vector<Encoding>& encodings, Fn&& fn) const;
+
+  EngineOptions options_;
+  int max_length_ = 0;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<BertModel> model_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  mutable std::vector<Replica*> free_;
+};
+
+}  // namespace encserve

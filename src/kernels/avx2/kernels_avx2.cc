@@ -1,0 +1,19 @@
+// AVX2 + FMA kernels (8-wide). Compiled with -mavx2 -mfma -mf16c only; reached only through
+// KernelsFor()/Kernels() after the CPU check.
+#include "kernels/kernels.h"
+#include "kernels/simd/vec_avx2.h"
+
+namespace encserve::kernels {
+namespace {
+using avx2::Vec;
+constexpr int kMr = 6;  // 6 rows × 2 vectors = 12 accumulators of 16 registers
+#include "kernels/simd/kernels_impl.inc"
+}  // namespace
+
+const KernelTable& Avx2Kernels() {
+  static const KernelTable table{Isa::kAvx2,   "avx2",          kNr, kMr, GemmF32,
+                                 LayerNormF32, AttentionHeadF32};
+  return table;
+}
+
+}  // namespace encserve::kernels

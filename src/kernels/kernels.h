@@ -1,0 +1,42 @@
+// The kernel table: every compute primitive the model needs, one table per ISA, chosen at run
+// time (Kernels()) or explicitly (KernelsFor()). Each entry has a naive twin in kernels/ref.h
+// that is the test oracle. Tensors are row-major float32 unless a name says otherwise.
+#pragma once
+
+#include "kernels/cpu_features.h"
+#include "kernels/packed.h"
+
+namespace encserve::kernels {
+
+enum class Epilogue { kBias, kBiasGelu };
+
+struct KernelTable {
+  Isa isa;
+  const char* name;
+  int gemm_nr;  // panel width PackF32 must use for this table's gemm
+  int gemm_mr;  // rows per micro-tile (M partitions are best made in multiples of it)
+
+  // y[m, n0:n1] = epilogue(x[m, k] · Wᵀ[k, n0:n1] + bias); W packed with gemm_nr; n0 % nr == 0.
+  void (*gemm_f32)(const float* x, int ldx, int m, const PackedF32& w, float* y, int ldy, int n0,
+                   int n1, Epilogue ep);
+  // out[m, n] = LayerNorm(x[m, n] (+ residual[m, n])) * gamma + beta; out may alias x.
+  void (*layernorm_f32)(const float* x, const float* residual, const float* gamma,
+                        const float* beta, float eps, float* out, int m, int n);
+  // One sequence, one head: out[L, d] = softmax(scale · Q Kᵀ) V, where Q/K/V rows have strides
+  // ld_qkv. scratch holds at least (d + 1) · (L + 16) floats.
+  void (*attention_head_f32)(const float* q, const float* k, const float* v, int ld_qkv,
+                             int seq_len, int head_dim, float scale, float* out, int ld_out,
+                             float* scratch);
+};
+
+// The table for the active ISA (ActiveIsa()).
+const KernelTable& Kernels();
+// The table for a given ISA, or nullptr when the CPU lacks it or it was not compiled in.
+const KernelTable* KernelsFor(Isa isa);
+
+// Per-ISA tables (defined in kernels/<isa>/); nullptr-safe only through KernelsFor().
+const KernelTable& ScalarKernels();
+const KernelTable& Avx2Kernels();
+const KernelTable& Avx512Kernels();
+
+}  // namespace encserve::kernels

@@ -1,0 +1,157 @@
+#include "model/bert.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "model/ops.h"
+
+namespace encserve {
+
+void TokenBatch::Add(const std::vector<int32_t>& seq_ids,
+                     const std::vector<int32_t>& seq_type_ids) {
+  ids.insert(ids.end(), seq_ids.begin(), seq_ids.end());
+  if (seq_type_ids.empty()) {
+    type_ids.insert(type_ids.end(), seq_ids.size(), 0);
+  } else {
+    type_ids.insert(type_ids.end(), seq_type_ids.begin(), seq_type_ids.end());
+  }
+  offsets.push_back(static_cast<int>(ids.size()));
+}
+
+void TokenBatch::Clear() {
+  ids.clear();
+  type_ids.clear();
+  offsets.assign(1, 0);
+}
+
+StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir,
+                                                     const kernels::KernelTable& kernels) {
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
+  const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
+  if (!std::filesystem::exists(path)) {
+    return NotFound("model folder " + dir + " has no model.safetensors");
+  }
+  ASSIGN_OR_RETURN(auto file, SafeTensorsFile::Open(path));
+  ASSIGN_OR_RETURN(BertWeights weights, LoadBertWeights(*file, config, kernels));
+  return std::unique_ptr<BertModel>(new BertModel(std::move(config), std::move(weights), kernels));
+}
+
+Status BertModel::Validate(const TokenBatch& batch) const {
+  const BertConfig& c = config_.bert;
+  if (batch.num_seqs() <= 0) return InvalidArgument("empty batch");
+  if (batch.type_ids.size() != batch.ids.size() ||
+      static_cast<size_t>(batch.num_tokens()) != batch.ids.size()) {
+    return InvalidArgument("token batch is inconsistent (ids, type ids and offsets disagree)");
+  }
+  for (int s = 0; s < batch.num_seqs(); ++s) {
+    const int len = batch.offsets[s + 1] - batch.offsets[s];
+    if (len <= 0 || len > c.max_position_embeddings) {
+      return InvalidArgument("sequence " + std::to_string(s) + " has " + std::to_string(len) +
+                             " tokens; the model accepts 1.." +
+                             std::to_string(c.max_position_embeddings));
+    }
+  }
+  for (size_t i = 0; i < batch.ids.size(); ++i) {
+    if (batch.ids[i] < 0 || batch.ids[i] >= c.vocab_size) {
+      return InvalidArgument("token id " + std::to_string(batch.ids[i]) +
+                             " is outside the vocabulary");
+    }
+    if (batch.type_ids[i] < 0 || batch.type_ids[i] >= c.type_vocab_size) {
+      return InvalidArgument("token type id " + std::to_string(batch.type_ids[i]) +
+                             " is out of range");
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
+                                         ThreadPool& pool) const {
+  RETURN_IF_ERROR(Validate(batch));
+  const BertConfig& c = config_.bert;
+  const int t = batch.num_tokens(), h = c.hidden_size;
+  ws.hidden.reserve_at_least(static_cast<size_t>(t) * h);
+  ws.qkv.reserve_at_least(static_cast<size_t>(t) * 3 * h);
+  ws.ctx.reserve_at_least(static_cast<size_t>(t) * h);
+  ws.tmp.reserve_at_least(static_cast<size_t>(t) * h);
+  ws.ffn.reserve_at_least(static_cast<size_t>(t) * c.intermediate_size);
+  float* x = ws.hidden.data();
+
+  // Embeddings: word + position (restarting per sequence) + token type, then LayerNorm.
+  for (int s = 0; s < batch.num_seqs(); ++s) {
+    for (int i = batch.offsets[s]; i < batch.offsets[s + 1]; ++i) {
+      const float* we = weights_.word_emb.data() + static_cast<size_t>(batch.ids[i]) * h;
+      const float* pe = weights_.pos_emb.data() + static_cast<size_t>(i - batch.offsets[s]) * h;
+      const float* te = weights_.type_emb.data() + static_cast<size_t>(batch.type_ids[i]) * h;
+      float* row = x + static_cast<size_t>(i) * h;
+      for (int j = 0; j < h; ++j) row[j] = we[j] + pe[j] + te[j];
+    }
+  }
+  ops::LayerNorm(kernels_, pool, x, nullptr, weights_.emb_ln_gamma.data(),
+                 weights_.emb_ln_beta.data(), c.layer_norm_eps, x, t, h);
+
+  for (const BertLayerWeights& lw : weights_.layers) {
+    ops::Linear(kernels_, pool, x, t, lw.qkv, ws.qkv.data());
+    ops::Attention(kernels_, pool, ws.qkv.data(), batch.offsets.data(), batch.num_seqs(),
+                   c.num_heads, c.head_dim(), ws.ctx.data());
+    ops::Linear(kernels_, pool, ws.ctx.data(), t, lw.attn_out, ws.tmp.data());
+    ops::LayerNorm(kernels_, pool, ws.tmp.data(), x, lw.ln1_gamma.data(), lw.ln1_beta.data(),
+                   c.layer_norm_eps, x, t, h);
+    ops::Linear(kernels_, pool, x, t, lw.ffn_in, ws.ffn.data(), kernels::Epilogue::kBiasGelu);
+    ops::Linear(kernels_, pool, ws.ffn.data(), t, lw.ffn_out, ws.tmp.data());
+    ops::LayerNorm(kernels_, pool, ws.tmp.data(), x, lw.ln2_gamma.data(), lw.ln2_beta.data(),
+                   c.layer_norm_eps, x, t, h);
+  }
+  return static_cast<const float*>(x);
+}
+
+void BertModel::Pool(const TokenBatch& batch, const float* hidden, bool normalize,
+                     float* out) const {
+  const int h = hidden_size();
+  for (int s = 0; s < batch.num_seqs(); ++s) {
+    const int begin = batch.offsets[s], end = batch.offsets[s + 1];
+    float* o = out + static_cast<size_t>(s) * h;
+    switch (config_.pooling) {
+      case PoolingMode::kCls:
+        std::copy(hidden + static_cast<size_t>(begin) * h,
+                  hidden + static_cast<size_t>(begin + 1) * h, o);
+        break;
+      case PoolingMode::kMean:
+      case PoolingMode::kMax: {
+        const bool mean = config_.pooling == PoolingMode::kMean;
+        for (int j = 0; j < h; ++j) o[j] = mean ? 0.0f : -INFINITY;
+        for (int i = begin; i < end; ++i) {
+          const float* row = hidden + static_cast<size_t>(i) * h;
+          for (int j = 0; j < h; ++j) o[j] = mean ? o[j] + row[j] : std::max(o[j], row[j]);
+        }
+        if (mean) {
+          const float inv = 1.0f / static_cast<float>(end - begin);
+          for (int j = 0; j < h; ++j) o[j] *= inv;
+        }
+        break;
+      }
+    }
+    if (normalize) {
+      double sq = 0;
+      for (int j = 0; j < h; ++j) sq += static_cast<double>(o[j]) * o[j];
+      // torch.nn.functional.normalize: x / max(||x||, 1e-12)
+      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
+      for (int j = 0; j < h; ++j) o[j] *= inv;
+    }
+  }
+}
+
+void BertModel::Classify(const TokenBatch& batch, const float* hidden, ThreadPool& pool,
+                         float* logits) const {
+  const int h = hidden_size(), n = batch.num_seqs();
+  std::vector<float> cls(static_cast<size_t>(n) * h), pooled(static_cast<size_t>(n) * h);
+  for (int s = 0; s < n; ++s) {
+    std::copy_n(hidden + static_cast<size_t>(batch.offsets[s]) * h, h,
+                cls.data() + static_cast<size_t>(s) * h);
+  }
+  ops::Linear(kernels_, pool, cls.data(), n, weights_.pooler, pooled.data());
+  for (float& v : pooled) v = std::tanh(v);
+  ops::Linear(kernels_, pool, pooled.data(), n, weights_.classifier, logits);
+}
+
+}  // namespace encserve

@@ -1,0 +1,67 @@
+// The BERT encoder (fp32) over a padding-free batch, plus its heads: pooling (mean / CLS /
+// max) with optional L2 normalisation for embeddings, and pooler (tanh) + classifier for
+// cross-encoders.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
+#include "kernels/kernels.h"
+#include "model/bert_weights.h"
+#include "model/config.h"
+
+namespace encserve {
+
+// A padding-free batch: sequence s is tokens [offsets[s], offsets[s+1]) of ids/type_ids.
+// Attention never crosses sequences, so no FLOPs go to padding and no mask is needed.
+struct TokenBatch {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;
+  std::vector<int> offsets{0};
+  int num_seqs() const { return static_cast<int>(offsets.size()) - 1; }
+  int num_tokens() const { return offsets.back(); }
+  void Add(const std::vector<int32_t>& seq_ids, const std::vector<int32_t>& seq_type_ids);
+  void Clear();
+};
+
+// Scratch memory for one forward pass; one per engine replica (not shared between threads).
+struct Workspace {
+  AlignedBuffer<float> hidden, qkv, ctx, tmp, ffn;
+};
+
+class BertModel {
+ public:
+  // Loads <dir>/config.json (+ sentence-transformers files) and <dir>/model.safetensors, packed
+  // for `kernels`.
+  static StatusOr<std::unique_ptr<BertModel>> Load(const std::string& dir,
+                                                   const kernels::KernelTable& kernels);
+
+  const ModelConfig& config() const { return config_; }
+  const kernels::KernelTable& kernels() const { return kernels_; }
+  int hidden_size() const { return config_.bert.hidden_size; }
+
+  // Validates ids (range, lengths) and runs the encoder; returns the final hidden states
+  // [num_tokens, H], valid until the next call with the same workspace.
+  StatusOr<const float*> Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool) const;
+
+  // Sentence embeddings [num_seqs, H] from Encode()'s output (pooling + optional normalise).
+  void Pool(const TokenBatch& batch, const float* hidden, bool normalize, float* out) const;
+
+  // Cross-encoder logits [num_seqs, num_labels] from Encode()'s output.
+  void Classify(const TokenBatch& batch, const float* hidden, ThreadPool& pool,
+                float* logits) const;
+
+ private:
+  BertModel(ModelConfig config, BertWeights weights, const kernels::KernelTable& kernels)
+      : config_(std::move(config)), weights_(std::move(weights)), kernels_(kernels) {}
+  Status Validate(const TokenBatch& batch) const;
+
+  ModelConfig config_;
+  BertWeights weights_;
+  const kernels::KernelTable& kernels_;
+};
+
+}  // namespace encserve

@@ -1,0 +1,95 @@
+#include "model/bert_weights.h"
+
+#include <string>
+
+namespace encserve {
+namespace {
+
+class Reader {
+ public:
+  Reader(const SafeTensorsFile& file, std::string prefix, int nr)
+      : file_(file), prefix_(std::move(prefix)), nr_(nr) {}
+
+  StatusOr<std::vector<float>> Vec(const std::string& name, std::vector<int64_t> shape,
+                                   bool prefixed = true) const {
+    return file_.ReadF32(prefixed ? prefix_ + name : name, shape);
+  }
+  // LayerNorm parameters are "weight"/"bias" (or "gamma"/"beta" in old checkpoints).
+  Status LayerNorm(const std::string& base, int h, std::vector<float>* g,
+                   std::vector<float>* b) const {
+    const bool old = file_.Find(prefix_ + base + ".gamma") != nullptr;
+    ASSIGN_OR_RETURN(*g, Vec(base + (old ? ".gamma" : ".weight"), {h}));
+    ASSIGN_OR_RETURN(*b, Vec(base + (old ? ".beta" : ".bias"), {h}));
+    return Status::Ok();
+  }
+  // A Linear layer [n, k] with bias [n].
+  StatusOr<kernels::PackedF32> Linear(const std::string& base, int n, int k,
+                                      bool prefixed = true) const {
+    ASSIGN_OR_RETURN(auto w, Vec(base + ".weight", {n, k}, prefixed));
+    ASSIGN_OR_RETURN(auto b, Vec(base + ".bias", {n}, prefixed));
+    return kernels::PackF32(w.data(), b.data(), n, k, nr_);
+  }
+
+ private:
+  const SafeTensorsFile& file_;
+  std::string prefix_;
+  int nr_;
+};
+
+}  // namespace
+
+StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelConfig& config,
+                                      const kernels::KernelTable& kernels) {
+  const BertConfig& c = config.bert;
+  std::string prefix;
+  bool found = false;
+  for (const char* p : {"", "bert.", "model."}) {
+    if (file.Find(std::string(p) + "embeddings.word_embeddings.weight") != nullptr) {
+      prefix = p;
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    return NotFound(file.path() +
+                    ": no \"embeddings.word_embeddings.weight\" tensor (tried prefixes \"\", "
+                    "\"bert.\", \"model.\"); is this a BERT checkpoint?");
+  }
+  Reader r(file, prefix, kernels.gemm_nr);
+  const int h = c.hidden_size, inter = c.intermediate_size;
+  BertWeights w;
+  ASSIGN_OR_RETURN(w.word_emb, r.Vec("embeddings.word_embeddings.weight", {c.vocab_size, h}));
+  ASSIGN_OR_RETURN(w.pos_emb,
+                   r.Vec("embeddings.position_embeddings.weight", {c.max_position_embeddings, h}));
+  ASSIGN_OR_RETURN(w.type_emb,
+                   r.Vec("embeddings.token_type_embeddings.weight", {c.type_vocab_size, h}));
+  RETURN_IF_ERROR(r.LayerNorm("embeddings.LayerNorm", h, &w.emb_ln_gamma, &w.emb_ln_beta));
+  for (int l = 0; l < c.num_layers; ++l) {
+    const std::string base = "encoder.layer." + std::to_string(l) + ".";
+    BertLayerWeights lw;
+    std::vector<float> qkv_w, qkv_b;
+    for (const char* part : {"query", "key", "value"}) {
+      const std::string name = base + "attention.self." + part;
+      ASSIGN_OR_RETURN(auto wt, r.Vec(name + ".weight", {h, h}));
+      ASSIGN_OR_RETURN(auto bs, r.Vec(name + ".bias", {h}));
+      qkv_w.insert(qkv_w.end(), wt.begin(), wt.end());
+      qkv_b.insert(qkv_b.end(), bs.begin(), bs.end());
+    }
+    lw.qkv = kernels::PackF32(qkv_w.data(), qkv_b.data(), 3 * h, h, kernels.gemm_nr);
+    ASSIGN_OR_RETURN(lw.attn_out, r.Linear(base + "attention.output.dense", h, h));
+    RETURN_IF_ERROR(
+        r.LayerNorm(base + "attention.output.LayerNorm", h, &lw.ln1_gamma, &lw.ln1_beta));
+    ASSIGN_OR_RETURN(lw.ffn_in, r.Linear(base + "intermediate.dense", inter, h));
+    ASSIGN_OR_RETURN(lw.ffn_out, r.Linear(base + "output.dense", h, inter));
+    RETURN_IF_ERROR(r.LayerNorm(base + "output.LayerNorm", h, &lw.ln2_gamma, &lw.ln2_beta));
+    w.layers.push_back(std::move(lw));
+  }
+  if (config.kind == ModelKind::kCrossEncoder) {
+    ASSIGN_OR_RETURN(w.pooler, r.Linear("pooler.dense", h, h));
+    ASSIGN_OR_RETURN(w.classifier,
+                     r.Linear("classifier", config.num_labels, h, /*prefixed=*/false));
+  }
+  return w;
+}
+
+}  // namespace encserve

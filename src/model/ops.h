@@ -1,0 +1,23 @@
+// Ops: kernels from the active table, partitioned over a replica's thread pool.
+#pragma once
+
+#include "core/thread_pool.h"
+#include "kernels/kernels.h"
+
+namespace encserve::ops {
+
+// y[m, n] = epilogue(x[m, k] · Wᵀ + b), split over N panels (or over M when N is narrow).
+void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
+            const kernels::PackedF32& w, float* y, kernels::Epilogue ep = kernels::Epilogue::kBias);
+
+// out = LayerNorm(x + residual) row-wise (residual may be null; out may alias x or residual).
+void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
+               const float* residual, const float* gamma, const float* beta, float eps, float* out,
+               int m, int n);
+
+// Multi-head self-attention over a padding-free batch: sequence s owns rows
+// [offsets[s], offsets[s+1]) of qkv [T, 3H] (Q | K | V) and of out [T, H].
+void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qkv,
+               const int* offsets, int num_seqs, int num_heads, int head_dim, float* out);
+
+}  // namespace encserve::ops

@@ -1,0 +1,219 @@
+#include "model/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace encserve {
+namespace {
+
+using json = nlohmann::json;
+
+struct DTypeInfo {
+  const char* name;
+  DType dtype;
+  size_t size;
+};
+constexpr DTypeInfo kDTypes[] = {{"F32", DType::kF32, 4},   {"F16", DType::kF16, 2},
+                                 {"BF16", DType::kBF16, 2}, {"F64", DType::kF64, 8},
+                                 {"I64", DType::kI64, 8},   {"I32", DType::kI32, 4},
+                                 {"I16", DType::kI16, 2},   {"I8", DType::kI8, 1},
+                                 {"U8", DType::kU8, 1},     {"BOOL", DType::kBool, 1}};
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while ((mant & 0x400u) == 0) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+}  // namespace
+
+int64_t TensorView::num_elements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+const char* DTypeName(DType dtype) {
+  for (const auto& info : kDTypes)
+    if (info.dtype == dtype) return info.name;
+  return "?";
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+SafeTensorsFile::~SafeTensorsFile() {
+  if (map_ != nullptr) munmap(map_, map_size_);
+}
+
+StatusOr<std::unique_ptr<SafeTensorsFile>> SafeTensorsFile::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NotFound("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    return DataLoss("cannot stat " + path);
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    return DataLoss(path + ": file is " + std::to_string(size) + " bytes, too short for a header");
+  }
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return DataLoss("cannot mmap " + path + ": " + std::strerror(errno));
+  std::unique_ptr<SafeTensorsFile> file(new SafeTensorsFile());
+  file->path_ = path;
+  file->map_ = map;
+  file->map_size_ = size;
+  const uint8_t* base = static_cast<const uint8_t*>(map);
+
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];
+  if (header_len == 0 || header_len > size - 8 || header_len > (100u << 20)) {
+    return DataLoss(path + ": header length " + std::to_string(header_len) +
+                    " does not fit the file (" + std::to_string(size) + " bytes); truncated?");
+  }
+  const char* hdr = reinterpret_cast<const char*>(base + 8);
+  json header = json::parse(hdr, hdr + header_len, nullptr, false);
+  if (header.is_discarded() || !header.is_object()) {
+    return DataLoss(path + ": header is not a valid JSON object");
+  }
+  const uint8_t* data = base + 8 + header_len;
+  const size_t data_size = size - 8 - header_len;
+  std::vector<std::pair<size_t, size_t>> ranges;
+  size_t max_end = 0;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    if (name == "__metadata__") continue;
+    const json& t = it.value();
+    const std::string where = path + ": tensor \"" + name + "\"";
+    if (!t.is_object() || !t.contains("dtype") || !t["dtype"].is_string() || !t.contains("shape") ||
+        !t["shape"].is_array() || !t.contains("data_offsets") || !t["data_offsets"].is_array() ||
+        t["data_offsets"].size() != 2) {
+      return DataLoss(where + " has a malformed header entry");
+    }
+    TensorView v;
+    v.name = name;
+    const std::string dt = t["dtype"].get<std::string>();
+    size_t esize = 0;
+    for (const auto& info : kDTypes) {
+      if (dt == info.name) {
+        v.dtype = info.dtype;
+        esize = info.size;
+      }
+    }
+    if (esize == 0) return DataLoss(where + " has unknown dtype \"" + dt + "\"");
+    uint64_t count = 1;
+    for (const json& d : t["shape"]) {
+      if (!d.is_number_integer() || d.get<long long>() < 0)
+        return DataLoss(where + " has a bad shape");
+      v.shape.push_back(d.get<int64_t>());
+      count *= static_cast<uint64_t>(v.shape.back());
+      if (count > (1ull << 40)) return DataLoss(where + " has an absurd shape");
+    }
+    const json& off = t["data_offsets"];
+    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+      return DataLoss(where + " has bad data_offsets");
+    }
+    const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+    if (begin > end || end > data_size) {
+      return DataLoss(where + " lies outside the file (offsets [" + std::to_string(begin) + ", " +
+                      std::to_string(end) + "), data region " + std::to_string(data_size) +
+                      " bytes); the file is truncated or corrupt");
+    }
+    if (end - begin != count * esize) {
+      return DataLoss(where + " has " + std::to_string(end - begin) + " bytes but shape " +
+                      ShapeString(v.shape) + " × " + dt + " needs " +
+                      std::to_string(count * esize));
+    }
+    v.data = data + begin;
+    v.nbytes = end - begin;
+    ranges.emplace_back(begin, end);
+    max_end = std::max<size_t>(max_end, end);
+    file->tensors_.emplace(name, std::move(v));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].first < ranges[i - 1].second) return DataLoss(path + ": tensors overlap");
+  }
+  if (max_end != data_size) {
+    return DataLoss(path + ": data region is " + std::to_string(data_size) +
+                    " bytes but the tensors end at " + std::to_string(max_end));
+  }
+  return file;
+}
+
+const TensorView* SafeTensorsFile::Find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> SafeTensorsFile::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : tensors_) names.push_back(name);
+  return names;
+}
+
+StatusOr<std::vector<float>> SafeTensorsFile::ReadF32(
+    const std::string& name, const std::vector<int64_t>& expected_shape) const {
+  const TensorView* t = Find(name);
+  if (t == nullptr) return NotFound(path_ + ": missing tensor \"" + name + "\"");
+  if (t->shape != expected_shape) {
+    return InvalidArgument(path_ + ": tensor \"" + name + "\" has shape " + ShapeString(t->shape) +
+                           ", expected " + ShapeString(expected_shape));
+  }
+  const size_t n = static_cast<size_t>(t->num_elements());
+  std::vector<float> out(n);
+  switch (t->dtype) {
+    case DType::kF32:
+      std::memcpy(out.data(), t->data, n * 4);
+      break;
+    case DType::kF16:
+    case DType::kBF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, t->data + 2 * i, 2);
+        if (t->dtype == DType::kF16) {
+          out[i] = HalfToFloat(h);
+        } else {
+          uint32_t bits = static_cast<uint32_t>(h) << 16;
+          std::memcpy(&out[i], &bits, 4);
+        }
+      }
+      break;
+    default:
+      return Unimplemented(path_ + ": tensor \"" + name + "\" has dtype " + DTypeName(t->dtype) +
+                           "; expected F32, F16 or BF16");
+  }
+  return out;
+}
+
+}  // namespace encserve

@@ -1,0 +1,145 @@
+// Every kernel of every ISA this CPU supports against the naive reference (kernels/ref.h).
+// ISAs the CPU lacks are skipped, not failed.
+#include "kernels/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/ref.h"
+
+namespace encserve::kernels {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+float MaxRelErr(const std::vector<float>& a, const std::vector<float>& b) {
+  float worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::fabs(a[i] - b[i]) / (1.0f + std::fabs(b[i])));
+  }
+  return worst;
+}
+
+class KernelIsaTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    table_ = KernelsFor(GetParam());
+    if (table_ == nullptr) GTEST_SKIP() << "CPU lacks " << IsaName(GetParam());
+  }
+  const KernelTable* table_ = nullptr;
+};
+
+TEST_P(KernelIsaTest, GemmMatchesReference) {
+  for (int m : {1, 2, 5, 12, 13, 31, 64}) {
+    for (int n : {1, 7, 16, 32, 48, 100, 384}) {
+      for (int k : {1, 8, 33, 384}) {
+        for (bool gelu : {false, true}) {
+          auto x = Random(size_t(m) * k, m * 7 + k);
+          auto w = Random(size_t(n) * k, n * 13 + k, 0.1f);
+          auto b = Random(n, n + 1);
+          std::vector<float> want(size_t(m) * n), got(size_t(m) * n + 1, 123.0f);
+          ref::Linear(x.data(), w.data(), b.data(), want.data(), m, n, k, gelu);
+          PackedF32 packed = PackF32(w.data(), b.data(), n, k, table_->gemm_nr);
+          table_->gemm_f32(x.data(), k, m, packed, got.data(), n, 0, n,
+                           gelu ? Epilogue::kBiasGelu : Epilogue::kBias);
+          EXPECT_EQ(got.back(), 123.0f) << "wrote past the output";
+          got.pop_back();
+          ASSERT_LT(MaxRelErr(got, want), 2e-5f) << "m=" << m << " n=" << n << " k=" << k;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KernelIsaTest, GemmColumnRangeWritesOnlyItsColumns) {
+  const int m = 9, n = 96, k = 40, nr = table_->gemm_nr;
+  auto x = Random(m * k, 1), w = Random(n * k, 2), b = Random(n, 3);
+  PackedF32 packed = PackF32(w.data(), b.data(), n, k, nr);
+  std::vector<float> full(m * n), split(m * n, 0.0f);
+  table_->gemm_f32(x.data(), k, m, packed, full.data(), n, 0, n, Epilogue::kBias);
+  table_->gemm_f32(x.data(), k, m, packed, split.data(), n, nr, n, Epilogue::kBias);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) {
+      if (j < nr)
+        EXPECT_EQ(split[i * n + j], 0.0f);
+      else
+        EXPECT_EQ(split[i * n + j], full[i * n + j]);
+    }
+  }
+}
+
+TEST_P(KernelIsaTest, LayerNormMatchesReference) {
+  for (int n : {8, 32, 37, 384}) {
+    for (bool with_residual : {false, true}) {
+      const int m = 5;
+      auto x = Random(m * n, n, 3.0f), r = Random(m * n, n + 1), g = Random(n, 2), b = Random(n, 4);
+      for (auto& v : x) v += 5.0f;  // non-zero mean
+      std::vector<float> want(m * n), got(m * n);
+      const float* res = with_residual ? r.data() : nullptr;
+      ref::LayerNorm(x.data(), res, g.data(), b.data(), 1e-12f, want.data(), m, n);
+      table_->layernorm_f32(x.data(), res, g.data(), b.data(), 1e-12f, got.data(), m, n);
+      ASSERT_LT(MaxRelErr(got, want), 2e-5f) << "n=" << n;
+      // in place
+      table_->layernorm_f32(x.data(), res, g.data(), b.data(), 1e-12f, x.data(), m, n);
+      ASSERT_LT(MaxRelErr(x, want), 2e-5f) << "in place, n=" << n;
+    }
+  }
+}
+
+TEST_P(KernelIsaTest, AttentionHeadMatchesReference) {
+  for (int len : {1, 2, 3, 17, 64, 130}) {
+    for (int d : {8, 13, 32, 64}) {
+      const int ld = 3 * d + 5;
+      auto qkv = Random(size_t(len) * ld, len * 31 + d, 2.0f);
+      const float* q = qkv.data();
+      const float* k = qkv.data() + d;
+      const float* v = qkv.data() + 2 * d;
+      const float scale = 1.0f / std::sqrt(float(d));
+      std::vector<float> want(size_t(len) * d), got(size_t(len) * d);
+      std::vector<float> scratch(size_t(d + 1) * (len + 16));
+      ref::AttentionHead(q, k, v, ld, len, d, scale, want.data(), d);
+      table_->attention_head_f32(q, k, v, ld, len, d, scale, got.data(), d, scratch.data());
+      ASSERT_LT(MaxRelErr(got, want), 2e-5f) << "len=" << len << " d=" << d;
+    }
+  }
+}
+
+TEST_P(KernelIsaTest, AttentionIsStableForLargeScores) {
+  // Scores around ±500 would overflow a naive exp; the max-subtraction must keep it finite.
+  const int len = 5, d = 16, ld = 3 * d;
+  auto qkv = Random(len * ld, 9, 30.0f);
+  std::vector<float> want(len * d), got(len * d), scratch((d + 1) * (len + 16));
+  ref::AttentionHead(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ld, len, d, 1.0f, want.data(),
+                     d);
+  table_->attention_head_f32(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ld, len, d, 1.0f,
+                             got.data(), d, scratch.data());
+  for (float g : got) ASSERT_TRUE(std::isfinite(g));
+  ASSERT_LT(MaxRelErr(got, want), 1e-4f);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, KernelIsaTest,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const auto& info) { return std::string(IsaName(info.param)); });
+
+TEST(Dispatch, ActiveIsaIsSupportedAndEnvCanOnlyLowerIt) {
+  EXPECT_LE(ActiveIsa(), BestSupportedIsa());
+  EXPECT_NE(KernelsFor(ActiveIsa()), nullptr);
+  EXPECT_EQ(Kernels().isa, ActiveIsa());
+  Isa parsed;
+  EXPECT_TRUE(ParseIsa("avx2", &parsed));
+  EXPECT_EQ(parsed, Isa::kAvx2);
+  EXPECT_FALSE(ParseIsa("sse9", &parsed));
+}
+
+}  // namespace
+}  // namespace encserve::kernels
