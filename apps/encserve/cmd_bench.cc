@@ -60,11 +60,11 @@ void RegisterBenchEngine(CLI::App& app) {
     const double total_s = MillisSince(t0) / 1000.0;
     std::fprintf(stderr, "\r");
     std::printf(
-        "bench-engine: model=%s kernels=%s threads=%d replicas=%d batch=%d texts=%zu "
+        "bench-engine: model=%s precision=%s kernels=%s threads=%d replicas=%d batch=%d texts=%zu "
         "time=%.2fs throughput=%.1f texts/s batch_p50=%.2fms batch_p99=%.2fms\n",
-        a->engine.model.c_str(), engine->kernels().name, a->engine.threads, a->engine.replicas,
-        a->batch, queries->size(), total_s, queries->size() / total_s, Percentile(latencies, 50),
-        Percentile(latencies, 99));
+        a->engine.model.c_str(), a->engine.precision.c_str(), engine->kernels().name,
+        a->engine.threads, a->engine.replicas, a->batch, queries->size(), total_s,
+        queries->size() / total_s, Percentile(latencies, 50), Percentile(latencies, 99));
   });
 }
 

@@ -33,9 +33,10 @@ void RegisterEvalSts(CLI::App& app) {
       std::cerr << "error: " << r.status().ToString() << "\n";
       throw CLI::RuntimeError(1);
     }
-    std::printf("STS-B test: %d pairs, Spearman %.4f, Pearson %.4f (%.1f s, kernels %s)\n",
-                r->pairs, r->spearman, r->pearson, MillisSince(t0) / 1000.0,
-                engine->kernels().name);
+    std::printf(
+        "STS-B test: %d pairs, Spearman %.4f, Pearson %.4f (%.1f s, precision %s, kernels %s)\n",
+        r->pairs, r->spearman, r->pearson, MillisSince(t0) / 1000.0, a->engine.precision.c_str(),
+        engine->kernels().name);
   });
 }
 

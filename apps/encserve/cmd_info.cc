@@ -35,7 +35,10 @@ void RegisterInfo(CLI::App& app) {
     j["max_seq_length"] = engine->max_length();
     j["sentence_transformers"] = c.sentence_transformers;
     j["tokenizer_vocab_size"] = engine->tokenizer().vocab_size();
-    j["precision"] = "fp32";
+    j["precision"] = kernels::PrecisionName(engine->options().precision);
+    if (engine->options().precision == kernels::Precision::kInt4) {
+      j["group_size"] = engine->options().group_size;
+    }
     j["kernels"] = engine->kernels().name;
     j["cpu"] = kernels::DetectCpu().brand;
     j["cpu_flags"] = kernels::CpuFlagsString();

@@ -32,6 +32,14 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* flags) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--isa", flags->isa, "force kernels: scalar|avx2|avx512 (default: best)")
       ->check(CLI::IsMember({"scalar", "avx2", "avx512"}));
+  cmd->add_option("-p,--precision", flags->precision,
+                  "weights: fp32 | bf16 (AVX512-BF16 dot products where available) | fp16 "
+                  "(storage; fp32 compute) | int8 | int4")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16", "int8", "int4"}));
+  cmd->add_option("--group-size", flags->group_size, "int4 group size along K")
+      ->capture_default_str()
+      ->check(CLI::IsMember({32, 64, 128}));
   cmd->add_option("--max-length", flags->max_length,
                   "truncate inputs to this many tokens (default: the model's max_seq_length)");
 }
@@ -42,6 +50,8 @@ std::unique_ptr<Engine> LoadEngineOrReport(const EngineFlags& flags) {
   o.threads = flags.threads;
   o.replicas = flags.replicas;
   if (flags.max_length > 0) o.max_length = flags.max_length;
+  kernels::ParsePrecision(flags.precision, &o.precision);
+  o.group_size = flags.group_size;
   if (!flags.isa.empty()) {
     kernels::Isa isa;
     kernels::ParseIsa(flags.isa, &isa);

@@ -17,6 +17,8 @@ struct EngineFlags {
   int replicas = 1;
   std::string isa;     // empty: auto
   int max_length = 0;  // 0: the model's
+  std::string precision = "fp32";
+  int group_size = 64;
 };
 
 // Adds --model/--threads/--replicas/--isa/--max-length to a subcommand.

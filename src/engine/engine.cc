@@ -52,7 +52,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   }
   std::unique_ptr<Engine> e(new Engine());
   e->options_ = options;
-  ASSIGN_OR_RETURN(e->model_, BertModel::Load(options.model_dir, *table));
+  if (options.group_size != 32 && options.group_size != 64 && options.group_size != 128) {
+    return InvalidArgument("group_size must be 32, 64 or 128");
+  }
+  PrecisionOptions precision{options.precision, options.group_size};
+  ASSIGN_OR_RETURN(e->model_, BertModel::Load(options.model_dir, *table, precision));
   ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::FromDirectory(options.model_dir));
   const ModelConfig& c = e->model_->config();
   if (e->tokenizer_->vocab_size() > static_cast<size_t>(c.bert.vocab_size)) {

@@ -27,9 +27,11 @@ struct EngineOptions {
   int threads = 1;   // intra-op threads per replica (the calling thread counts as one)
   int replicas = 1;  // concurrent batches
   std::optional<kernels::Isa> isa;  // default: kernels::ActiveIsa()
-  int max_batch_size = 64;          // sequences per forward pass (larger inputs are chunked)
-  int max_batch_tokens = 8192;      // tokens per forward pass
-  std::optional<int> max_length;    // truncation length; default: the model's max_seq_length
+  kernels::Precision precision = kernels::Precision::kF32;
+  int group_size = 64;            // int4 only
+  int max_batch_size = 64;        // sequences per forward pass (larger inputs are chunked)
+  int max_batch_tokens = 8192;    // tokens per forward pass
+  std::optional<int> max_length;  // truncation length; default: the model's max_seq_length
 };
 
 // Row-major [rows, dim] embeddings.

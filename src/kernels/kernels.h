@@ -27,6 +27,17 @@ struct KernelTable {
   void (*attention_head_f32)(const float* q, const float* k, const float* v, int ld_qkv,
                              int seq_len, int head_dim, float scale, float* out, int ld_out,
                              float* scratch);
+  // As gemm_f32 with 16-bit weights (fp16 or bf16, PackHalf with gemm_nr) widened to fp32.
+  void (*gemm_half)(const float* x, int ldx, int m, const PackedHalf& w, float* y, int ldy, int n0,
+                    int n1, Epilogue ep);
+
+  // AVX512-BF16 only (nullptr elsewhere): y[m, n0:n1] = epilogue(xb · Wᵀ + bias) where xb holds
+  // x converted by convert_bf16 (rows of ldxb ≥ 2·ceil(k/2) bf16) and W is PackBf16Pairs(nr =
+  // gemm_nr); vdpbf16ps products, fp32 accumulation.
+  void (*gemm_bf16_dot)(const uint16_t* xb, int ldxb, int m, const PackedBf16Pairs& w, float* y,
+                        int ldy, int n0, int n1, Epilogue ep) = nullptr;
+  // x[m, k] fp32 → out[m, ldo] bf16 (round to nearest even), odd k padded with a zero.
+  void (*convert_bf16)(const float* x, int m, int k, uint16_t* out, int ldo) = nullptr;
 };
 
 // The table for the active ISA (ActiveIsa()).

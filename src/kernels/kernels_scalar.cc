@@ -14,25 +14,41 @@ float GeluScalar(float x) {
   return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
 }
 
-void GemmScalar(const float* x, int ldx, int m, const PackedF32& w, float* y, int ldy, int n0,
-                int n1, Epilogue ep) {
+// Shared by fp32 and 16-bit weights: Load(bp, i) returns panel element i as float.
+template <class P, class LoadFn>
+void GemmPanelsScalar(const float* x, int ldx, int m, const P& w, float* y, int ldy, int n0, int n1,
+                      Epilogue ep, LoadFn load) {
   const int k = w.k;
   float acc[kNr];
   for (int p = n0 / kNr; p * kNr < n1; ++p) {
-    const float* bp = w.panel(p);
+    const auto* bp = w.panel(p);
     const int cols = std::min(kNr, n1 - p * kNr);
     for (int i = 0; i < m; ++i) {
       for (int c = 0; c < kNr; ++c) acc[c] = w.bias[p * kNr + c];
       const float* a = x + static_cast<size_t>(i) * ldx;
       for (int kk = 0; kk < k; ++kk) {
         const float av = a[kk];
-        const float* b = bp + static_cast<size_t>(kk) * kNr;
-        for (int c = 0; c < kNr; ++c) acc[c] += av * b[c];
+        const auto* b = bp + static_cast<size_t>(kk) * kNr;
+        for (int c = 0; c < kNr; ++c) acc[c] += av * load(b[c]);
       }
       float* out = y + static_cast<size_t>(i) * ldy + p * kNr;
       for (int c = 0; c < cols; ++c)
         out[c] = ep == Epilogue::kBiasGelu ? GeluScalar(acc[c]) : acc[c];
     }
+  }
+}
+
+void GemmScalar(const float* x, int ldx, int m, const PackedF32& w, float* y, int ldy, int n0,
+                int n1, Epilogue ep) {
+  GemmPanelsScalar(x, ldx, m, w, y, ldy, n0, n1, ep, [](float v) { return v; });
+}
+
+void GemmHalfScalar(const float* x, int ldx, int m, const PackedHalf& w, float* y, int ldy, int n0,
+                    int n1, Epilogue ep) {
+  if (w.format == HalfFormat::kF16) {
+    GemmPanelsScalar(x, ldx, m, w, y, ldy, n0, n1, ep, HalfToFloat);
+  } else {
+    GemmPanelsScalar(x, ldx, m, w, y, ldy, n0, n1, ep, Bf16ToFloat);
   }
 }
 
@@ -84,8 +100,14 @@ void AttentionHeadScalar(const float* q, const float* k, const float* v, int ld,
 }  // namespace
 
 const KernelTable& ScalarKernels() {
-  static const KernelTable table{Isa::kScalar,    "scalar",           kNr, 1, GemmScalar,
-                                 LayerNormScalar, AttentionHeadScalar};
+  static const KernelTable table{.isa = Isa::kScalar,
+                                 .name = "scalar",
+                                 .gemm_nr = kNr,
+                                 .gemm_mr = 1,
+                                 .gemm_f32 = GemmScalar,
+                                 .layernorm_f32 = LayerNormScalar,
+                                 .attention_head_f32 = AttentionHeadScalar,
+                                 .gemm_half = GemmHalfScalar};
   return table;
 }
 

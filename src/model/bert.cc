@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "model/linear.h"
 #include "model/ops.h"
 
 namespace encserve {
@@ -26,15 +27,17 @@ void TokenBatch::Clear() {
 }
 
 StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir,
-                                                     const kernels::KernelTable& kernels) {
+                                                     const kernels::KernelTable& kernels,
+                                                     const PrecisionOptions& precision) {
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
   const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
   if (!std::filesystem::exists(path)) {
     return NotFound("model folder " + dir + " has no model.safetensors");
   }
   ASSIGN_OR_RETURN(auto file, SafeTensorsFile::Open(path));
-  ASSIGN_OR_RETURN(BertWeights weights, LoadBertWeights(*file, config, kernels));
-  return std::unique_ptr<BertModel>(new BertModel(std::move(config), std::move(weights), kernels));
+  ASSIGN_OR_RETURN(BertWeights weights, LoadBertWeights(*file, config, kernels, precision));
+  return std::unique_ptr<BertModel>(
+      new BertModel(std::move(config), std::move(weights), kernels, precision));
 }
 
 Status BertModel::Validate(const TokenBatch& batch) const {

@@ -37,10 +37,12 @@ class BertModel {
   // Loads <dir>/config.json (+ sentence-transformers files) and <dir>/model.safetensors, packed
   // for `kernels`.
   static StatusOr<std::unique_ptr<BertModel>> Load(const std::string& dir,
-                                                   const kernels::KernelTable& kernels);
+                                                   const kernels::KernelTable& kernels,
+                                                   const PrecisionOptions& precision = {});
 
   const ModelConfig& config() const { return config_; }
   const kernels::KernelTable& kernels() const { return kernels_; }
+  const PrecisionOptions& precision() const { return precision_; }
   int hidden_size() const { return config_.bert.hidden_size; }
 
   // Validates ids (range, lengths) and runs the encoder; returns the final hidden states
@@ -55,13 +57,18 @@ class BertModel {
                 float* logits) const;
 
  private:
-  BertModel(ModelConfig config, BertWeights weights, const kernels::KernelTable& kernels)
-      : config_(std::move(config)), weights_(std::move(weights)), kernels_(kernels) {}
+  BertModel(ModelConfig config, BertWeights weights, const kernels::KernelTable& kernels,
+            PrecisionOptions precision)
+      : config_(std::move(config)),
+        weights_(std::move(weights)),
+        kernels_(kernels),
+        precision_(precision) {}
   Status Validate(const TokenBatch& batch) const;
 
   ModelConfig config_;
   BertWeights weights_;
   const kernels::KernelTable& kernels_;
+  PrecisionOptions precision_;
 };
 
 }  // namespace encserve

@@ -7,8 +7,8 @@ namespace {
 
 class Reader {
  public:
-  Reader(const SafeTensorsFile& file, std::string prefix, int nr)
-      : file_(file), prefix_(std::move(prefix)), nr_(nr) {}
+  Reader(const SafeTensorsFile& file, std::string prefix, const kernels::KernelTable& kt)
+      : file_(file), prefix_(std::move(prefix)), kt_(kt) {}
 
   StatusOr<std::vector<float>> Vec(const std::string& name, std::vector<int64_t> shape,
                                    bool prefixed = true) const {
@@ -23,23 +23,24 @@ class Reader {
     return Status::Ok();
   }
   // A Linear layer [n, k] with bias [n].
-  StatusOr<kernels::PackedF32> Linear(const std::string& base, int n, int k,
-                                      bool prefixed = true) const {
+  StatusOr<LinearWeights> Linear(const std::string& base, int n, int k,
+                                 const PrecisionOptions& precision, bool prefixed = true) const {
     ASSIGN_OR_RETURN(auto w, Vec(base + ".weight", {n, k}, prefixed));
     ASSIGN_OR_RETURN(auto b, Vec(base + ".bias", {n}, prefixed));
-    return kernels::PackF32(w.data(), b.data(), n, k, nr_);
+    return MakeLinear(w.data(), b.data(), n, k, precision, kt_);
   }
 
  private:
   const SafeTensorsFile& file_;
   std::string prefix_;
-  int nr_;
+  const kernels::KernelTable& kt_;
 };
 
 }  // namespace
 
 StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelConfig& config,
-                                      const kernels::KernelTable& kernels) {
+                                      const kernels::KernelTable& kernels,
+                                      const PrecisionOptions& precision) {
   const BertConfig& c = config.bert;
   std::string prefix;
   bool found = false;
@@ -55,7 +56,7 @@ StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelCo
                     ": no \"embeddings.word_embeddings.weight\" tensor (tried prefixes \"\", "
                     "\"bert.\", \"model.\"); is this a BERT checkpoint?");
   }
-  Reader r(file, prefix, kernels.gemm_nr);
+  Reader r(file, prefix, kernels);
   const int h = c.hidden_size, inter = c.intermediate_size;
   BertWeights w;
   ASSIGN_OR_RETURN(w.word_emb, r.Vec("embeddings.word_embeddings.weight", {c.vocab_size, h}));
@@ -75,19 +76,19 @@ StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelCo
       qkv_w.insert(qkv_w.end(), wt.begin(), wt.end());
       qkv_b.insert(qkv_b.end(), bs.begin(), bs.end());
     }
-    lw.qkv = kernels::PackF32(qkv_w.data(), qkv_b.data(), 3 * h, h, kernels.gemm_nr);
-    ASSIGN_OR_RETURN(lw.attn_out, r.Linear(base + "attention.output.dense", h, h));
+    ASSIGN_OR_RETURN(lw.qkv, MakeLinear(qkv_w.data(), qkv_b.data(), 3 * h, h, precision, kernels));
+    ASSIGN_OR_RETURN(lw.attn_out, r.Linear(base + "attention.output.dense", h, h, precision));
     RETURN_IF_ERROR(
         r.LayerNorm(base + "attention.output.LayerNorm", h, &lw.ln1_gamma, &lw.ln1_beta));
-    ASSIGN_OR_RETURN(lw.ffn_in, r.Linear(base + "intermediate.dense", inter, h));
-    ASSIGN_OR_RETURN(lw.ffn_out, r.Linear(base + "output.dense", h, inter));
+    ASSIGN_OR_RETURN(lw.ffn_in, r.Linear(base + "intermediate.dense", inter, h, precision));
+    ASSIGN_OR_RETURN(lw.ffn_out, r.Linear(base + "output.dense", h, inter, precision));
     RETURN_IF_ERROR(r.LayerNorm(base + "output.LayerNorm", h, &lw.ln2_gamma, &lw.ln2_beta));
     w.layers.push_back(std::move(lw));
   }
   if (config.kind == ModelKind::kCrossEncoder) {
-    ASSIGN_OR_RETURN(w.pooler, r.Linear("pooler.dense", h, h));
-    ASSIGN_OR_RETURN(w.classifier,
-                     r.Linear("classifier", config.num_labels, h, /*prefixed=*/false));
+    ASSIGN_OR_RETURN(w.pooler, r.Linear("pooler.dense", h, h, PrecisionOptions{}));
+    ASSIGN_OR_RETURN(w.classifier, r.Linear("classifier", config.num_labels, h, PrecisionOptions{},
+                                            /*prefixed=*/false));
   }
   return w;
 }

@@ -6,34 +6,6 @@
 
 namespace encserve::ops {
 
-void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
-            const kernels::PackedF32& w, float* y, kernels::Epilogue ep) {
-  const int threads = pool.num_threads();
-  const int panels = w.num_panels();
-  if (threads == 1 || static_cast<long>(m) * w.n * w.k < 64 * 1024) {
-    kt.gemm_f32(x, w.k, m, w, y, w.n, 0, w.n, ep);
-    return;
-  }
-  if (panels >= 2 * threads || m < 2 * kt.gemm_mr * threads) {
-    // Split columns: each task a contiguous run of panels.
-    const int tasks = std::min(panels, threads);
-    pool.ParallelFor(tasks, [&](int t) {
-      const int p0 = panels * t / tasks, p1 = panels * (t + 1) / tasks;
-      kt.gemm_f32(x, w.k, m, w, y, w.n, p0 * w.nr, std::min(w.n, p1 * w.nr), ep);
-    });
-    return;
-  }
-  // Split rows in multiples of the micro-tile height.
-  const int tiles = (m + kt.gemm_mr - 1) / kt.gemm_mr;
-  const int tasks = std::min(tiles, threads);
-  pool.ParallelFor(tasks, [&](int t) {
-    const int r0 = tiles * t / tasks * kt.gemm_mr;
-    const int r1 = std::min(m, tiles * (t + 1) / tasks * kt.gemm_mr);
-    kt.gemm_f32(x + static_cast<long>(r0) * w.k, w.k, r1 - r0, w, y + static_cast<long>(r0) * w.n,
-                w.n, 0, w.n, ep);
-  });
-}
-
 void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
                const float* residual, const float* gamma, const float* beta, float eps, float* out,
                int m, int n) {

@@ -6,10 +6,6 @@
 
 namespace encserve::ops {
 
-// y[m, n] = epilogue(x[m, k] · Wᵀ + b), split over N panels (or over M when N is narrow).
-void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
-            const kernels::PackedF32& w, float* y, kernels::Epilogue ep = kernels::Epilogue::kBias);
-
 // out = LayerNorm(x + residual) row-wise (residual may be null; out may alias x or residual).
 void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
                const float* residual, const float* gamma, const float* beta, float eps, float* out,

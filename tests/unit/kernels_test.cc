@@ -127,6 +127,81 @@ TEST_P(KernelIsaTest, AttentionIsStableForLargeScores) {
   ASSERT_LT(MaxRelErr(got, want), 1e-4f);
 }
 
+std::vector<float> RoundTrip(std::vector<float> v, HalfFormat f) {
+  for (auto& x : v)
+    x = f == HalfFormat::kF16 ? HalfToFloat(FloatToHalf(x)) : Bf16ToFloat(FloatToBf16(x));
+  return v;
+}
+
+TEST_P(KernelIsaTest, HalfWeightGemmMatchesReferenceOnRoundedWeights) {
+  for (HalfFormat f : {HalfFormat::kF16, HalfFormat::kBF16}) {
+    for (int m : {1, 5, 13, 40}) {
+      for (auto [n, k] : {std::pair{7, 33}, {48, 64}, {384, 384}}) {
+        auto x = Random(size_t(m) * k, m + k);
+        auto w = Random(size_t(n) * k, n * 3 + k, 0.1f);
+        auto b = Random(n, n);
+        std::vector<float> want(size_t(m) * n), got(size_t(m) * n);
+        auto wr = RoundTrip(w, f);
+        ref::Linear(x.data(), wr.data(), b.data(), want.data(), m, n, k, true);
+        PackedHalf packed = PackHalf(w.data(), b.data(), n, k, table_->gemm_nr, f);
+        table_->gemm_half(x.data(), k, m, packed, got.data(), n, 0, n, Epilogue::kBiasGelu);
+        ASSERT_LT(MaxRelErr(got, want), 2e-5f) << "m=" << m << " n=" << n << " k=" << k;
+      }
+    }
+  }
+}
+
+TEST_P(KernelIsaTest, Bf16DotGemmMatchesReferenceOnRoundedInputs) {
+  if (table_->gemm_bf16_dot == nullptr) GTEST_SKIP() << "no AVX512-BF16 on this CPU/ISA";
+  for (int m : {1, 5, 12, 13, 40}) {
+    for (auto [n, k] : {std::pair{7, 33}, {48, 64}, {384, 384}, {100, 1536}}) {
+      auto x = Random(size_t(m) * k, m + k);
+      auto w = Random(size_t(n) * k, n * 3 + k, 0.1f);
+      auto b = Random(n, n);
+      std::vector<float> want(size_t(m) * n), got(size_t(m) * n);
+      ref::Linear(RoundTrip(x, HalfFormat::kBF16).data(), RoundTrip(w, HalfFormat::kBF16).data(),
+                  b.data(), want.data(), m, n, k, false);
+      const int ldxb = (k + 1) / 2 * 2;
+      std::vector<uint16_t> xb(size_t(m) * ldxb, 0xffff);
+      table_->convert_bf16(x.data(), m, k, xb.data(), ldxb);
+      PackedBf16Pairs packed = PackBf16Pairs(w.data(), b.data(), n, k, table_->gemm_nr);
+      table_->gemm_bf16_dot(xb.data(), ldxb, m, packed, got.data(), n, 0, n, Epilogue::kBias);
+      ASSERT_LT(MaxRelErr(got, want), 1e-4f) << "m=" << m << " n=" << n << " k=" << k;
+    }
+  }
+}
+
+TEST(Conversions, HalfAndBf16RoundToNearestEven) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> mag(-20.0f, 20.0f);
+  for (int i = 0; i < 200000; ++i) {
+    const float x = std::ldexp(
+        mag(rng) > 0 ? 1.0f + (rng() % 1000) / 1000.0f : -1.0f - (rng() % 1000) / 1000.0f,
+        static_cast<int>(mag(rng)));
+    const uint16_t h = FloatToHalf(x);
+    const float r = HalfToFloat(h);
+    // No neighbouring half is closer.
+    for (int d : {-1, 1}) {
+      const float nb = HalfToFloat(static_cast<uint16_t>(h + d));
+      if (std::isfinite(nb) && std::isfinite(r)) {
+        ASSERT_LE(std::fabs(x - r), std::fabs(x - nb)) << x;
+      }
+    }
+    const uint16_t b = FloatToBf16(x);
+    const float rb = Bf16ToFloat(b);
+    for (int d : {-1, 1}) {
+      const float nb = Bf16ToFloat(static_cast<uint16_t>(b + d));
+      ASSERT_LE(std::fabs(x - rb), std::fabs(x - nb)) << x;
+    }
+  }
+  EXPECT_EQ(HalfToFloat(FloatToHalf(1.0f)), 1.0f);
+  EXPECT_EQ(HalfToFloat(FloatToHalf(65504.0f)), 65504.0f);
+  EXPECT_TRUE(std::isinf(HalfToFloat(FloatToHalf(1e6f))));
+  EXPECT_EQ(HalfToFloat(FloatToHalf(5.9604645e-8f)), 5.9604645e-8f);  // smallest subnormal
+  EXPECT_EQ(HalfToFloat(FloatToHalf(0.0f)), 0.0f);
+  EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.0f + 1.0f / 256)), 1.0f);  // tie → even
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, KernelIsaTest,
                          ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          [](const auto& info) { return std::string(IsaName(info.param)); });

@@ -11,8 +11,14 @@ constexpr int kMr = 6;  // 6 rows × 2 vectors = 12 accumulators of 16 registers
 }  // namespace
 
 const KernelTable& Avx2Kernels() {
-  static const KernelTable table{Isa::kAvx2,   "avx2",          kNr, kMr, GemmF32,
-                                 LayerNormF32, AttentionHeadF32};
+  static const KernelTable table{.isa = Isa::kAvx2,
+                                 .name = "avx2",
+                                 .gemm_nr = kNr,
+                                 .gemm_mr = kMr,
+                                 .gemm_f32 = GemmF32,
+                                 .layernorm_f32 = LayerNormF32,
+                                 .attention_head_f32 = AttentionHeadF32,
+                                 .gemm_half = GemmHalf};
   return table;
 }
 

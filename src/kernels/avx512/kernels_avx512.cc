@@ -4,6 +4,13 @@
 #include "kernels/simd/vec_avx512.h"
 
 namespace encserve::kernels {
+// Defined in kernels/avx512_bf16/ (compiled with -mavx512bf16); used only when the CPU has it.
+void GemmBf16DotAvx512(const uint16_t* xb, int ldxb, int m, const PackedBf16Pairs& w, float* y,
+                       int ldy, int n0, int n1, Epilogue ep);
+void ConvertBf16Avx512(const float* x, int m, int k, uint16_t* out, int ldo);
+}  // namespace encserve::kernels
+
+namespace encserve::kernels {
 namespace {
 using avx512::Vec;
 constexpr int kMr = 12;  // 12 rows × 2 vectors = 24 accumulators of 32 registers
@@ -11,8 +18,21 @@ constexpr int kMr = 12;  // 12 rows × 2 vectors = 24 accumulators of 32 registe
 }  // namespace
 
 const KernelTable& Avx512Kernels() {
-  static const KernelTable table{Isa::kAvx512, "avx512",        kNr, kMr, GemmF32,
-                                 LayerNormF32, AttentionHeadF32};
+  static const KernelTable table = [] {
+    KernelTable t{.isa = Isa::kAvx512,
+                  .name = "avx512",
+                  .gemm_nr = kNr,
+                  .gemm_mr = kMr,
+                  .gemm_f32 = GemmF32,
+                  .layernorm_f32 = LayerNormF32,
+                  .attention_head_f32 = AttentionHeadF32,
+                  .gemm_half = GemmHalf};
+    if (DetectCpu().avx512_bf16) {
+      t.gemm_bf16_dot = GemmBf16DotAvx512;
+      t.convert_bf16 = ConvertBf16Avx512;
+    }
+    return t;
+  }();
   return table;
 }
 

@@ -1,0 +1,37 @@
+// A linear layer y = x·Wᵀ + b stored in one precision, packed for one kernel table.
+#pragma once
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "kernels/kernels.h"
+#include "kernels/precision.h"
+
+namespace encserve {
+
+struct LinearWeights {
+  kernels::Precision precision = kernels::Precision::kF32;
+  int n = 0;
+  int k = 0;
+  kernels::PackedF32 f32;         // kF32
+  kernels::PackedHalf half;       // kF16, and kBF16 without AVX512-BF16
+  kernels::PackedBf16Pairs bf16;  // kBF16 with AVX512-BF16 dot products
+  bool uses_bf16_dot() const { return bf16.n > 0; }
+};
+
+struct PrecisionOptions {
+  kernels::Precision precision = kernels::Precision::kF32;
+  int group_size = 64;  // int4 only: weights per scale along K (32, 64 or 128)
+};
+
+// w: [n, k] fp32 (PyTorch layout), bias: [n] or null.
+StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int k,
+                                   const PrecisionOptions& options,
+                                   const kernels::KernelTable& kernels);
+
+namespace ops {
+// y[m, n] = epilogue(x[m, k] · Wᵀ + b) in the layer's precision, split over the pool's threads.
+void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
+            const LinearWeights& w, float* y, kernels::Epilogue ep = kernels::Epilogue::kBias);
+}  // namespace ops
+
+}  // namespace encserve
