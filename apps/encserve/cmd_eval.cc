@@ -1,6 +1,8 @@
 // encserve eval-sts: STS-B test Spearman computed by encserve itself.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "common.h"
 #include "eval/quality.h"
@@ -11,6 +13,7 @@ void RegisterEvalSts(CLI::App& app) {
   struct Args {
     EngineFlags engine;
     std::string data;
+    std::string json_out;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -19,6 +22,7 @@ void RegisterEvalSts(CLI::App& app) {
   AddEngineFlags(cmd, &a->engine);
   a->data = DefaultDataDir() + "/sts-b-test.tsv";
   cmd->add_option("--data", a->data, "sts-b-test.tsv")->capture_default_str();
+  cmd->add_option("--json", a->json_out, "append the result as one JSON line to this file");
   cmd->callback([a] {
     auto pairs = eval::LoadStsB(a->data);
     if (!pairs.ok()) {
@@ -37,6 +41,17 @@ void RegisterEvalSts(CLI::App& app) {
         "STS-B test: %d pairs, Spearman %.4f, Pearson %.4f (%.1f s, precision %s, kernels %s)\n",
         r->pairs, r->spearman, r->pearson, MillisSince(t0) / 1000.0, a->engine.precision.c_str(),
         engine->kernels().name);
+    if (!a->json_out.empty()) {
+      nlohmann::ordered_json j;
+      j["workload"] = "sts-b";
+      j["precision"] = a->engine.precision;
+      if (a->engine.precision == "int4") j["group_size"] = a->engine.group_size;
+      j["kernels"] = engine->kernels().name;
+      j["pairs"] = r->pairs;
+      j["spearman"] = r->spearman;
+      j["pearson"] = r->pearson;
+      std::ofstream(a->json_out, std::ios::app) << j.dump() << "\n";
+    }
   });
 }
 

@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Peer benchmark: ONNX Runtime and PyTorch running all-MiniLM-L6-v2 (BertModel + mean pooling
++ L2 normalise) on the same inputs as encserve, with exactly 2 intra-op threads, so that
+encserve can report ratios (encserve / peer).
+
+Peers
+  ort_fp32    onnxruntime CPU EP, <cache>/minilm.opt.onnx (BERT-fused fp32 graph)
+  ort_int8    onnxruntime CPU EP, <cache>/minilm.int8.onnx (quantize_dynamic, QInt8 per-channel)
+  torch_fp32  transformers BertModel (default attention = sdpa) + pooling, eager PyTorch
+  torch_int8  the same after torch.ao.quantization.quantize_dynamic({nn.Linear}, qint8), per-channel
+              weights (per_channel_dynamic_qconfig; --torch-int8-per-tensor for the plain default)
+
+Workloads
+  fixed    random ids (numpy default_rng(0) per point, ids in [1000, 30000), [CLS]=101 first,
+           [SEP]=102 last, mask all ones, token types 0): seq {16,64,128} x batch {1,8,32,128}
+  msmarco  the 6,980 MS MARCO dev-small queries in file order, batches of 1, 32, 128, tokenised
+           with the model's fast tokenizer (truncate 256, pad to longest in the batch);
+           tokenisation is inside the measured time and also reported on its own
+  dl19     the 4,300 TREC DL19 BM25 top-100 query-passage pairs in file order, 32 pairs a batch:
+           one call embeds the 32 query texts, one the 32 passage texts, score = dot product
+
+Each peer runs in its own child process (fresh thread pools, OMP/MKL/RAYON_NUM_THREADS=2).
+Warm-up batches (up to 3, or 1 s) are run first and excluded. Latency percentiles are
+nearest-rank over all measured batches.
+
+One command (builds the ONNX files first if they are missing):
+  python bench/peers/run_peers.py --out results/peers.json
+Smoke test:
+  python bench/peers/run_peers.py --quick --out /tmp/peers-quick.json
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import export_onnx as X  # noqa: E402  (shared helpers; imports nothing heavy at module level)
+
+PEERS = ["ort_fp32", "ort_int8", "torch_fp32", "torch_int8"]
+WORKLOADS = ["fixed", "msmarco", "dl19"]
+FIXED_SEQS = [16, 64, 128]
+FIXED_BATCHES = [1, 8, 32, 128]
+MSMARCO_BATCHES = [1, 32, 128]
+DL19_BATCH = 32
+THREADS = 2
+MAX_LENGTH = 256
+FLAGS = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16",
+         "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16"]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def percentile(samples, p):
+    """Nearest-rank percentile."""
+    s = sorted(samples)
+    k = max(1, math.ceil(p / 100.0 * len(s)))
+    return s[k - 1]
+
+
+def machine_info():
+    model, flags = "unknown", set()
+    phys = set()
+    try:
+        cur = {}
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if ":" not in line:
+                    if cur:
+                        phys.add((cur.get("physical id"), cur.get("core id")))
+                    cur = {}
+                    continue
+                k, v = [t.strip() for t in line.split(":", 1)]
+                cur[k] = v
+                if k == "model name" and model == "unknown":
+                    model = v
+                elif k == "flags" and not flags:
+                    flags = set(v.split())
+            if cur:
+                phys.add((cur.get("physical id"), cur.get("core id")))
+    except OSError:
+        pass
+    info = {"cpu_model": model, "flags": [f for f in FLAGS if f in flags],
+            "logical_cpus": os.cpu_count(),
+            "physical_cores": len(phys) if phys and None not in {c for _, c in phys} else None,
+            "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "platform": platform.platform()}
+    try:
+        with open("/proc/meminfo") as f:
+            info["mem_total_gb"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return info
+
+
+def versions():
+    import importlib.metadata as md
+    v = {"python": platform.python_version()}
+    for pkg in ("numpy", "onnxruntime", "onnx", "torch", "transformers", "tokenizers", "sentence-transformers"):
+        try:
+            v[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            v[pkg] = None
+    return v
+
+
+def load_dl19(data_dir, n=None):
+    with open(os.path.join(data_dir, "trec-dl19-bm25-top100.json"), encoding="utf-8") as f:
+        d = json.load(f)
+    pairs = [(x["query"], h["content"]) for x in d for h in x["hits"]]
+    return pairs[:n] if n else pairs
+
+
+# ----------------------------------------------------------------------------- peers (child side)
+
+class OrtPeer:
+    def __init__(self, name, path):
+        import onnxruntime as ort
+        if not os.path.exists(path):
+            raise SystemExit(f"{path} missing: run bench/peers/export_onnx.py first")
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = THREADS
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.sess.get_inputs()]
+        self.info = {"runtime": "onnxruntime " + ort.__version__, "model_file": path,
+                     "providers": self.sess.get_providers(),
+                     "session": {"intra_op_num_threads": THREADS, "inter_op_num_threads": 1,
+                                 "execution_mode": "ORT_SEQUENTIAL",
+                                 "graph_optimization_level": "ORT_ENABLE_ALL",
+                                 "allow_spinning": "default (1)"}}
+
+    def __call__(self, feeds):
+        return self.sess.run(["sentence_embedding"], {k: feeds[k] for k in self.inputs})[0]
+
+
+class TorchPeer:
+    def __init__(self, name, model_dir, per_tensor=False):
+        import torch
+        torch.set_num_threads(THREADS)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
+        self.torch = torch
+        mod = X.build_torch_module(model_dir)  # default attention implementation (sdpa)
+        attn = getattr(mod.bert.config, "_attn_implementation", None)
+        if name == "torch_int8":
+            import warnings
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+            # per-channel weights by default (mean cos 0.978 vs 0.950 per-tensor on MiniLM; same speed)
+            spec = {torch.nn.Linear} if per_tensor else {torch.nn.Linear: per_channel_dynamic_qconfig}
+            mod = quantize_dynamic(mod, spec, dtype=torch.qint8)
+        self.mod = mod.eval()
+        self.info = {"runtime": "torch " + torch.__version__, "attn_implementation": attn,
+                     "num_threads": torch.get_num_threads(), "num_interop_threads": torch.get_num_interop_threads(),
+                     "inference_mode": True}
+        if name == "torch_int8":
+            self.info["quantization"] = ("torch.ao.quantization.quantize_dynamic({nn.Linear}, dtype=qint8), weights "
+                                         + ("per-tensor (default_dynamic_qconfig)" if per_tensor
+                                            else "per-channel (per_channel_dynamic_qconfig)")
+                                         + ", activations quint8 per-tensor dynamic")
+            self.info["quantized_engine"] = torch.backends.quantized.engine
+        self.info["parallel_info"] = [l.strip() for l in torch.__config__.parallel_info().splitlines()
+                                      if "threads" in l or "backend" in l or "OpenMP" in l or "MKL" in l]
+
+    def __call__(self, feeds):
+        t = self.torch
+        with t.inference_mode():
+            out = self.mod(t.from_numpy(feeds["input_ids"]), t.from_numpy(feeds["attention_mask"]),
+                           t.from_numpy(feeds["token_type_ids"]))
+        return out.numpy()
+
+
+def make_peer(name, args):
+    if name == "ort_fp32":
+        return OrtPeer(name, os.path.join(args.cache, "minilm.opt.onnx"))
+    if name == "ort_int8":
+        return OrtPeer(name, os.path.join(args.cache, "minilm.int8.onnx"))
+    if name in ("torch_fp32", "torch_int8"):
+        return TorchPeer(name, args.model, per_tensor=args.torch_int8_per_tensor)
+    raise SystemExit(f"unknown peer {name}")
+
+
+# ----------------------------------------------------------------------------- measurement (child side)
+
+def run_point(step, n_batches, max_seconds, warmup_max=3, warmup_seconds=1.0):
+    """step(i) processes batch i and returns (tokenize_seconds, n_texts, padded_tokens, real_tokens).
+    Returns the measured samples."""
+    t0 = time.perf_counter()
+    w = 0
+    while w < min(warmup_max, n_batches):
+        step(w)
+        w += 1
+        if time.perf_counter() - t0 >= warmup_seconds:
+            break
+    lat, tok_s, texts, padded, real = [], 0.0, 0, 0, 0
+    total = 0.0
+    for i in range(n_batches):
+        t = time.perf_counter()
+        ts, n, pt, rt = step(i)
+        dt = time.perf_counter() - t
+        lat.append(dt)
+        total += dt
+        tok_s += ts
+        texts += n
+        padded += pt
+        real += rt
+        if max_seconds and total >= max_seconds and i + 1 < n_batches:
+            break
+    return {"texts": texts, "seconds": total, "texts_per_s": texts / total,
+            "model_texts_per_s": texts / (total - tok_s),  # tokenisation time taken out
+            "p50_ms": percentile(lat, 50) * 1e3, "p99_ms": percentile(lat, 99) * 1e3,
+            "mean_ms": total / len(lat) * 1e3, "batches": len(lat), "batches_available": n_batches,
+            "capped": len(lat) < n_batches, "warmup_batches": w, "tokenize_seconds": tok_s,
+            "padded_tokens": padded, "real_tokens": real}
+
+
+def child_main(args):
+    import numpy as np
+    peer = make_peer(args.child, args)
+    tok = X.make_tokenizer(args.model, MAX_LENGTH)
+    out = {"peer": args.child, "info": peer.info, "points": []}
+
+    def emit(point):
+        out["points"].append(point)
+        seq = f" seq={point['seq']:<4d}" if "seq" in point else " " * 9
+        print(f"  {point['peer']:10s} {point['workload']:8s}{seq} batch={point['batch']:<4d} "
+              f"texts={point['texts']:<6d} {point['texts_per_s']:9.1f}/s  p50 {point['p50_ms']:8.2f} ms  "
+              f"p99 {point['p99_ms']:8.2f} ms  tok {point['tokenize_seconds']:.3f} s"
+              f"{'  (capped)' if point['capped'] else ''}", flush=True)
+
+    # accuracy vs sentence-transformers (reference computed by the parent)
+    if args.ref:
+        ref = np.load(args.ref)
+        texts = X.load_queries(args.data, len(ref))
+        embs = [peer(X.tokenize(tok, texts[i:i + 32])) for i in range(0, len(texts), 32)]
+        c = X.cosines(np.concatenate(embs), ref)
+        out["accuracy"] = {"mean_cos": float(c.mean()), "min_cos": float(c.min()), "n": len(texts)}
+        print(f"  {args.child:10s} accuracy on {len(texts)} queries: min cos {c.min():.6f} mean {c.mean():.6f}",
+              flush=True)
+
+    cap = args.max_seconds_per_point
+    wl = args.workloads.split(",")
+    if "fixed" in wl:
+        for seq in args.fixed_seqs:
+            for b in args.fixed_batches:
+                nb = args.fixed_n_batches or max(50, math.ceil(2048 / b))
+                rng = np.random.default_rng(0)
+                ids = rng.integers(1000, 30000, size=(nb * b, seq), dtype=np.int64)
+                ids[:, 0] = 101
+                ids[:, -1] = 102
+                mask = np.ones((b, seq), dtype=np.int64)
+                tt = np.zeros((b, seq), dtype=np.int64)
+
+                def step(i, ids=ids, mask=mask, tt=tt, b=b, seq=seq):
+                    e = peer({"input_ids": ids[i * b:(i + 1) * b], "attention_mask": mask, "token_type_ids": tt})
+                    assert e.shape == (b, 384)
+                    return 0.0, b, b * seq, b * seq
+
+                r = run_point(step, nb, cap)
+                emit({"peer": args.child, "workload": "fixed", "seq": seq, "batch": b, **r})
+
+    if "msmarco" in wl:
+        queries = X.load_queries(args.data, args.msmarco_n)
+        for b in args.msmarco_batches:
+            batches = [queries[i:i + b] for i in range(0, len(queries), b)]
+
+            def step(i, batches=batches):
+                t = time.perf_counter()
+                feeds = X.tokenize(tok, batches[i])
+                ts = time.perf_counter() - t
+                e = peer(feeds)
+                assert e.shape[0] == len(batches[i])
+                return ts, len(batches[i]), feeds["input_ids"].size, int(feeds["attention_mask"].sum())
+
+            r = run_point(step, len(batches), cap)
+            emit({"peer": args.child, "workload": "msmarco", "batch": b, **r})
+
+    if "dl19" in wl:
+        pairs = load_dl19(args.data, args.dl19_n)
+        b = DL19_BATCH
+        batches = [pairs[i:i + b] for i in range(0, len(pairs), b)]
+
+        def step(i):
+            qs = [q for q, _ in batches[i]]
+            ps = [p for _, p in batches[i]]
+            t = time.perf_counter()
+            fq = X.tokenize(tok, qs)
+            ts = time.perf_counter() - t
+            eq = peer(fq)
+            t = time.perf_counter()
+            fp = X.tokenize(tok, ps)
+            ts += time.perf_counter() - t
+            ep = peer(fp)
+            scores = (eq * ep).sum(1)
+            assert scores.shape == (len(qs),)
+            return (ts, len(qs), fq["input_ids"].size + fp["input_ids"].size,
+                    int(fq["attention_mask"].sum() + fp["attention_mask"].sum()))
+
+        r = run_point(step, len(batches), cap)
+        r["unit"] = "pairs"
+        r["embedded_texts"] = 2 * r["texts"]
+        emit({"peer": args.child, "workload": "dl19", "batch": b, **r})
+
+    with open(args.child_out, "w") as f:
+        json.dump(out, f)
+    return 0
+
+
+# ----------------------------------------------------------------------------- parent side
+
+def st_reference(args, n):
+    import numpy as np
+    texts = X.load_queries(args.data, n)
+    ref = X.st_reference(args.model, texts)
+    fd, path = tempfile.mkstemp(suffix=".npy", prefix="peers-ref-")
+    os.close(fd)
+    np.save(path, ref)
+    return path
+
+
+def markdown(res):
+    lines = ["| peer | workload | seq | batch | texts | texts/s | p50 ms | p99 ms | tokenize s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in res["points"]:
+        unit = " pairs" if p.get("unit") == "pairs" else ""
+        lines.append(f"| {p['peer']} | {p['workload']} | {p.get('seq', '')} | {p['batch']} | "
+                     f"{p['texts']}{unit}{' (capped)' if p['capped'] else ''} | {p['texts_per_s']:.1f} | "
+                     f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {p['tokenize_seconds']:.3f} |")
+    if res.get("accuracy"):
+        lines += ["", "| peer | mean cos vs sentence-transformers | min cos |", "|---|---:|---:|"]
+        for k, v in res["accuracy"].items():
+            lines.append(f"| {k} | {v['mean_cos']:.6f} | {v['min_cos']:.6f} |")
+    return "\n".join(lines)
+
+
+def parent_main(args):
+    peers = args.peers.split(",")
+    for p in peers:
+        if p not in PEERS:
+            raise SystemExit(f"unknown peer {p!r} (choose from {','.join(PEERS)})")
+    for w in args.workloads.split(","):
+        if w not in WORKLOADS:
+            raise SystemExit(f"unknown workload {w!r} (choose from {','.join(WORKLOADS)})")
+
+    need = [f for p, f in (("ort_fp32", "minilm.opt.onnx"), ("ort_int8", "minilm.int8.onnx")) if p in peers]
+    if any(not os.path.exists(os.path.join(args.cache, f)) for f in need):
+        print("ONNX files missing: running export_onnx.py", flush=True)
+        subprocess.run([sys.executable, os.path.join(HERE, "export_onnx.py"), "--model", args.model,
+                        "--cache", args.cache, "--data", args.data], check=True)
+
+    res = {"machine": machine_info(), "versions": versions(),
+           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "threads": THREADS, "model": os.path.abspath(args.model),
+           "settings": {"quick": args.quick, "max_seconds_per_point": args.max_seconds_per_point,
+                        "max_length": MAX_LENGTH, "padding": "longest in batch (msmarco, dl19)",
+                        "fixed_seqs": args.fixed_seqs, "fixed_batches": args.fixed_batches,
+                        "msmarco_batches": args.msmarco_batches, "msmarco_queries": args.msmarco_n or 6980,
+                        "dl19_pairs": args.dl19_n or 4300, "dl19_batch_pairs": DL19_BATCH,
+                        "warmup": "up to 3 batches or 1 s, excluded",
+                        "latency": "per batch (dl19: per 32 pairs = 2 calls), nearest-rank percentiles",
+                        "env": {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "RAYON_NUM_THREADS": "2"}},
+           "peers": {}, "points": [], "accuracy": {}}
+    man = os.path.join(args.cache, "manifest.json")
+    if os.path.exists(man):
+        with open(man) as f:
+            res["onnx_manifest"] = json.load(f)
+
+    ref = st_reference(args, args.accuracy_n) if args.accuracy_n else None
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS),
+               RAYON_NUM_THREADS=str(THREADS), TOKENIZERS_PARALLELISM="true", HF_HUB_OFFLINE="1")
+    failed = []
+    t_all = time.perf_counter()
+    try:
+        for p in peers:
+            fd, cout = tempfile.mkstemp(suffix=".json", prefix=f"peers-{p}-")
+            os.close(fd)
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", p, "--child-out", cout,
+                   "--model", args.model, "--cache", args.cache, "--data", args.data,
+                   "--workloads", args.workloads, "--max-seconds-per-point", str(args.max_seconds_per_point),
+                   "--fixed-seqs", *map(str, args.fixed_seqs), "--fixed-batches", *map(str, args.fixed_batches),
+                   "--msmarco-batches", *map(str, args.msmarco_batches),
+                   "--fixed-n-batches", str(args.fixed_n_batches or 0),
+                   "--msmarco-n", str(args.msmarco_n or 0), "--dl19-n", str(args.dl19_n or 0)]
+            if args.torch_int8_per_tensor:
+                cmd.append("--torch-int8-per-tensor")
+            if ref:
+                cmd += ["--ref", ref]
+            print(f"[{p}]", flush=True)
+            t = time.perf_counter()
+            rc = subprocess.run(cmd, env=env).returncode
+            if rc != 0:
+                print(f"[{p}] FAILED (exit {rc})", file=sys.stderr, flush=True)
+                failed.append(p)
+                continue
+            with open(cout) as f:
+                c = json.load(f)
+            os.unlink(cout)
+            res["peers"][p] = c["info"]
+            res["points"] += c["points"]
+            if "accuracy" in c:
+                res["accuracy"][p] = c["accuracy"]
+            print(f"[{p}] done in {time.perf_counter() - t:.1f} s", flush=True)
+    finally:
+        if ref:
+            os.unlink(ref)
+    res["total_seconds"] = time.perf_counter() - t_all
+    if failed:
+        res["failed_peers"] = failed
+
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(res, f, indent=1)
+    m = res["machine"]
+    print(f"\n{m['cpu_model']}, {m['cores']} cores, flags {' '.join(m['flags'])}; {THREADS} threads; "
+          f"onnxruntime {res['versions']['onnxruntime']}, torch {res['versions']['torch']}")
+    print(markdown(res))
+    print(f"\ntotal {res['total_seconds']:.0f} s" + (f"; wrote {args.out}" if args.out else ""))
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peers", default=",".join(PEERS), help="comma list of " + ",".join(PEERS))
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list of " + ",".join(WORKLOADS))
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: seq {16,128} x batch {1,32} x 5 batches, 256 queries, 64 DL19 pairs, "
+                         "50 accuracy queries, 2 s cap per point")
+    ap.add_argument("--max-seconds-per-point", type=float, default=None,
+                    help="stop a point once its measured time passes this (default 20; 0 = no cap); "
+                         "the point reports how many texts were measured")
+    ap.add_argument("--out", default=None, help="results JSON (e.g. results/peers.json)")
+    ap.add_argument("--model", default=X.DEFAULT_MODEL)
+    ap.add_argument("--cache", default=X.DEFAULT_CACHE, help="where the ONNX files are (export_onnx.py)")
+    ap.add_argument("--data", default=X.DEFAULT_DATA)
+    ap.add_argument("--fixed-seqs", type=int, nargs="+", default=None)
+    ap.add_argument("--fixed-batches", type=int, nargs="+", default=None)
+    ap.add_argument("--fixed-n-batches", type=int, default=None,
+                    help="batches per fixed point (default max(50, ceil(2048/batch)))")
+    ap.add_argument("--msmarco-batches", type=int, nargs="+", default=None)
+    ap.add_argument("--msmarco-n", type=int, default=None, help="first N queries only")
+    ap.add_argument("--dl19-n", type=int, default=None, help="first N pairs only")
+    ap.add_argument("--accuracy-n", type=int, default=None, help="queries for the accuracy check (default 200)")
+    ap.add_argument("--torch-int8-per-tensor", action="store_true",
+                    help="torch_int8 with per-tensor weights (plain quantize_dynamic defaults) instead of per-channel")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child-out", help=argparse.SUPPRESS)
+    ap.add_argument("--ref", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    q = args.quick
+    if args.max_seconds_per_point is None:
+        args.max_seconds_per_point = 2.0 if q else 20.0
+    if args.fixed_seqs is None:
+        args.fixed_seqs = [16, 128] if q else FIXED_SEQS
+    if args.fixed_batches is None:
+        args.fixed_batches = [1, 32] if q else FIXED_BATCHES
+    if args.msmarco_batches is None:
+        args.msmarco_batches = MSMARCO_BATCHES
+    if args.fixed_n_batches is None and q:
+        args.fixed_n_batches = 5
+    if args.msmarco_n is None and q:
+        args.msmarco_n = 256
+    if args.dl19_n is None and q:
+        args.dl19_n = 64
+    if args.accuracy_n is None:
+        args.accuracy_n = 50 if q else 200
+    for k in ("fixed_n_batches", "msmarco_n", "dl19_n"):
+        if getattr(args, k) == 0:
+            setattr(args, k, None)
+    return child_main(args) if args.child else parent_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
