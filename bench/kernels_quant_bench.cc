@@ -1,0 +1,185 @@
+// Quantised GEMM throughput per table at the model's shapes (one thread): y[M, N] = x[M, K] · Wᵀ
+// with int8 weights (gemm_s8) and int4 g64 weights (gemm_s4), the activations quantised once per
+// GEMM (BM_QuantizeRows measures that cost separately; BM_*Total include it). GOP/s counts
+// 2·M·N·K per iteration. BM_PeakVnni512 / BM_PeakVnni256: independent vpdpbusd on registers, the
+// single-core ceiling the GEMMs are reported against.
+// Run: kernels_quant_bench --benchmark_filter='Peak|GemmS8/avx512_vnni/512/384/1536'
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/quant.h"
+
+namespace encserve::kernels {
+namespace {
+
+struct Data {
+  std::vector<float> x, w, y;
+};
+
+Data MakeData(int m, int k, int n) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  Data data{std::vector<float>(size_t(m) * k), std::vector<float>(size_t(n) * k),
+            std::vector<float>(size_t(m) * n)};
+  for (auto& v : data.x) v = d(rng);
+  for (auto& v : data.w) v = d(rng);
+  return data;
+}
+
+void SetOps(benchmark::State& state, double ops) {
+  state.counters["GOP/s"] = benchmark::Counter(ops, benchmark::Counter::kIsIterationInvariantRate,
+                                               benchmark::Counter::kIs1000);
+}
+
+// kind: 0 = int8, 1 = int4 g64; total: also quantise the activations every iteration.
+void BM_Gemm(benchmark::State& state, QuantIsa isa, int kind, bool total) {
+  const QuantKernelTable* t = QuantKernelsExact(isa);
+  if (t == nullptr) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const int m = state.range(0), k = state.range(1), n = state.range(2);
+  Data d = MakeData(m, k, n);
+  auto w8 = PackS8(d.w.data(), nullptr, n, k, *t);
+  auto w4 = PackS4(d.w.data(), nullptr, n, k, 64, *t);
+  if (!w8.ok() || !w4.ok()) {
+    state.SkipWithError("pack failed");
+    return;
+  }
+  QuantizedRows xq;
+  t->quantize_rows(d.x.data(), m, k, &xq);
+  for (auto _ : state) {
+    if (total) t->quantize_rows(d.x.data(), m, k, &xq);
+    if (kind == 0) {
+      t->gemm_s8(xq, *w8, d.y.data(), n, 0, n, Epilogue::kBias);
+    } else {
+      t->gemm_s4(xq, *w4, d.y.data(), n, 0, n, Epilogue::kBias);
+    }
+    benchmark::DoNotOptimize(d.y.data());
+    benchmark::ClobberMemory();
+  }
+  SetOps(state, 2.0 * m * n * k);
+}
+
+void BM_QuantizeRows(benchmark::State& state, QuantIsa isa) {
+  const QuantKernelTable* t = QuantKernelsExact(isa);
+  if (t == nullptr) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const int m = state.range(0), k = state.range(1);
+  Data d = MakeData(m, k, 1);
+  QuantizedRows xq;
+  for (auto _ : state) {
+    t->quantize_rows(d.x.data(), m, k, &xq);
+    benchmark::DoNotOptimize(xq.data.data());
+  }
+  state.counters["Gelem/s"] = benchmark::Counter(
+      double(m) * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+// Peak probes in assembly (GCC keeps intrinsic accumulator arrays partly in memory): 24 (zmm)
+// or 12 (ymm) independent vpdpbusd chains, well above latency × throughput.
+#define ENCSERVE_R3(op, a, b, c) op(a) op(b) op(c)
+#define ENCSERVE_Z(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+#define ENCSERVE_Y(i) "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm" #i "\n\t"
+
+__attribute__((target("avx512f,avx512vnni"))) void PeakLoop512(long iters) {
+  __asm__ volatile(
+      "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"
+      "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
+      "1:\n\t" ENCSERVE_R3(ENCSERVE_Z, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Z, 3, 4, 5)
+          ENCSERVE_R3(ENCSERVE_Z, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Z, 9, 10, 11)
+              ENCSERVE_R3(ENCSERVE_Z, 12, 13, 14) ENCSERVE_R3(ENCSERVE_Z, 15, 16, 17)
+                  ENCSERVE_R3(ENCSERVE_Z, 18, 19, 20) ENCSERVE_R3(ENCSERVE_Z, 21, 22, 23)
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      : "+r"(iters)
+      :
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
+        "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
+}
+
+__attribute__((target("avx2,avxvnni"))) void PeakLoop256(long iters) {
+  __asm__ volatile(
+      "vpcmpeqd %%ymm15, %%ymm15, %%ymm15\n\t"
+      "vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
+      "1:\n\t" ENCSERVE_R3(ENCSERVE_Y, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Y, 3, 4, 5)
+          ENCSERVE_R3(ENCSERVE_Y, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Y, 9, 10, 11)
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      "vzeroupper\n\t"
+      : "+r"(iters)
+      :
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+        "xmm10", "xmm11", "xmm14", "xmm15");
+}
+
+void BM_PeakVnni512(benchmark::State& state) {
+  if (QuantKernelsExact(QuantIsa::kAvx512Vnni) == nullptr) {
+    state.SkipWithError("no AVX-512 VNNI");
+    return;
+  }
+  const long iters = 100000;
+  for (auto _ : state) PeakLoop512(iters);
+  SetOps(state, 2.0 * 64 * 24 * iters);  // 64 u8·s8 products per instruction
+}
+
+void BM_PeakVnni256(benchmark::State& state) {
+  if (QuantKernelsExact(QuantIsa::kAvxVnni) == nullptr) {
+    state.SkipWithError("no AVX-VNNI");
+    return;
+  }
+  const long iters = 100000;
+  for (auto _ : state) PeakLoop256(iters);
+  SetOps(state, 2.0 * 32 * 12 * iters);
+}
+
+void Shapes(benchmark::internal::Benchmark* b) {
+  for (int m : {9, 16, 288, 512, 4096}) {
+    for (auto [k, n] : {std::pair{384, 384}, {384, 1536}, {1536, 384}, {384, 1152}})
+      b->Args({m, k, n});
+  }
+}
+
+void SmallShapes(benchmark::internal::Benchmark* b) {
+  b->Args({16, 384, 384})->Args({512, 384, 1536});
+}
+
+void BM_GemmS8(benchmark::State& state, QuantIsa isa) {
+  BM_Gemm(state, isa, 0, false);
+}
+void BM_GemmS4g64(benchmark::State& state, QuantIsa isa) {
+  BM_Gemm(state, isa, 1, false);
+}
+void BM_GemmS8WithQuantize(benchmark::State& state, QuantIsa isa) {
+  BM_Gemm(state, isa, 0, true);
+}
+
+BENCHMARK(BM_PeakVnni512);
+BENCHMARK(BM_PeakVnni256);
+BENCHMARK_CAPTURE(BM_GemmS8, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS4g64, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8, avx_vnni, QuantIsa::kAvxVnni)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS4g64, avx_vnni, QuantIsa::kAvxVnni)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8, avx2, QuantIsa::kAvx2)->Apply(SmallShapes);
+BENCHMARK_CAPTURE(BM_GemmS4g64, avx2, QuantIsa::kAvx2)->Apply(SmallShapes);
+BENCHMARK_CAPTURE(BM_GemmS8, scalar, QuantIsa::kScalar)->Args({16, 384, 384});
+BENCHMARK_CAPTURE(BM_GemmS4g64, scalar, QuantIsa::kScalar)->Args({16, 384, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, avx512_vnni, QuantIsa::kAvx512Vnni)
+    ->Args({512, 384})
+    ->Args({512, 1536})
+    ->Args({4096, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, avx_vnni, QuantIsa::kAvxVnni)->Args({512, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, avx2, QuantIsa::kAvx2)->Args({512, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, scalar, QuantIsa::kScalar)->Args({512, 384});
+
+}  // namespace
+}  // namespace encserve::kernels
+
+BENCHMARK_MAIN();

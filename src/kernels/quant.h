@@ -1,0 +1,101 @@
+// Quantised GEMM kernels: int8 weights (per output channel) and int4 weights (per group along K),
+// both with int8 activations quantised per row at run time. One QuantKernelTable per ISA, chosen
+// at run time (QuantKernelsFor) like the fp32 KernelTable; every kernel has a naive twin in
+// kernels/ref_quant.h. Layouts and the maths are in docs/kernels_quant.md.
+//
+//   weights  W [n, k] (PyTorch Linear layout), bias [n]
+//   int8     per output channel: s_j = max_k |W[j,k]| / 127 (1 for an all-zero row),
+//            q = rint(W · 127/max) ∈ [-127, 127]
+//   int4     symmetric, no offset: per (j, group of g ∈ {32, 64, 128} along K)
+//            s = max|W| / 7 (1 for an all-zero group), q = rint(W · 7/max) ∈ [-7, 7]
+//   x        [m, k] per row: a_i = max_k |x[i,k]| / 127 (1 for an all-zero row),
+//            xq = rint(x · 127/max) ∈ [-127, 127], stored as the byte xq + 128 (u8, for VNNI)
+//   y[i, j]  = epilogue(a_i · s_j · Σ_k xq·q + bias[j])                    (int8)
+//            = epilogue(a_i · Σ_groups s_{j,g} · Σ_{k∈g} xq·q + bias[j])   (int4)
+// rint rounds half to even; the products x · (127/max) are single float multiplies, so every
+// table and the reference quantise bit-identically.
+#pragma once
+
+#include <cstdint>
+
+#include "core/aligned_buffer.h"
+#include "core/status.h"
+#include "kernels/kernels.h"
+
+namespace encserve::kernels {
+
+// int8 weights packed in column panels of nr: panel p holds kp/4 blocks of nr × 4 bytes (column
+// c, k = 4·b .. 4·b+3), zero-padded past n and past k.
+struct PackedS8 {
+  int n = 0, k = 0, kp = 0, nr = 0;  // kp: k rounded up to a multiple of 4
+  AlignedBuffer<int8_t> panels;      // num_panels() × kp/4 × nr × 4
+  AlignedBuffer<float> scales;       // num_panels() × nr: s_j (0 past n)
+  AlignedBuffer<float> bias;         // num_panels() × nr (zeros when the layer has no bias)
+  AlignedBuffer<int32_t> wsum128;    // num_panels() × nr: 128 · Σ_k q[j,k], the u8-shift term
+
+  int num_panels() const { return nr == 0 ? 0 : (n + nr - 1) / nr; }
+  const int8_t* panel(int p) const { return panels.data() + static_cast<size_t>(p) * kp * nr; }
+};
+
+// int4 weights: panel p holds k/4 blocks of nr/2 × 4 bytes; byte (c, t) of a block has q[col c]
+// [k = 4·b + t] in its low nibble and q[col c + nr/2][same k] in its high nibble (two's
+// complement nibbles). Per group: scales and 128 · Σ q, both nr wide.
+struct PackedS4 {
+  int n = 0, k = 0, group_size = 0, nr = 0;
+  AlignedBuffer<uint8_t> panels;   // num_panels() × k/4 × nr/2 × 4
+  AlignedBuffer<float> scales;     // num_panels() × num_groups() × nr (0 past n)
+  AlignedBuffer<int32_t> wsum128;  // num_panels() × num_groups() × nr
+  AlignedBuffer<float> bias;       // num_panels() × nr
+
+  int num_panels() const { return nr == 0 ? 0 : (n + nr - 1) / nr; }
+  int num_groups() const { return group_size == 0 ? 0 : k / group_size; }
+  const uint8_t* panel(int p) const { return panels.data() + static_cast<size_t>(p) * k * nr / 2; }
+};
+
+// Activations quantised once per GEMM (shared by all column partitions). Row i is kp bytes at
+// data + i·kp (xq + 128; bytes past k hold 128, i.e. zero).
+struct QuantizedRows {
+  int m = 0, k = 0, kp = 0;
+  AlignedBuffer<uint8_t> data;  // at least m × kp
+  AlignedBuffer<float> scales;  // at least m: a_i
+  const uint8_t* row(int i) const { return data.data() + static_cast<size_t>(i) * kp; }
+};
+
+struct QuantKernelTable {
+  const char* name;  // "avx512_vnni", "avx_vnni", "avx2", "scalar"
+  int nr;            // panel width PackS8/PackS4 use for this table
+  int mr;            // rows per micro-tile (row partitions are best made in multiples of it)
+  // Quantises x [m, k] (row-major, contiguous) into out, growing its buffers when needed.
+  void (*quantize_rows)(const float* x, int m, int k, QuantizedRows* out);
+  // y[m, n0:n1] = epilogue(dequantised x · Wᵀ + bias); n0 % nr == 0, n1 ≤ w.n, x.k == w.k.
+  void (*gemm_s8)(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int n0, int n1,
+                  Epilogue ep);
+  void (*gemm_s4)(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, int n0, int n1,
+                  Epilogue ep);
+};
+
+// Every quantised table; which ones run here depends on the CPU.
+enum class QuantIsa { kScalar, kAvx2, kAvxVnni, kAvx512Vnni };
+const char* QuantIsaName(QuantIsa q);
+// The table for one ISA, or nullptr when the CPU lacks it.
+const QuantKernelTable* QuantKernelsExact(QuantIsa q);
+// Best table for this CPU at or below `isa`: kAvx512 → avx512_vnni if the CPU has AVX-512 VNNI,
+// else as kAvx2; kAvx2 → avx_vnni if the CPU has AVX-VNNI, else avx2 (maddubs); kScalar → scalar.
+const QuantKernelTable& QuantKernelsFor(Isa isa);
+// QuantKernelsFor(ActiveIsa()).
+const QuantKernelTable& QuantKernels();
+
+// w: [n, k] row-major; bias: [n] or nullptr. Errors (INVALID_ARGUMENT): n or k not positive,
+// k > 65536 (int32 accumulators), group_size not 32/64/128 or not dividing k (S4).
+StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,
+                          const QuantKernelTable& t);
+StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int group_size,
+                          const QuantKernelTable& t);
+
+// Per-ISA tables (defined in kernels/<isa>/); reach them through QuantKernelsExact().
+const QuantKernelTable& ScalarQuantKernels();
+const QuantKernelTable& Avx2QuantKernels();
+const QuantKernelTable& AvxVnniQuantKernels();
+const QuantKernelTable& Avx512VnniQuantKernels();
+
+}  // namespace encserve::kernels

@@ -1,0 +1,111 @@
+// Portable scalar quantised kernels (QuantIsa::kScalar): what a CPU without AVX2 runs. Same
+// packed layouts and semantics as the SIMD tables, plain integer loops.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/quant.h"
+
+namespace encserve::kernels {
+namespace {
+
+constexpr int kNr = 16;
+
+float Finish(float v, Epilogue ep) {
+  return ep == Epilogue::kBiasGelu ? 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)) : v;
+}
+
+void QuantizeRowsScalar(const float* x, int m, int k, QuantizedRows* out) {
+  const int kp = (k + 3) / 4 * 4;
+  out->m = m;
+  out->k = k;
+  out->kp = kp;
+  out->data.reserve_at_least(static_cast<size_t>(m) * kp);
+  out->scales.reserve_at_least(m);
+  for (int i = 0; i < m; ++i) {
+    const float* r = x + static_cast<size_t>(i) * k;
+    uint8_t* q = out->data.data() + static_cast<size_t>(i) * kp;
+    float mx = 0.0f;
+    for (int kk = 0; kk < k; ++kk) mx = std::fmax(mx, std::fabs(r[kk]));
+    float inv = 127.0f / mx;
+    const bool zero = !(mx > 0.0f) || !std::isfinite(inv);
+    if (zero) inv = 0.0f;
+    out->scales[i] = zero ? 1.0f : mx / 127.0f;
+    for (int kk = 0; kk < k; ++kk) {
+      const float v = std::fmax(-127.0f, std::fmin(127.0f, std::nearbyint(r[kk] * inv)));
+      q[kk] = static_cast<uint8_t>(static_cast<int>(v) + 128);
+    }
+    for (int kk = k; kk < kp; ++kk) q[kk] = 128;
+  }
+}
+
+void GemmS8Scalar(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int n0, int n1,
+                  Epilogue ep) {
+  int32_t acc[kNr];
+  const int kb = w.kp / 4;
+  for (int p = n0 / kNr; p * kNr < n1; ++p) {
+    const int8_t* bp = w.panel(p);
+    const int cols = std::min(kNr, n1 - p * kNr);
+    const float* ws = w.scales.data() + p * kNr;
+    const float* bias = w.bias.data() + p * kNr;
+    const int32_t* wsum = w.wsum128.data() + p * kNr;
+    for (int i = 0; i < x.m; ++i) {
+      const uint8_t* a = x.row(i);
+      for (int c = 0; c < kNr; ++c) acc[c] = -wsum[c];
+      for (int b = 0; b < kb; ++b) {
+        const int8_t* wb = bp + static_cast<size_t>(b) * kNr * 4;
+        for (int c = 0; c < kNr; ++c) {
+          for (int t = 0; t < 4; ++t) acc[c] += a[4 * b + t] * wb[4 * c + t];
+        }
+      }
+      float* out = y + static_cast<size_t>(i) * ldy + p * kNr;
+      const float as = x.scales[i];
+      for (int c = 0; c < cols; ++c) out[c] = Finish(as * ws[c] * float(acc[c]) + bias[c], ep);
+    }
+  }
+}
+
+void GemmS4Scalar(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, int n0, int n1,
+                  Epilogue ep) {
+  constexpr int kHalf = kNr / 2;
+  int32_t acc[kNr];
+  float facc[kNr];
+  const int g4 = w.group_size / 4, ng = w.num_groups();
+  for (int p = n0 / kNr; p * kNr < n1; ++p) {
+    const uint8_t* bp = w.panel(p);
+    const int cols = std::min(kNr, n1 - p * kNr);
+    const float* bias = w.bias.data() + p * kNr;
+    for (int i = 0; i < x.m; ++i) {
+      const uint8_t* a = x.row(i);
+      std::fill(facc, facc + kNr, 0.0f);
+      for (int g = 0; g < ng; ++g) {
+        const size_t at = (static_cast<size_t>(p) * ng + g) * kNr;
+        for (int c = 0; c < kNr; ++c) acc[c] = -w.wsum128[at + c];
+        for (int b = g * g4; b < (g + 1) * g4; ++b) {
+          const uint8_t* wb = bp + static_cast<size_t>(b) * kHalf * 4;
+          for (int c = 0; c < kHalf; ++c) {
+            for (int t = 0; t < 4; ++t) {
+              const int byte = wb[4 * c + t], xa = a[4 * b + t];
+              acc[c] += xa * ((byte & 0xF) ^ 8) - xa * 8;  // sign-extend the low nibble
+              acc[c + kHalf] += xa * ((byte >> 4) ^ 8) - xa * 8;
+            }
+          }
+        }
+        for (int c = 0; c < kNr; ++c) facc[c] += w.scales[at + c] * float(acc[c]);
+      }
+      float* out = y + static_cast<size_t>(i) * ldy + p * kNr;
+      const float as = x.scales[i];
+      for (int c = 0; c < cols; ++c) out[c] = Finish(as * facc[c] + bias[c], ep);
+    }
+  }
+}
+
+}  // namespace
+
+const QuantKernelTable& ScalarQuantKernels() {
+  static const QuantKernelTable table{"scalar",           kNr,          1,
+                                      QuantizeRowsScalar, GemmS8Scalar, GemmS4Scalar};
+  return table;
+}
+
+}  // namespace encserve::kernels

@@ -1,0 +1,23 @@
+// Naive reference of the quantised kernels (kernels/quant.h): the test oracle. Works on
+// UNPACKED integer data (one int8 per value, row-major) and accumulates in double.
+#pragma once
+
+#include <cstdint>
+
+namespace encserve::kernels::ref {
+
+// x [m, k] → xq [m, k] ∈ [-127, 127] (signed, without the +128 shift) and scale [m].
+void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale);
+// w [n, k] → q [n, k] ∈ [-127, 127], scale [n] (per output channel).
+void QuantizeWeightsS8(const float* w, int n, int k, int8_t* q, float* scale);
+// w [n, k] → q [n, k] ∈ [-7, 7], scale [n, k / group] (k % group == 0).
+void QuantizeWeightsS4(const float* w, int n, int k, int group, int8_t* q, float* scale);
+
+// y[i, j] = epi(xs_i · ws_j · Σ_k xq·wq + bias_j); bias may be null; gelu: exact erf GELU.
+void GemmS8(const int8_t* xq, const float* xs, int m, const int8_t* wq, const float* ws,
+            const float* bias, float* y, int n, int k, bool gelu);
+// y[i, j] = epi(xs_i · Σ_g ws[j, g] · Σ_{k∈g} xq·wq + bias_j).
+void GemmS4(const int8_t* xq, const float* xs, int m, const int8_t* wq, const float* ws, int group,
+            const float* bias, float* y, int n, int k, bool gelu);
+
+}  // namespace encserve::kernels::ref
