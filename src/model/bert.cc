@@ -35,9 +35,39 @@ StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir,
     return NotFound("model folder " + dir + " has no model.safetensors");
   }
   ASSIGN_OR_RETURN(auto file, SafeTensorsFile::Open(path));
-  ASSIGN_OR_RETURN(BertWeights weights, LoadBertWeights(*file, config, kernels, precision));
+  const bool quantised = precision.precision == kernels::Precision::kInt8 ||
+                         precision.precision == kernels::Precision::kInt4;
+  ActivationStats stats;
+  if (quantised) {
+    // Calibration: the fp32 model on fixed pseudo-random token sequences measures each GEMM's
+    // per-channel input range (data-free and deterministic; BERT's outlier channels are a
+    // property of the weights, not of the text).
+    ASSIGN_OR_RETURN(BertWeights fp32, LoadBertWeights(*file, config, kernels, PrecisionOptions{}));
+    BertModel calib(config, std::move(fp32), kernels, PrecisionOptions{});
+    RETURN_IF_ERROR(calib.Calibrate(&stats));
+  }
+  ASSIGN_OR_RETURN(BertWeights weights, LoadBertWeights(*file, config, kernels, precision,
+                                                        quantised ? &stats : nullptr));
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), kernels, precision));
+}
+
+Status BertModel::Calibrate(ActivationStats* stats) const {
+  const BertConfig& c = config_.bert;
+  TokenBatch batch;
+  uint32_t state = 12345;
+  const int len = std::min(64, c.max_position_embeddings);
+  for (int s = 0; s < 16; ++s) {
+    std::vector<int32_t> ids(len), types(len, 0);
+    for (int i = 0; i < len; ++i) {
+      state = state * 1664525u + 1013904223u;  // LCG: same ids on every machine
+      ids[i] = static_cast<int32_t>(state % static_cast<uint32_t>(c.vocab_size));
+    }
+    batch.Add(ids, types);
+  }
+  Workspace ws;
+  ThreadPool pool(1);
+  return Encode(batch, ws, pool, stats).status();
 }
 
 Status BertModel::Validate(const TokenBatch& batch) const {
@@ -68,8 +98,8 @@ Status BertModel::Validate(const TokenBatch& batch) const {
   return Status::Ok();
 }
 
-StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
-                                         ThreadPool& pool) const {
+StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool,
+                                         ActivationStats* stats) const {
   RETURN_IF_ERROR(Validate(batch));
   const BertConfig& c = config_.bert;
   const int t = batch.num_tokens(), h = c.hidden_size;
@@ -93,14 +123,22 @@ StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
   ops::LayerNorm(kernels_, pool, x, nullptr, weights_.emb_ln_gamma.data(),
                  weights_.emb_ln_beta.data(), c.layer_norm_eps, x, t, h);
 
-  for (const BertLayerWeights& lw : weights_.layers) {
+  auto observe = [&](int layer, int gemm, const float* in, int k) {
+    if (stats) stats->Observe(layer, gemm, in, t, k);
+  };
+  for (int l = 0; l < c.num_layers; ++l) {
+    const BertLayerWeights& lw = weights_.layers[l];
+    observe(l, 0, x, h);
     ops::Linear(kernels_, pool, x, t, lw.qkv, ws.qkv.data());
     ops::Attention(kernels_, pool, ws.qkv.data(), batch.offsets.data(), batch.num_seqs(),
                    c.num_heads, c.head_dim(), ws.ctx.data());
+    observe(l, 1, ws.ctx.data(), h);
     ops::Linear(kernels_, pool, ws.ctx.data(), t, lw.attn_out, ws.tmp.data());
     ops::LayerNorm(kernels_, pool, ws.tmp.data(), x, lw.ln1_gamma.data(), lw.ln1_beta.data(),
                    c.layer_norm_eps, x, t, h);
+    observe(l, 2, x, h);
     ops::Linear(kernels_, pool, x, t, lw.ffn_in, ws.ffn.data(), kernels::Epilogue::kBiasGelu);
+    observe(l, 3, ws.ffn.data(), c.intermediate_size);
     ops::Linear(kernels_, pool, ws.ffn.data(), t, lw.ffn_out, ws.tmp.data());
     ops::LayerNorm(kernels_, pool, ws.tmp.data(), x, lw.ln2_gamma.data(), lw.ln2_beta.data(),
                    c.layer_norm_eps, x, t, h);

@@ -47,7 +47,9 @@ class BertModel {
 
   // Validates ids (range, lengths) and runs the encoder; returns the final hidden states
   // [num_tokens, H], valid until the next call with the same workspace.
-  StatusOr<const float*> Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool) const;
+  // With `stats`, records the per-channel input range of every encoder GEMM (calibration).
+  StatusOr<const float*> Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool,
+                                ActivationStats* stats = nullptr) const;
 
   // Sentence embeddings [num_seqs, H] from Encode()'s output (pooling + optional normalise).
   void Pool(const TokenBatch& batch, const float* hidden, bool normalize, float* out) const;
@@ -64,6 +66,7 @@ class BertModel {
         kernels_(kernels),
         precision_(precision) {}
   Status Validate(const TokenBatch& batch) const;
+  Status Calibrate(ActivationStats* stats) const;
 
   ModelConfig config_;
   BertWeights weights_;

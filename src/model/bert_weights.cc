@@ -1,5 +1,7 @@
 #include "model/bert_weights.h"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace encserve {
@@ -24,10 +26,11 @@ class Reader {
   }
   // A Linear layer [n, k] with bias [n].
   StatusOr<LinearWeights> Linear(const std::string& base, int n, int k,
-                                 const PrecisionOptions& precision, bool prefixed = true) const {
+                                 const PrecisionOptions& precision, bool prefixed = true,
+                                 const float* act_absmax = nullptr) const {
     ASSIGN_OR_RETURN(auto w, Vec(base + ".weight", {n, k}, prefixed));
     ASSIGN_OR_RETURN(auto b, Vec(base + ".bias", {n}, prefixed));
-    return MakeLinear(w.data(), b.data(), n, k, precision, kt_);
+    return MakeLinear(w.data(), b.data(), n, k, precision, kt_, act_absmax);
   }
 
  private:
@@ -38,9 +41,25 @@ class Reader {
 
 }  // namespace
 
+void ActivationStats::Observe(int layer, int gemm, const float* x, int m, int k) {
+  if (static_cast<int>(absmax.size()) <= layer) absmax.resize(layer + 1);
+  std::vector<float>& mx = absmax[layer][gemm];
+  if (mx.empty()) mx.assign(k, 0.0f);
+  for (int i = 0; i < m; ++i) {
+    for (int c = 0; c < k; ++c)
+      mx[c] = std::max(mx[c], std::fabs(x[static_cast<size_t>(i) * k + c]));
+  }
+}
+
+const float* ActivationStats::Get(int layer, int gemm) const {
+  if (layer >= static_cast<int>(absmax.size()) || absmax[layer][gemm].empty()) return nullptr;
+  return absmax[layer][gemm].data();
+}
+
 StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelConfig& config,
                                       const kernels::KernelTable& kernels,
-                                      const PrecisionOptions& precision) {
+                                      const PrecisionOptions& precision,
+                                      const ActivationStats* stats) {
   const BertConfig& c = config.bert;
   std::string prefix;
   bool found = false;
@@ -76,12 +95,16 @@ StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelCo
       qkv_w.insert(qkv_w.end(), wt.begin(), wt.end());
       qkv_b.insert(qkv_b.end(), bs.begin(), bs.end());
     }
-    ASSIGN_OR_RETURN(lw.qkv, MakeLinear(qkv_w.data(), qkv_b.data(), 3 * h, h, precision, kernels));
-    ASSIGN_OR_RETURN(lw.attn_out, r.Linear(base + "attention.output.dense", h, h, precision));
+    ASSIGN_OR_RETURN(lw.qkv, MakeLinear(qkv_w.data(), qkv_b.data(), 3 * h, h, precision, kernels,
+                                        stats ? stats->Get(l, 0) : nullptr));
+    ASSIGN_OR_RETURN(lw.attn_out, r.Linear(base + "attention.output.dense", h, h, precision,
+                                           /*prefixed=*/true, stats ? stats->Get(l, 1) : nullptr));
     RETURN_IF_ERROR(
         r.LayerNorm(base + "attention.output.LayerNorm", h, &lw.ln1_gamma, &lw.ln1_beta));
-    ASSIGN_OR_RETURN(lw.ffn_in, r.Linear(base + "intermediate.dense", inter, h, precision));
-    ASSIGN_OR_RETURN(lw.ffn_out, r.Linear(base + "output.dense", h, inter, precision));
+    ASSIGN_OR_RETURN(lw.ffn_in, r.Linear(base + "intermediate.dense", inter, h, precision,
+                                         /*prefixed=*/true, stats ? stats->Get(l, 2) : nullptr));
+    ASSIGN_OR_RETURN(lw.ffn_out, r.Linear(base + "output.dense", h, inter, precision,
+                                          /*prefixed=*/true, stats ? stats->Get(l, 3) : nullptr));
     RETURN_IF_ERROR(r.LayerNorm(base + "output.LayerNorm", h, &lw.ln2_gamma, &lw.ln2_beta));
     w.layers.push_back(std::move(lw));
   }

@@ -3,6 +3,7 @@
 // "bert." (BertForSequenceClassification) or "model." prefix; "classifier.*" unprefixed.
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -30,11 +31,21 @@ struct BertWeights {
   LinearWeights classifier;  // [num_labels, H] (cross-encoder only; always fp32)
 };
 
+// Per-channel max |input| of each encoder GEMM, measured on calibration input with the fp32
+// model; used to smooth the int8/int4 layers (see MakeLinear).
+struct ActivationStats {
+  // [layer][gemm] → [k] with gemm 0 = qkv, 1 = attn_out, 2 = ffn_in, 3 = ffn_out.
+  std::vector<std::array<std::vector<float>, 4>> absmax;
+  void Observe(int layer, int gemm, const float* x, int m, int k);
+  const float* Get(int layer, int gemm) const;
+};
+
 // Reads every tensor the config needs; a missing tensor or a wrong shape is an error naming it.
 // The encoder's linear layers are stored in `precision`; embeddings, LayerNorms and the
 // classification head stay fp32.
 StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelConfig& config,
                                       const kernels::KernelTable& kernels,
-                                      const PrecisionOptions& precision);
+                                      const PrecisionOptions& precision,
+                                      const ActivationStats* stats = nullptr);
 
 }  // namespace encserve

@@ -1,6 +1,7 @@
 #include "model/linear.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace encserve {
@@ -8,8 +9,8 @@ namespace encserve {
 using kernels::Precision;
 
 StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int k,
-                                   const PrecisionOptions& options,
-                                   const kernels::KernelTable& kt) {
+                                   const PrecisionOptions& options, const kernels::KernelTable& kt,
+                                   const float* act_absmax) {
   LinearWeights lw;
   lw.precision = options.precision;
   lw.n = n;
@@ -32,15 +33,48 @@ StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int
     case Precision::kInt4:
       break;
   }
-  return Unimplemented(std::string("precision ") + kernels::PrecisionName(options.precision) +
-                       " is not available yet");
+  // Quantised: optional smoothing, then pack.
+  std::vector<float> smoothed;
+  if (act_absmax != nullptr) {
+    std::vector<float> wmax(k, 0.0f);
+    for (int j = 0; j < n; ++j) {
+      for (int c = 0; c < k; ++c)
+        wmax[c] = std::max(wmax[c], std::fabs(w[static_cast<size_t>(j) * k + c]));
+    }
+    lw.smooth.resize(k);
+    smoothed.assign(w, w + static_cast<size_t>(n) * k);
+    for (int c = 0; c < k; ++c) {
+      float s = 1.0f;
+      if (act_absmax[c] > 0 && wmax[c] > 0) {
+        s = std::clamp(std::sqrt(act_absmax[c] / wmax[c]), 1e-3f, 1e3f);
+      }
+      lw.smooth[c] = 1.0f / s;
+      for (int j = 0; j < n; ++j) smoothed[static_cast<size_t>(j) * k + c] *= s;
+    }
+    w = smoothed.data();
+  }
+  switch (options.precision) {
+    case Precision::kInt8: {
+      lw.quant = &kernels::QuantKernelsFor(kt.isa);
+      ASSIGN_OR_RETURN(lw.s8, kernels::PackS8(w, bias, n, k, *lw.quant));
+      return lw;
+    }
+    case Precision::kInt4: {
+      lw.quant = &kernels::QuantKernelsFor(kt.isa);
+      ASSIGN_OR_RETURN(lw.s4, kernels::PackS4(w, bias, n, k, options.group_size, *lw.quant));
+      return lw;
+    }
+    default:
+      break;
+  }
+  return Internal("unknown precision");
 }
 
 namespace ops {
 namespace {
 
 // Splits columns (panels of nr) or rows (multiples of mr) over the pool and calls
-// gemm(row0, rows, n0, n1) for each part.
+// gemm(row0, rows, n0, n1) for each part. mr ≥ m/2 forces column splits.
 template <typename Gemm>
 void Partition(ThreadPool& pool, int m, int n, int k, int nr, int mr, Gemm&& gemm) {
   const int threads = pool.num_threads();
@@ -99,8 +133,34 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
         return;
       }
     case Precision::kInt8:
-    case Precision::kInt4:
-      break;
+    case Precision::kInt4: {
+      // Activations are quantised once per GEMM and shared by the column partitions.
+      const kernels::QuantKernelTable& qt = *w.quant;
+      thread_local kernels::QuantizedRows xq_storage;
+      thread_local std::vector<float> xs;
+      if (!w.smooth.empty()) {
+        xs.resize(static_cast<size_t>(m) * k);
+        for (int i = 0; i < m; ++i) {
+          const float* src = x + static_cast<size_t>(i) * k;
+          float* dst = xs.data() + static_cast<size_t>(i) * k;
+          for (int c = 0; c < k; ++c) dst[c] = src[c] * w.smooth[c];
+        }
+      }
+      qt.quantize_rows(w.smooth.empty() ? x : xs.data(), m, k, &xq_storage);
+      // A plain reference: inside the lambda, which may run on a worker thread, the name of a
+      // thread_local would denote that worker's own (empty) instance.
+      const kernels::QuantizedRows& xq = xq_storage;
+      const bool int8 = w.precision == Precision::kInt8;
+      // Column partitions only: the quantised rows are shared whole (QuantizedRows has no views).
+      Partition(pool, m, n, k, qt.nr, /*mr=*/m, [&](int, int, int n0, int n1) {
+        if (int8) {
+          qt.gemm_s8(xq, w.s8, y, n, n0, n1, ep);
+        } else {
+          qt.gemm_s4(xq, w.s4, y, n, n0, n1, ep);
+        }
+      });
+      return;
+    }
   }
 }
 
