@@ -35,6 +35,8 @@ for p in $PRECISIONS; do
   "$B" eval-sts -p "$p" -t 2 --json "$RUN/sts.jsonl"
 done
 if [ "${SKIP_PEERS:-0}" != 1 ]; then
+  python3 -c "import onnxruntime, onnx, torch, transformers, sentence_transformers" 2>/dev/null ||
+    python3 -m pip install -q -r bench/peers/requirements.txt
   python3 bench/peers/run_peers.py --max-seconds-per-point "$CAP" --out "$RUN/peers.json"
 fi
 for bench in "$BUILD_DIR"/bench/kernels_bench "$BUILD_DIR"/bench/kernels_quant_bench; do
