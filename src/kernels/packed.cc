@@ -5,27 +5,33 @@
 
 namespace encserve::kernels {
 
-PackedF32 PackF32(const float* w, const float* bias, int n, int k, int nr) {
+namespace {
+
+// Fills p (n, k, nr set) with panels of convert(w) and the padded bias (PackedF32/PackedHalf).
+template <class P, class Convert>
+void FillPanels(P& p, const float* w, const float* bias, Convert convert) {
+  const int n = p.n, k = p.k, nr = p.nr;
   assert(n > 0 && k > 0 && nr > 0);
+  p.panels.resize(static_cast<size_t>(p.num_panels()) * k * nr);
+  p.bias.resize(static_cast<size_t>(p.num_panels()) * nr);
+  for (int j = 0; j < n; ++j) {
+    auto* dst = p.panels.data() + static_cast<size_t>(j / nr) * k * nr + j % nr;
+    const float* src = w + static_cast<size_t>(j) * k;
+    for (int kk = 0; kk < k; ++kk) dst[static_cast<size_t>(kk) * nr] = convert(src[kk]);
+    if (bias != nullptr) p.bias[j] = bias[j];
+  }
+}
+
+}  // namespace
+
+PackedF32 PackF32(const float* w, const float* bias, int n, int k, int nr) {
   PackedF32 p;
   p.n = n;
   p.k = k;
   p.nr = nr;
-  const int panels = p.num_panels();
-  p.panels.resize(static_cast<size_t>(panels) * k * nr);
-  p.bias.resize(static_cast<size_t>(panels) * nr);
-  for (int j = 0; j < n; ++j) {
-    float* dst = p.panels.data() + static_cast<size_t>(j / nr) * k * nr + j % nr;
-    const float* src = w + static_cast<size_t>(j) * k;
-    for (int kk = 0; kk < k; ++kk) dst[static_cast<size_t>(kk) * nr] = src[kk];
-    if (bias != nullptr) p.bias[j] = bias[j];
-  }
+  FillPanels(p, w, bias, [](float v) { return v; });
   return p;
 }
-
-}  // namespace encserve::kernels
-
-namespace encserve::kernels {
 
 uint16_t FloatToBf16(float f) {
   uint32_t bits;
@@ -80,22 +86,15 @@ float HalfToFloat(uint16_t h) {
 }
 
 PackedHalf PackHalf(const float* w, const float* bias, int n, int k, int nr, HalfFormat format) {
-  assert(n > 0 && k > 0 && nr > 0);
   PackedHalf p;
   p.n = n;
   p.k = k;
   p.nr = nr;
   p.format = format;
-  p.panels.resize(static_cast<size_t>(p.num_panels()) * k * nr);
-  p.bias.resize(static_cast<size_t>(p.num_panels()) * nr);
-  for (int j = 0; j < n; ++j) {
-    uint16_t* dst = p.panels.data() + static_cast<size_t>(j / nr) * k * nr + j % nr;
-    const float* src = w + static_cast<size_t>(j) * k;
-    for (int kk = 0; kk < k; ++kk) {
-      dst[static_cast<size_t>(kk) * nr] =
-          format == HalfFormat::kF16 ? FloatToHalf(src[kk]) : FloatToBf16(src[kk]);
-    }
-    if (bias != nullptr) p.bias[j] = bias[j];
+  if (format == HalfFormat::kF16) {
+    FillPanels(p, w, bias, FloatToHalf);
+  } else {
+    FillPanels(p, w, bias, FloatToBf16);
   }
   return p;
 }

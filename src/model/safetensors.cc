@@ -9,6 +9,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "kernels/packed.h"
+
 namespace encserve {
 namespace {
 
@@ -24,30 +26,6 @@ constexpr DTypeInfo kDTypes[] = {{"F32", DType::kF32, 4},   {"F16", DType::kF16,
                                  {"I64", DType::kI64, 8},   {"I32", DType::kI32, 4},
                                  {"I16", DType::kI16, 2},   {"I8", DType::kI8, 1},
                                  {"U8", DType::kU8, 1},     {"BOOL", DType::kBool, 1}};
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = (h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while ((mant & 0x400u) == 0) {
-        mant <<= 1;
-        --exp;
-      }
-      bits = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 }  // namespace
 
@@ -201,12 +179,7 @@ StatusOr<std::vector<float>> SafeTensorsFile::ReadF32(
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, t->data + 2 * i, 2);
-        if (t->dtype == DType::kF16) {
-          out[i] = HalfToFloat(h);
-        } else {
-          uint32_t bits = static_cast<uint32_t>(h) << 16;
-          std::memcpy(&out[i], &bits, 4);
-        }
+        out[i] = t->dtype == DType::kF16 ? kernels::HalfToFloat(h) : kernels::Bf16ToFloat(h);
       }
       break;
     default:

@@ -10,25 +10,13 @@
 #include <vector>
 
 #include "kernels/ref.h"
+#include "test_util.h"
 
 namespace encserve::kernels {
 namespace {
 
-std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-float MaxRelErr(const std::vector<float>& a, const std::vector<float>& b) {
-  float worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, std::fabs(a[i] - b[i]) / (1.0f + std::fabs(b[i])));
-  }
-  return worst;
-}
+using ::encserve::testing::MaxRelErr;
+using ::encserve::testing::Random;
 
 class KernelIsaTest : public ::testing::TestWithParam<Isa> {
  protected:

@@ -3,10 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -68,6 +70,24 @@ inline double Cosine(const float* a, const float* b, int n) {
     nb += double(b[i]) * b[i];
   }
   return dot / std::sqrt(na * nb);
+}
+
+// n normal(0, scale) floats from a fixed seed.
+inline std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// max_i |a_i − b_i| / (1 + |b_i|)
+inline float MaxRelErr(const std::vector<float>& a, const std::vector<float>& b) {
+  float worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::fabs(a[i] - b[i]) / (1.0f + std::fabs(b[i])));
+  }
+  return worst;
 }
 
 inline float MaxAbsDiff(const float* a, const float* b, int n) {
