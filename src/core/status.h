@@ -16,8 +16,13 @@ enum class StatusCode {
   kDataLoss,         // corrupt or truncated file
   kUnimplemented,    // unsupported architecture / dtype / option
   kFailedPrecondition,
-  kResourceExhausted,
+  kResourceExhausted,  // queue full / over a limit: retry later (HTTP 429)
   kInternal,
+  kOutOfRange,         // input larger than allowed (too many tokens, body too big; HTTP 413)
+  kDeadlineExceeded,   // the request's deadline passed before it finished (HTTP 504)
+  kCancelled,          // the client went away
+  kUnavailable,        // not ready / shutting down (HTTP 503)
+  kUnauthenticated,    // missing or wrong API key (HTTP 401)
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -56,6 +61,24 @@ inline Status FailedPrecondition(std::string m) {
 }
 inline Status Internal(std::string m) {
   return {StatusCode::kInternal, std::move(m)};
+}
+inline Status ResourceExhausted(std::string m) {
+  return {StatusCode::kResourceExhausted, std::move(m)};
+}
+inline Status OutOfRange(std::string m) {
+  return {StatusCode::kOutOfRange, std::move(m)};
+}
+inline Status DeadlineExceeded(std::string m) {
+  return {StatusCode::kDeadlineExceeded, std::move(m)};
+}
+inline Status Cancelled(std::string m) {
+  return {StatusCode::kCancelled, std::move(m)};
+}
+inline Status Unavailable(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
+inline Status Unauthenticated(std::string m) {
+  return {StatusCode::kUnauthenticated, std::move(m)};
 }
 
 template <typename T>

@@ -1,0 +1,158 @@
+// Service: the protocol-neutral API of the server. The gRPC and HTTP front ends translate
+// their requests into these calls and the results (or Status) back into their wire formats;
+// they hold no model logic. EngineService (engine_service.h) implements it on a real model
+// through the dynamic batcher; tests can implement it with fakes.
+//
+// Threading: every method may be called from any thread. The asynchronous calls validate and
+// tokenise on the caller's thread, queue the work and return at once; `done` runs exactly
+// once, on a batcher worker thread (or on the caller's thread when the request fails
+// validation or is rejected), and must not block.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace encserve::server {
+
+using Clock = std::chrono::steady_clock;
+
+// Per-request context shared by all front ends.
+struct RequestContext {
+  // Work still queued when the deadline passes is dropped and fails with kDeadlineExceeded.
+  Clock::time_point deadline = Clock::time_point::max();
+  // Set by the front end when the client goes away; queued work is then dropped (kCancelled).
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+};
+
+struct EmbedParams {
+  std::vector<std::string> texts;
+  std::optional<bool> normalize;  // default: the model's setting
+  bool truncate = true;           // false: a text longer than max_input_length is an error
+  std::optional<int> dimensions;  // keep the first N dims (Matryoshka), re-normalised if normalize
+};
+struct EmbedResult {
+  int rows = 0;
+  int dim = 0;
+  std::vector<float> data;  // row-major [rows, dim], rows in request order
+  int64_t prompt_tokens = 0;
+};
+
+// Pair scores: cross-encoder logits (sigmoid unless raw_scores, for num_labels == 1; softmax
+// probability of the last label for num_labels > 1) or, for a bi-encoder, the cosine
+// similarity of the two texts' embeddings (raw_scores ignored).
+struct ScoreParams {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  bool raw_scores = false;
+  bool truncate = true;
+};
+struct ScoreResult {
+  std::vector<float> scores;  // in request order
+  int64_t prompt_tokens = 0;
+};
+
+struct RerankParams {
+  std::string query;
+  std::vector<std::string> documents;
+  std::optional<int> top_n;  // default: all documents
+  bool return_documents = false;
+  bool raw_scores = false;
+  bool truncate = true;
+};
+struct RankedDocument {
+  int index = 0;  // position in RerankParams::documents
+  float score = 0;
+  std::optional<std::string> document;  // set when return_documents
+};
+struct RerankResult {
+  std::vector<RankedDocument> results;  // sorted by score, descending; ties by index
+  int64_t prompt_tokens = 0;
+};
+
+// Cosine similarity of source_sentence to each sentence (TEI /similarity; bi-encoders only).
+struct SimilarityParams {
+  std::string source_sentence;
+  std::vector<std::string> sentences;
+  bool truncate = true;
+};
+struct SimilarityResult {
+  std::vector<float> scores;
+  int64_t prompt_tokens = 0;
+};
+
+struct TokenizeParams {
+  std::vector<std::string> texts;
+  bool add_special_tokens = true;
+  bool truncate = false;  // true: cut to max_input_length
+};
+struct Token {
+  int32_t id = 0;
+  std::string text;  // vocabulary entry, e.g. "##ing"
+  bool special = false;
+};
+struct TokenizeResult {
+  std::vector<std::vector<Token>> tokens;  // one list per text
+};
+
+struct ServiceInfo {
+  std::string model_id;          // folder name, e.g. "all-MiniLM-L6-v2"
+  std::string model_dir;
+  std::string model_kind;        // "embedding" | "cross-encoder"
+  std::string precision;         // "fp32" | "bf16" | "fp16" | "int8" | "int4"
+  std::string backend;           // "encserve-cpu"
+  std::string isa;               // kernel set in use, e.g. "avx512_vnni"
+  std::string version;           // encserve version
+  int embedding_dim = 0;         // hidden size (0 for cross-encoders)
+  int num_labels = 0;            // cross-encoders only
+  int max_input_length = 0;      // tokens per text / pair, specials included
+  int max_batch_size = 0;        // items per engine batch
+  int max_batch_tokens = 0;      // tokens per engine batch
+  int max_client_batch_size = 0; // texts / pairs / documents per request
+  int max_text_chars = 0;        // characters (bytes) per text
+  bool batching = true;          // dynamic batching on
+};
+
+template <typename T>
+using Done = std::function<void(StatusOr<T>)>;
+
+class Service {
+ public:
+  virtual ~Service() = default;
+
+  virtual void Embed(EmbedParams params, RequestContext ctx, Done<EmbedResult> done) = 0;
+  virtual void Score(ScoreParams params, RequestContext ctx, Done<ScoreResult> done) = 0;
+  virtual void Rerank(RerankParams params, RequestContext ctx, Done<RerankResult> done) = 0;
+  virtual void Similarity(SimilarityParams params, RequestContext ctx,
+                          Done<SimilarityResult> done) = 0;
+  // Tokenisation only; synchronous (cheap, no model work).
+  virtual StatusOr<TokenizeResult> Tokenize(const TokenizeParams& params) const = 0;
+
+  virtual ServiceInfo Info() const = 0;
+  // Model loaded and warmed up, and not shutting down.
+  virtual bool Ready() const = 0;
+
+  // Front ends report every finished request here (route e.g. "http:/embed", "grpc:Embed";
+  // code: the HTTP status, or for gRPC the matching HTTP status of the gRPC code).
+  virtual void RecordRequest(std::string_view route, int http_code, double seconds) = 0;
+  // Prometheus text exposition (format 0.0.4) of all metrics.
+  virtual std::string MetricsText() const = 0;
+};
+
+// HTTP status for a Status code from the service: 422 InvalidArgument (request parsed but
+// invalid: empty input, empty text, invalid UTF-8), 401 Unauthenticated, 404 NotFound,
+// 413 OutOfRange (too many texts, text too long with truncate=false), 422 FailedPrecondition
+// (operation the model cannot do, e.g. /embed on a cross-encoder), 429 ResourceExhausted,
+// 499 Cancelled, 503 Unavailable, 504 DeadlineExceeded, 500 otherwise. (Malformed JSON and
+// wrong field types are the front end's own 400s.)
+int HttpStatusFor(StatusCode code);
+
+}  // namespace encserve::server
