@@ -1,0 +1,220 @@
+#include "scheduler/batcher.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace encserve::scheduler {
+
+struct Batcher::Pending {
+  std::shared_ptr<BatchRequest> request;
+  uint64_t id = 0;
+  std::atomic<int> remaining{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status status;  // the first error
+  bool Dropped() const {
+    return failed.load(std::memory_order_relaxed) ||
+           (request->cancelled && request->cancelled->load(std::memory_order_relaxed));
+  }
+};
+
+Batcher::Batcher(const Engine& engine, BatcherOptions options, BatcherObserver observer)
+    : engine_(engine), options_(std::move(options)), observer_(std::move(observer)) {
+  const int n = std::max(1, options_.workers);
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+Batcher::~Batcher() { Shutdown(Clock::now()); }
+
+Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
+  const int n = static_cast<int>(request->inputs.size());
+  if (n == 0) return InvalidArgument("empty request");
+  int64_t tokens = 0;
+  for (const Encoding& e : request->inputs) tokens += static_cast<int64_t>(e.ids.size());
+  if (n > options_.max_queue_items || tokens > options_.max_queue_tokens) {
+    return OutOfRange("request of " + std::to_string(n) + " items / " + std::to_string(tokens) +
+                      " tokens exceeds the queue capacity (" +
+                      std::to_string(options_.max_queue_items) + " items / " +
+                      std::to_string(options_.max_queue_tokens) + " tokens)");
+  }
+  const int dim = request->task == Task::kEmbed ? engine_.config().bert.hidden_size
+                                                : engine_.config().num_labels;
+  request->out.rows = n;
+  request->out.dim = dim;
+  request->out.data.assign(static_cast<size_t>(n) * dim, 0.0f);
+  auto pending = std::make_shared<Pending>();
+  pending->request = request;
+  pending->remaining.store(n, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!accepting_) return Unavailable("server is shutting down");
+    const int64_t items_now = queued_items_.load(std::memory_order_relaxed);
+    const int64_t tokens_now = queued_tokens_.load(std::memory_order_relaxed);
+    if (items_now + n > options_.max_queue_items || tokens_now + tokens > options_.max_queue_tokens) {
+      return ResourceExhausted("queue full (" + std::to_string(items_now) + " items, " +
+                               std::to_string(tokens_now) + " tokens queued); retry later");
+    }
+    pending->id = next_request_id_++;
+    request->enqueued = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      queue_.push_back(Item{pending, i, static_cast<int>(request->inputs[i].ids.size())});
+    }
+    queued_items_.fetch_add(n, std::memory_order_relaxed);
+    queued_tokens_.fetch_add(tokens, std::memory_order_relaxed);
+  }
+  cv_.notify_one();
+  return Status::Ok();
+}
+
+void Batcher::FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status) {
+  if (!status.ok()) {
+    std::lock_guard<std::mutex> lock(p->mu);
+    if (p->status.ok()) p->status = status;
+    p->failed.store(true, std::memory_order_relaxed);
+  }
+  if (p->remaining.fetch_sub(n, std::memory_order_acq_rel) == n) {
+    Status final_status;
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      final_status = p->status;
+    }
+    if (p->request->on_done) p->request->on_done(final_status, p->request->out);
+  }
+}
+
+void Batcher::WorkerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<QueuedItem> view;
+  while (true) {
+    if (queue_.empty()) {
+      if (stop_) return;
+      cv_.wait(lock);
+      continue;
+    }
+    const Clock::time_point now = Clock::now();
+    std::vector<Item> batch, dropped;
+    std::vector<StatusCode> reasons;
+    if (stop_ && now >= drain_deadline_) {
+      for (Item& item : queue_) {
+        dropped.push_back(std::move(item));
+        reasons.push_back(StatusCode::kUnavailable);
+      }
+      queue_.clear();
+    } else {
+      view.clear();
+      for (const Item& item : queue_) {
+        const BatchRequest& r = *item.pending->request;
+        view.push_back(QueuedItem{item.pending->id, item.tokens, r.enqueued, r.deadline,
+                                  item.pending->Dropped()});
+      }
+      PolicyOptions policy = options_.policy;
+      if (!accepting_) policy.max_wait = std::chrono::microseconds(0);  // nothing more will come
+      BatchDecision d = DecideBatch(view, now, policy);
+      if (d.take.empty() && d.expired.empty() && d.cancelled.empty()) {
+        if (d.wake_at) {
+          cv_.wait_until(lock, std::min(*d.wake_at, drain_deadline_));
+        } else {
+          cv_.wait(lock);
+        }
+        continue;
+      }
+      std::vector<char> removed(queue_.size(), 0);
+      for (size_t i : d.take) {
+        batch.push_back(queue_[i]);
+        removed[i] = 1;
+      }
+      for (size_t i : d.expired) {
+        dropped.push_back(queue_[i]);
+        reasons.push_back(StatusCode::kDeadlineExceeded);
+        removed[i] = 1;
+      }
+      for (size_t i : d.cancelled) {
+        dropped.push_back(queue_[i]);
+        reasons.push_back(StatusCode::kCancelled);
+        removed[i] = 1;
+      }
+      std::deque<Item> rest;
+      for (size_t i = 0; i < queue_.size(); ++i) {
+        if (!removed[i]) rest.push_back(std::move(queue_[i]));
+      }
+      queue_.swap(rest);
+    }
+    int64_t tokens = 0;
+    for (const Item& item : batch) tokens += item.tokens;
+    for (const Item& item : dropped) tokens += item.tokens;
+    queued_items_.fetch_sub(static_cast<int64_t>(batch.size() + dropped.size()),
+                            std::memory_order_relaxed);
+    queued_tokens_.fetch_sub(tokens, std::memory_order_relaxed);
+    lock.unlock();
+    for (size_t i = 0; i < dropped.size(); ++i) {
+      const StatusCode code = reasons[i];
+      Status status = code == StatusCode::kDeadlineExceeded
+                          ? DeadlineExceeded("deadline exceeded while queued")
+                      : code == StatusCode::kCancelled
+                          ? Cancelled("request cancelled")
+                          : Unavailable("server shut down before the request ran");
+      if (observer_.on_dropped) observer_.on_dropped(code, 1);
+      FinishItems(dropped[i].pending, 1, status);
+    }
+    dropped.clear();
+    if (!batch.empty()) RunBatch(batch);
+    lock.lock();
+  }
+}
+
+void Batcher::RunBatch(std::vector<Item>& batch) {
+  running_items_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  const Clock::time_point start = Clock::now();
+  for (Task task : {Task::kEmbed, Task::kLogits}) {
+    TokenBatch tokens;
+    std::vector<const Item*> items;
+    int max_len = 0;
+    for (const Item& item : batch) {
+      const BatchRequest& r = *item.pending->request;
+      if (r.task != task) continue;
+      const Encoding& e = r.inputs[item.index];
+      tokens.Add(e.ids, e.type_ids);
+      max_len = std::max(max_len, static_cast<int>(e.ids.size()));
+      items.push_back(&item);
+      if (observer_.on_queue_time) {
+        observer_.on_queue_time(std::chrono::duration<double>(start - r.enqueued).count());
+      }
+    }
+    if (items.empty()) continue;
+    const Clock::time_point t0 = Clock::now();
+    StatusOr<Embeddings> out = task == Task::kEmbed ? engine_.EmbedBatch(tokens, false)
+                                                    : engine_.LogitsBatch(tokens);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (observer_.on_batch) {
+      observer_.on_batch(static_cast<int>(items.size()), tokens.num_tokens(), max_len, seconds);
+    }
+    for (size_t k = 0; k < items.size(); ++k) {
+      const Item& item = *items[k];
+      if (out.ok()) {
+        Embeddings& dst = item.pending->request->out;
+        std::memcpy(dst.data.data() + static_cast<size_t>(item.index) * dst.dim,
+                    out->row(static_cast<int>(k)), sizeof(float) * dst.dim);
+        FinishItems(item.pending, 1, Status::Ok());
+      } else {
+        FinishItems(item.pending, 1, out.status());
+      }
+    }
+  }
+  running_items_.fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+}
+
+void Batcher::Shutdown(Clock::time_point deadline) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (workers_.empty()) return;
+    accepting_ = false;
+    stop_ = true;
+    drain_deadline_ = deadline;
+  }
+  cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+}
+
+}  // namespace encserve::scheduler

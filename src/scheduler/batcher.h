@@ -1,0 +1,107 @@
+// Batcher: the dynamic batcher of one model. Requests arrive already tokenised; each of their
+// items (one sequence: a text or a pair) is queued; one worker thread per engine replica asks
+// the batching policy (batching_policy.h) for the next batch whenever it is free, runs it as one
+// padding-free forward pass, and scatters each row back to its request's slot. A request
+// completes (its callback runs, on the worker thread) when all of its items are done, so large
+// requests may be split over several batches and small ones share batches, without mixing up
+// rows.
+//
+// Admission is all-or-nothing and bounded (items and tokens queued): over the bound a request
+// is refused with RESOURCE_EXHAUSTED at once. Cancelled requests and requests past their
+// deadline lose their queued items (CANCELLED / DEADLINE_EXCEEDED).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "scheduler/batching_policy.h"
+
+namespace encserve::scheduler {
+
+enum class Task { kEmbed, kLogits };
+
+// One request's work and its results. Fill in the inputs, then Submit().
+struct BatchRequest {
+  Task task = Task::kEmbed;
+  std::vector<Encoding> inputs;
+  Clock::time_point deadline = Clock::time_point::max();
+  std::shared_ptr<std::atomic<bool>> cancelled;  // optional: set to drop queued work
+  // Runs once when every item is done or the request failed; `out` holds [inputs, dim] rows
+  // (embeddings before normalisation, or logits) in input order when status is OK.
+  std::function<void(const Status& status, const Embeddings& out)> on_done;
+
+  // Filled by the batcher.
+  Embeddings out;
+  Clock::time_point enqueued;
+};
+
+// Hooks for metrics (all optional; called on worker threads, must be cheap).
+struct BatcherObserver {
+  // A batch ran: items, tokens, longest sequence, seconds of engine time.
+  std::function<void(int items, int tokens, int max_len, double seconds)> on_batch;
+  std::function<void(double seconds)> on_queue_time;  // per item, when its batch starts
+  std::function<void(StatusCode reason, int items)> on_dropped;
+};
+
+struct BatcherOptions {
+  PolicyOptions policy;
+  int workers = 1;                     // one per engine replica
+  int64_t max_queue_items = 4096;      // admission bounds
+  int64_t max_queue_tokens = 1 << 20;
+};
+
+class Batcher {
+ public:
+  Batcher(const Engine& engine, BatcherOptions options, BatcherObserver observer = {});
+  ~Batcher();  // Shutdown(now) if still running
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Queues the request or refuses it (RESOURCE_EXHAUSTED over the bounds, UNAVAILABLE after
+  // Shutdown, INVALID_ARGUMENT when empty). On refusal on_done is NOT called.
+  Status Submit(std::shared_ptr<BatchRequest> request);
+
+  // Stops admitting, lets the workers finish queued and running work until `deadline`, then
+  // fails what is left with UNAVAILABLE and joins the workers.
+  void Shutdown(Clock::time_point deadline);
+
+  int64_t queued_items() const { return queued_items_.load(std::memory_order_relaxed); }
+  int64_t queued_tokens() const { return queued_tokens_.load(std::memory_order_relaxed); }
+  int64_t running_items() const { return running_items_.load(std::memory_order_relaxed); }
+  const BatcherOptions& options() const { return options_; }
+
+ private:
+  struct Pending;  // per-request completion state
+  struct Item {
+    std::shared_ptr<Pending> pending;
+    int index = 0;  // row in the request
+    int tokens = 0;
+  };
+  void WorkerLoop();
+  void RunBatch(std::vector<Item>& batch);
+  static void FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status);
+
+  const Engine& engine_;
+  const BatcherOptions options_;
+  const BatcherObserver observer_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool accepting_ = true;
+  bool stop_ = false;
+  Clock::time_point drain_deadline_ = Clock::time_point::max();
+  uint64_t next_request_id_ = 1;
+  std::atomic<int64_t> queued_items_{0}, queued_tokens_{0}, running_items_{0};
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace encserve::scheduler

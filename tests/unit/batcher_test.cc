@@ -1,0 +1,244 @@
+// The dynamic batcher on the real model: results scattered to the right request and row under
+// concurrency (batching on and off), real batches form, bounds, cancellation, deadlines,
+// shutdown (every request answered exactly once).
+#include "scheduler/batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "eval/datasets.h"
+#include "test_util.h"
+
+namespace encserve::scheduler {
+namespace {
+
+class BatcherTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    EngineOptions o;
+    o.model_dir = ::encserve::testing::ModelDir();
+    o.threads = 1;
+    o.replicas = 2;
+    auto e = Engine::Load(o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(e).value().release();
+    auto q = eval::LoadMsMarcoQueries(::encserve::testing::DataDir() + "/msmarco-dev-small-queries.tsv");
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    queries_ = new std::vector<std::string>(q->begin(), q->begin() + 512);
+    auto ref = engine_->Embed(*queries_, /*normalize=*/false);
+    ASSERT_TRUE(ref.ok());
+    reference_ = new Embeddings(std::move(ref).value());
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    delete queries_;
+    delete reference_;
+  }
+
+  static std::shared_ptr<BatchRequest> Request(const std::vector<int>& rows) {
+    auto r = std::make_shared<BatchRequest>();
+    for (int i : rows) {
+      auto e = engine_->tokenizer().Encode((*queries_)[i], engine_->max_length());
+      EXPECT_TRUE(e.ok());
+      r->inputs.push_back(std::move(e).value());
+    }
+    return r;
+  }
+
+  // Runs `clients` threads, each sending `per_client` requests of 1..max_texts distinct
+  // queries, and checks every row against the unbatched reference.
+  void RunConcurrent(Batcher& batcher, int clients, int per_client, int max_texts) {
+    std::atomic<int> mismatches{0}, failures{0}, done{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        for (int k = 0; k < per_client; ++k) {
+          const int n = 1 + (c * 7 + k) % max_texts;
+          std::vector<int> rows;
+          for (int j = 0; j < n; ++j) rows.push_back((c * 31 + k * 13 + j * 5) % 512);
+          auto req = Request(rows);
+          std::promise<void> finished;
+          req->on_done = [&, rows](const Status& st, const Embeddings& out) {
+            if (!st.ok()) {
+              failures++;
+            } else {
+              for (size_t j = 0; j < rows.size(); ++j) {
+                if (::encserve::testing::MaxAbsDiff(out.row(static_cast<int>(j)), reference_->row(rows[j]),
+                                     out.dim) > 1e-4f) {
+                  mismatches++;
+                }
+              }
+            }
+            done++;
+            finished.set_value();
+          };
+          ASSERT_TRUE(batcher.Submit(req).ok());
+          finished.get_future().wait();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(done.load(), clients * per_client);
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(mismatches.load(), 0);
+  }
+
+  static Engine* engine_;
+  static std::vector<std::string>* queries_;
+  static Embeddings* reference_;
+};
+Engine* BatcherTest::engine_ = nullptr;
+std::vector<std::string>* BatcherTest::queries_ = nullptr;
+Embeddings* BatcherTest::reference_ = nullptr;
+
+struct BatchStats {
+  std::atomic<int> batches{0}, items{0}, max_items{0};
+  BatcherObserver Observer() {
+    BatcherObserver o;
+    o.on_batch = [this](int n, int, int, double) {
+      batches++;
+      items += n;
+      int m = max_items.load();
+      while (n > m && !max_items.compare_exchange_weak(m, n)) {
+      }
+    };
+    return o;
+  }
+};
+
+TEST_F(BatcherTest, ConcurrentClientsGetTheirOwnRowsWithBatching) {
+  BatchStats stats;
+  BatcherOptions o;
+  o.workers = 2;
+  o.policy.max_batch_size = 32;
+  Batcher batcher(*engine_, o, stats.Observer());
+  RunConcurrent(batcher, 32, 8, 5);
+  EXPECT_GT(stats.max_items.load(), 5);  // requests were merged into larger batches
+}
+
+TEST_F(BatcherTest, ConcurrentClientsGetTheirOwnRowsWithoutBatching) {
+  BatchStats stats;
+  BatcherOptions o;
+  o.workers = 2;
+  o.policy.enabled = false;
+  Batcher batcher(*engine_, o, stats.Observer());
+  RunConcurrent(batcher, 16, 8, 5);
+  EXPECT_LE(stats.max_items.load(), 5);  // a batch never holds more than one request
+}
+
+TEST_F(BatcherTest, LargeRequestIsSplitAcrossBatchesInOrder) {
+  BatchStats stats;
+  BatcherOptions o;
+  o.policy.max_batch_size = 16;
+  Batcher batcher(*engine_, o, stats.Observer());
+  std::vector<int> rows;
+  for (int i = 0; i < 100; ++i) rows.push_back(511 - i);
+  auto req = Request(rows);
+  std::promise<Status> p;
+  req->on_done = [&](const Status& st, const Embeddings&) { p.set_value(st); };
+  ASSERT_TRUE(batcher.Submit(req).ok());
+  ASSERT_TRUE(p.get_future().get().ok());
+  EXPECT_GE(stats.batches.load(), 7);
+  EXPECT_LE(stats.max_items.load(), 16);
+  for (int j = 0; j < 100; ++j) {
+    EXPECT_LT(::encserve::testing::MaxAbsDiff(req->out.row(j), reference_->row(rows[j]), req->out.dim), 1e-4f);
+  }
+}
+
+TEST_F(BatcherTest, SingleTextClientsFormRealBatches) {
+  BatchStats stats;
+  BatcherOptions o;
+  o.workers = 1;
+  o.policy.max_batch_size = 64;
+  o.policy.max_wait = std::chrono::microseconds(2000);
+  Batcher batcher(*engine_, o, stats.Observer());
+  RunConcurrent(batcher, 64, 4, 1);
+  const double mean = static_cast<double>(stats.items.load()) / stats.batches.load();
+  EXPECT_GT(mean, 4.0) << stats.batches.load() << " batches";
+}
+
+TEST_F(BatcherTest, QueueBoundsRefuseWork) {
+  BatcherOptions o;
+  o.max_queue_items = 8;
+  Batcher batcher(*engine_, o);
+  EXPECT_EQ(batcher.Submit(Request({0, 1, 2, 3, 4, 5, 6, 7, 8})).code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(batcher.Submit(std::make_shared<BatchRequest>()).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(BatcherTest, BurstBeyondTheBoundIsRefusedAndTheRestIsAnswered) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.max_queue_items = 16;
+  o.policy.max_batch_size = 4;
+  Batcher batcher(*engine_, o);
+  std::atomic<int> ok{0}, answered{0};
+  int accepted = 0, refused = 0;
+  std::vector<std::shared_ptr<BatchRequest>> reqs;
+  for (int i = 0; i < 200; ++i) {
+    auto req = Request({i, i + 1});
+    req->on_done = [&](const Status& st, const Embeddings&) {
+      if (st.ok()) ok++;
+      answered++;
+    };
+    Status st = batcher.Submit(req);
+    if (st.ok()) {
+      accepted++;
+    } else {
+      EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
+      refused++;
+    }
+  }
+  batcher.Shutdown(Clock::now() + std::chrono::seconds(60));
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(answered.load(), accepted);
+  EXPECT_EQ(ok.load(), accepted);
+}
+
+TEST_F(BatcherTest, CancelledAndExpiredRequestsAreDropped) {
+  std::atomic<int> dropped{0};
+  BatcherObserver obs;
+  obs.on_dropped = [&](StatusCode, int n) { dropped += n; };
+  BatcherOptions o;
+  Batcher batcher(*engine_, o, obs);
+  auto cancelled = Request({1, 2, 3});
+  cancelled->cancelled = std::make_shared<std::atomic<bool>>(true);
+  auto expired = Request({4, 5});
+  expired->deadline = Clock::now() - std::chrono::milliseconds(1);
+  std::promise<Status> p1, p2;
+  cancelled->on_done = [&](const Status& st, const Embeddings&) { p1.set_value(st); };
+  expired->on_done = [&](const Status& st, const Embeddings&) { p2.set_value(st); };
+  ASSERT_TRUE(batcher.Submit(cancelled).ok());
+  ASSERT_TRUE(batcher.Submit(expired).ok());
+  EXPECT_EQ(p1.get_future().get().code(), StatusCode::kCancelled);
+  EXPECT_EQ(p2.get_future().get().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(dropped.load(), 5);
+}
+
+TEST_F(BatcherTest, ShutdownAnswersEveryRequestExactlyOnce) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.policy.max_batch_size = 2;
+  auto batcher = std::make_unique<Batcher>(*engine_, o);
+  std::atomic<int> calls{0}, ok{0}, unavailable{0};
+  for (int i = 0; i < 300; ++i) {
+    auto req = Request({i});
+    req->on_done = [&](const Status& st, const Embeddings&) {
+      calls++;
+      if (st.ok()) ok++;
+      if (st.code() == StatusCode::kUnavailable) unavailable++;
+    };
+    ASSERT_TRUE(batcher->Submit(req).ok());
+  }
+  batcher->Shutdown(Clock::now());  // no grace: what has not started fails UNAVAILABLE
+  EXPECT_EQ(calls.load(), 300);
+  EXPECT_EQ(ok.load() + unavailable.load(), 300);
+  EXPECT_GT(unavailable.load(), 0);
+  EXPECT_EQ(batcher->Submit(Request({1})).code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace encserve::scheduler
