@@ -56,21 +56,21 @@ LatencySnapshot LatencyWindow::Snapshot() const {
     start = start_;
   }
   s.exact = uint64_t(s.count) == samples.size();
-  // Selection instead of a full sort: each nth_element narrows the range for the next one.
-  auto select = [&samples](int p_tenths, size_t from) -> size_t {
-    if (samples.empty()) return 0;
-    const uint64_t n = samples.size();
-    const size_t k = std::clamp<uint64_t>((uint64_t(p_tenths) * n + 999) / 1000, 1, n) - 1;
-    std::nth_element(samples.begin() + from, samples.begin() + k, samples.end());
-    return k;
-  };
-  const size_t k50 = select(500, 0);
-  const size_t k95 = select(950, k50);
-  const size_t k99 = select(990, k95);
+  // Selection instead of a full sort. After nth_element places rank k, everything behind it is
+  // >= it, so the next (higher) rank is selected among the elements after k only.
   if (!samples.empty()) {
-    s.p50_ms = samples[k50];
-    s.p95_ms = samples[k95];
-    s.p99_ms = samples[k99];
+    const uint64_t n = samples.size();
+    size_t done = 0;  // elements [0, done) are final
+    double* out[] = {&s.p50_ms, &s.p95_ms, &s.p99_ms};
+    const int p_tenths[] = {500, 950, 990};
+    for (int i = 0; i < 3; ++i) {
+      const size_t k = std::clamp<uint64_t>((uint64_t(p_tenths[i]) * n + 999) / 1000, 1, n) - 1;
+      if (k >= done) {
+        std::nth_element(samples.begin() + done, samples.begin() + k, samples.end());
+        done = k + 1;
+      }
+      *out[i] = samples[k];
+    }
   }
   const double seconds = std::chrono::duration<double>(now - start).count();
   s.throughput_rps = seconds > 0 ? double(s.count) / seconds : 0;
