@@ -1,0 +1,273 @@
+// Routes (JSON in, JSON out):
+//   POST /embed          TEI {"inputs": str|[str], "normalize"?, "truncate"?, "dimensions"?}
+//                        -> [[float...], ...]
+//   POST /rerank         TEI {"query", "texts", "raw_scores"?, "return_text"?, "truncate"?,
+//                        "top_n"?} -> [{"index", "score", "text"?}, ...] by score, descending
+//   POST /similarity     TEI {"inputs": {"source_sentence", "sentences"}, "truncate"?}
+//                        -> [float...]
+//   POST /tokenize       TEI {"inputs": str|[str], "add_special_tokens"?}
+//                        -> [[{"id", "text", "special"}, ...], ...]
+//   POST /score          {"pairs": [[a, b], ...], "raw_scores"?, "truncate"?} -> {"scores"}
+//   POST /v1/embeddings  OpenAI {"input": str|[str], "model"?, "encoding_format"?,
+//                        "dimensions"?} -> {"object": "list", "data", "model", "usage"}
+//   GET /health, /ready (503 unless Ready()), /info, /metrics (Prometheus text)
+// Absent "truncate" keeps the Service default (truncate). Errors: {"error", "type"}.
+#include "server/http/http_api.h"
+
+#include <charconv>
+#include <utility>
+
+#include "server/http/http_json.h"
+
+namespace encserve::server {
+namespace {
+
+using http_json::Json;
+
+std::string_view PathOf(std::string_view target) {
+  size_t q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+struct Route {
+  const char* path;
+  const char* method;
+  bool open;  // reachable without the API key
+};
+constexpr Route kRoutes[] = {
+    {"/embed", "POST", false},    {"/rerank", "POST", false}, {"/similarity", "POST", false},
+    {"/tokenize", "POST", false}, {"/score", "POST", false},  {"/v1/embeddings", "POST", false},
+    {"/health", "GET", true},     {"/ready", "GET", true},    {"/info", "GET", false},
+    {"/metrics", "GET", true},
+};
+
+const Route* FindRoute(std::string_view path) {
+  for (const Route& r : kRoutes) {
+    if (path == r.path) return &r;
+  }
+  return nullptr;
+}
+
+const char* ErrorType(StatusCode code) {
+  switch (code) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kFailedPrecondition:
+      return "validation";
+    case StatusCode::kOutOfRange:
+      return "payload_too_large";
+    case StatusCode::kResourceExhausted:
+      return "overloaded";
+    case StatusCode::kUnavailable:
+      return "unavailable";
+    case StatusCode::kDeadlineExceeded:
+      return "timeout";
+    case StatusCode::kCancelled:
+      return "cancelled";
+    case StatusCode::kUnauthenticated:
+      return "unauthorized";
+    case StatusCode::kNotFound:
+      return "not_found";
+    default:
+      return "internal";
+  }
+}
+
+HttpReply BadRequest(const Status& s) {
+  return HttpApi::Error(400, s.message(), "invalid_request");
+}
+
+HttpReply Ok(std::string body) {
+  HttpReply r;
+  r.body = std::move(body);
+  return r;
+}
+
+// Wraps `reply` into a Service Done<T> that encodes a T with `encode`.
+template <typename T, typename Encode>
+Done<T> Finish(HttpReplyFn reply, Encode encode) {
+  return [reply = std::move(reply), encode = std::move(encode)](StatusOr<T> result) {
+    if (!result.ok()) return reply(HttpApi::FromStatus(result.status()));
+    reply(Ok(encode(*result)));
+  };
+}
+
+}  // namespace
+
+HttpApi::HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout)
+    : service_(service), api_key_(std::move(api_key)), request_timeout_(request_timeout) {}
+
+std::string HttpApi::RouteLabel(std::string_view target) {
+  const Route* r = FindRoute(PathOf(target));
+  return r != nullptr ? std::string("http:") + r->path : "http:other";
+}
+
+HttpReply HttpApi::Error(int status, std::string_view message, std::string_view type) {
+  HttpReply r;
+  r.status = status;
+  r.body = http_json::ErrorBody(message, type);
+  r.retry_after = status == 429;
+  return r;
+}
+
+HttpReply HttpApi::FromStatus(const Status& status) {
+  return Error(HttpStatusFor(status.code()), status.message(), ErrorType(status.code()));
+}
+
+bool HttpApi::Authorized(std::string_view authorization) const {
+  if (api_key_.empty()) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() != kBearer.size() + api_key_.size() ||
+      authorization.substr(0, kBearer.size()) != kBearer) {
+    return false;
+  }
+  unsigned char diff = 0;  // constant time in the key's length
+  for (size_t i = 0; i < api_key_.size(); ++i) {
+    diff |= static_cast<unsigned char>(authorization[kBearer.size() + i] ^ api_key_[i]);
+  }
+  return diff == 0;
+}
+
+void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) {
+  const std::string_view path = PathOf(req.target);
+  const Route* route = FindRoute(path);
+  if ((route == nullptr || !route->open) && !Authorized(req.authorization)) {
+    return reply(
+        Error(401, "missing or wrong API key (Authorization: Bearer <key>)", "unauthorized"));
+  }
+  if (route == nullptr) return reply(Error(404, "no route " + std::string(path), "not_found"));
+  if (req.method != route->method) {
+    return reply(Error(405, std::string("use ") + route->method + " for " + route->path,
+                       "method_not_allowed"));
+  }
+
+  std::chrono::milliseconds timeout = request_timeout_;
+  if (!req.timeout_ms.empty()) {
+    int64_t ms = 0;
+    auto [end, ec] =
+        std::from_chars(req.timeout_ms.data(), req.timeout_ms.data() + req.timeout_ms.size(), ms);
+    if (ec != std::errc() || end != req.timeout_ms.data() + req.timeout_ms.size() || ms <= 0) {
+      return reply(
+          Error(400, "X-Request-Timeout-Ms must be a positive integer", "invalid_request"));
+    }
+    timeout = std::chrono::milliseconds(ms);
+    if (request_timeout_.count() > 0) timeout = std::min(timeout, request_timeout_);
+  }
+  if (timeout.count() > 0) ctx.deadline = Clock::now() + timeout;
+
+  if (path == "/health") return reply(Ok(R"({"status":"ok"})"));
+  if (path == "/ready") {
+    return service_.Ready() ? reply(Ok(R"({"status":"ready"})"))
+                            : reply(Error(503, "not ready", "unavailable"));
+  }
+  if (path == "/info") return reply(Ok(http_json::InfoBody(service_.Info())));
+  if (path == "/metrics") {
+    HttpReply r = Ok(service_.MetricsText());
+    r.content_type = "text/plain; version=0.0.4";
+    return reply(std::move(r));
+  }
+  if (path == "/embed") return Embed(req.body, std::move(ctx), std::move(reply), false);
+  if (path == "/v1/embeddings") return Embed(req.body, std::move(ctx), std::move(reply), true);
+  if (path == "/rerank") return Rerank(req.body, std::move(ctx), std::move(reply));
+  if (path == "/similarity") return Similarity(req.body, std::move(ctx), std::move(reply));
+  if (path == "/score") return Score(req.body, std::move(ctx), std::move(reply));
+  if (path == "/tokenize") return Tokenize(req.body, std::move(reply));
+  reply(Error(500, "route without handler", "internal"));
+}
+
+void HttpApi::Embed(const std::string& body, RequestContext ctx, HttpReplyFn reply, bool openai) {
+  auto parsed = http_json::ParseObject(body);
+  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
+  const Json& j = *parsed;
+  EmbedParams p;
+  std::optional<std::string> model, format;
+  Status st = http_json::GetStringOrList(j, openai ? "input" : "inputs", &p.texts);
+  if (st.ok()) st = http_json::GetOptInt(j, "dimensions", &p.dimensions);
+  if (st.ok() && !openai) st = http_json::GetOptBool(j, "normalize", &p.normalize);
+  if (st.ok() && !openai) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (st.ok() && openai) st = http_json::GetOptString(j, "model", &model);
+  if (st.ok() && openai) st = http_json::GetOptString(j, "encoding_format", &format);
+  if (st.ok() && format && *format != "float" && *format != "base64") {
+    st = InvalidArgument("encoding_format must be \"float\" or \"base64\"");
+  }
+  if (!st.ok()) return reply(BadRequest(st));
+  if (!openai) {
+    auto done = Finish<EmbedResult>(std::move(reply), http_json::EmbeddingsBody);
+    return service_.Embed(std::move(p), std::move(ctx), std::move(done));
+  }
+  // Any model name is accepted (one model per server) and echoed back.
+  std::string name = model ? *model : service_.Info().model_id;
+  const bool base64 = format && *format == "base64";
+  auto done = Finish<EmbedResult>(std::move(reply), [name, base64](const EmbedResult& r) {
+    return http_json::OpenAiEmbeddingsBody(r, name, base64);
+  });
+  service_.Embed(std::move(p), std::move(ctx), std::move(done));
+}
+
+void HttpApi::Rerank(const std::string& body, RequestContext ctx, HttpReplyFn reply) {
+  auto parsed = http_json::ParseObject(body);
+  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
+  const Json& j = *parsed;
+  RerankParams p;
+  Status st = http_json::GetString(j, "query", &p.query);
+  if (st.ok()) st = http_json::GetStringList(j, "texts", &p.documents);
+  if (st.ok()) st = http_json::GetOptBool(j, "raw_scores", &p.raw_scores);
+  if (st.ok()) st = http_json::GetOptBool(j, "return_text", &p.return_documents);
+  if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (st.ok()) st = http_json::GetOptInt(j, "top_n", &p.top_n);
+  if (!st.ok()) return reply(BadRequest(st));
+  service_.Rerank(std::move(p), std::move(ctx),
+                  Finish<RerankResult>(std::move(reply), http_json::RerankBody));
+}
+
+void HttpApi::Similarity(const std::string& body, RequestContext ctx, HttpReplyFn reply) {
+  auto parsed = http_json::ParseObject(body);
+  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
+  const Json& j = *parsed;
+  SimilarityParams p;
+  auto it = j.find("inputs");
+  if (it == j.end() || !it->is_object()) {
+    return reply(Error(400,
+                       "field 'inputs' must be an object with 'source_sentence' and "
+                       "'sentences'",
+                       "invalid_request"));
+  }
+  Status st = http_json::GetString(*it, "source_sentence", &p.source_sentence);
+  if (st.ok()) st = http_json::GetStringList(*it, "sentences", &p.sentences);
+  if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (!st.ok()) return reply(BadRequest(st));
+  service_.Similarity(std::move(p), std::move(ctx),
+                      Finish<SimilarityResult>(std::move(reply), [](const SimilarityResult& r) {
+                        return http_json::ScoresBody(r.scores, false);
+                      }));
+}
+
+void HttpApi::Score(const std::string& body, RequestContext ctx, HttpReplyFn reply) {
+  auto parsed = http_json::ParseObject(body);
+  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
+  const Json& j = *parsed;
+  ScoreParams p;
+  Status st = http_json::GetPairs(j, "pairs", &p.pairs);
+  if (st.ok()) st = http_json::GetOptBool(j, "raw_scores", &p.raw_scores);
+  if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (!st.ok()) return reply(BadRequest(st));
+  service_.Score(std::move(p), std::move(ctx),
+                 Finish<ScoreResult>(std::move(reply), [](const ScoreResult& r) {
+                   return http_json::ScoresBody(r.scores, true);
+                 }));
+}
+
+void HttpApi::Tokenize(const std::string& body, HttpReplyFn reply) {
+  auto parsed = http_json::ParseObject(body);
+  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
+  const Json& j = *parsed;
+  TokenizeParams p;
+  Status st = http_json::GetStringOrList(j, "inputs", &p.texts);
+  if (st.ok()) st = http_json::GetOptBool(j, "add_special_tokens", &p.add_special_tokens);
+  if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (!st.ok()) return reply(BadRequest(st));
+  StatusOr<TokenizeResult> r = service_.Tokenize(p);
+  if (!r.ok()) return reply(FromStatus(r.status()));
+  reply(Ok(http_json::TokenizeBody(*r)));
+}
+
+}  // namespace encserve::server

@@ -1,0 +1,60 @@
+// HttpApi: the routes of the HTTP front end, independent of the transport. Turns a complete
+// request (method, target, a few headers, body) into a Service call and the result into an
+// HttpReply. See http_server.h for the transport and README-level route docs in http_api.cc.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "server/service.h"
+
+namespace encserve::server {
+
+struct HttpApiRequest {
+  std::string_view method;         // "GET", "POST", ...
+  std::string_view target;         // path and optional query
+  std::string_view authorization;  // Authorization header ("" if absent)
+  std::string_view timeout_ms;     // X-Request-Timeout-Ms header ("" if absent)
+  std::string body;
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  bool retry_after = false;  // add `Retry-After: 1` (429)
+};
+
+using HttpReplyFn = std::function<void(HttpReply)>;
+
+class HttpApi {
+ public:
+  HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout);
+
+  // "http:/embed" etc. for known routes, "http:other" otherwise (the RecordRequest label).
+  static std::string RouteLabel(std::string_view target);
+
+  // Serves one request. `reply` runs exactly once: before Handle returns (errors, sync routes)
+  // or later on a Service thread. `ctx.cancelled` is the caller's (it may set it later).
+  void Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply);
+
+  static HttpReply Error(int status, std::string_view message, std::string_view type);
+  // The reply for a Service error: HttpStatusFor(code) and a type such as "validation".
+  static HttpReply FromStatus(const Status& status);
+
+ private:
+  bool Authorized(std::string_view authorization) const;
+  void Embed(const std::string& body, RequestContext ctx, HttpReplyFn reply, bool openai);
+  void Rerank(const std::string& body, RequestContext ctx, HttpReplyFn reply);
+  void Similarity(const std::string& body, RequestContext ctx, HttpReplyFn reply);
+  void Score(const std::string& body, RequestContext ctx, HttpReplyFn reply);
+  void Tokenize(const std::string& body, HttpReplyFn reply);
+
+  Service& service_;
+  std::string api_key_;
+  std::chrono::milliseconds request_timeout_;
+};
+
+}  // namespace encserve::server

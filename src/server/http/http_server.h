@@ -1,0 +1,73 @@
+// HttpServer: the HTTP/JSON front end (TEI- and OpenAI-compatible routes) over a Service.
+//
+// Boost.Beast, asynchronous: a fixed set of io threads runs every connection (no thread per
+// connection); each connection is served on its own strand, HTTP/1.1 keep-alive, one request
+// at a time per connection. Requests are translated by HttpApi (http_api.h) into Service
+// calls; the Service's `done` callback (on a batcher thread) posts the reply back onto the
+// connection's strand.
+//
+// Client disconnects: while a request is with the Service the connection waits for the socket
+// to become readable; if the peer has closed it (EOF / error, seen with a MSG_PEEK), the
+// request's ctx.cancelled is set and the connection is closed. If instead the client sends
+// more bytes (a pipelined request) watching stops and a disconnect is only seen when the reply
+// cannot be written. A client that half-closes (shutdown(SHUT_WR)) while waiting counts as
+// gone.
+//
+// Deadlines: ctx.deadline = now + request_timeout, or now + X-Request-Timeout-Ms when the
+// client sends that header (capped at request_timeout when request_timeout > 0).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "server/service.h"
+
+namespace encserve::server {
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: pick a free port (see HttpServer::port())
+  int io_threads = 1;
+  std::string api_key;  // empty: no auth; else `Authorization: Bearer <key>` on all but
+                        // /health, /ready and /metrics
+  std::string tls_cert_file, tls_key_file;           // both set: HTTPS (PEM files); one set: error
+  size_t max_body_bytes = 2 << 20;                   // larger bodies get 413
+  std::chrono::milliseconds request_timeout{30000};  // -> RequestContext.deadline; 0: none
+  std::chrono::milliseconds idle_timeout{60000};     // keep-alive idle, header/body read, write
+};
+
+class HttpServer {
+ public:
+  // Binds, listens and starts the io threads. Errors: InvalidArgument (bad options, TLS files
+  // that cannot be loaded), Unavailable (cannot resolve / bind / listen).
+  static StatusOr<std::unique_ptr<HttpServer>> Start(const HttpOptions& options, Service& service);
+  // Shutdown(now) unless Shutdown was called.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const;  // the bound port
+  bool tls() const;  // serving HTTPS
+
+  // Shutdown step 1: closes the listening socket (new connections are refused). Returns once
+  // it is closed. Open connections keep being served, each closed after its next reply.
+  void StopAccepting();
+  // Stops accepting, waits until every in-flight request has been answered or `deadline`
+  // passes, then closes all connections and joins the io threads. Replies that arrive later
+  // from the Service are dropped. Idempotent.
+  void Shutdown(Clock::time_point deadline);
+
+  // Requests read and not yet answered (reply written, or dropped).
+  size_t in_flight() const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace encserve::server

@@ -1,0 +1,298 @@
+// Internals of HttpServer (http_server.cc): the state shared by all connections, the in-flight
+// token and the per-connection session (plain TCP or TLS). Not part of the public API.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "server/http/http_api.h"
+#include "server/http/http_server.h"
+
+namespace encserve::server::http_internal {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+inline std::string_view Sv(beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Closes the socket and drops the self reference; only once the io threads have stopped.
+  virtual void ForceClose() = 0;
+};
+
+struct ServerState {
+  ServerState(Service& s, const HttpOptions& o)
+      : service(s), options(o), api(s, o.api_key, o.request_timeout) {}
+
+  Service& service;
+  const HttpOptions options;
+  HttpApi api;
+  std::atomic<bool> draining{false};  // shutting down: replies close their connection
+
+  std::mutex mu;  // guards in_flight, sessions
+  std::condition_variable cv;
+  size_t in_flight = 0;
+  std::map<uint64_t, std::weak_ptr<SessionBase>> sessions;
+  uint64_t next_session = 0;
+
+  // Replies from Service threads are posted to the io_context only while the gate is open;
+  // Shutdown closes it before the io_context goes away. (Taken before `mu`, never after.)
+  std::mutex gate_mu;
+  bool gate_open = true;
+};
+
+// One request from reading to answering: counted in in_flight and reported to
+// Service::RecordRequest (with `code`, 499 if never answered) when destroyed.
+class InFlight {
+ public:
+  InFlight(std::shared_ptr<ServerState> state, std::string route)
+      : state_(std::move(state)), route_(std::move(route)), start_(Clock::now()) {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    ++state_->in_flight;
+  }
+  ~InFlight() {
+    state_->service.RecordRequest(route_, code,
+                                  std::chrono::duration<double>(Clock::now() - start_).count());
+    std::lock_guard<std::mutex> lock(state_->mu);
+    --state_->in_flight;
+    state_->cv.notify_all();
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+  int code = 499;
+
+ private:
+  std::shared_ptr<ServerState> state_;
+  std::string route_;
+  Clock::time_point start_;
+};
+
+// One connection. Stream: beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>. All
+// members are used on the connection's strand only (ForceClose: after the io threads stop).
+template <class Stream>
+class HttpSession : public SessionBase, public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+ public:
+  template <class... Args>
+  HttpSession(std::shared_ptr<ServerState> state, tcp::socket&& socket, Args&... tls)
+      : state_(std::move(state)), stream_(std::move(socket), tls...) {}
+  ~HttpSession() override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->sessions.erase(id_);
+  }
+
+  void Start() {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      id_ = state_->next_session++;
+      state_->sessions[id_] = this->shared_from_this();
+    }
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Begin(); });
+  }
+
+  void ForceClose() override {
+    closed_ = true;
+    beast::error_code ec;
+    Socket().close(ec);
+    self_hold_.reset();
+  }
+
+ private:
+  auto& Lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& Socket() { return Lowest().socket(); }
+  std::chrono::milliseconds Idle() const { return state_->options.idle_timeout; }
+
+  void Begin() {
+    if constexpr (kTls) {
+      Lowest().expires_after(Idle());
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->Close();
+                                self->DoRead();
+                              });
+    } else {
+      DoRead();
+    }
+  }
+
+  void DoRead() {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->body_limit(state_->options.max_body_bytes);
+    Lowest().expires_after(Idle());
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (closed_) return;
+    if (ec == http::error::body_limit) {
+      auto token =
+          std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(parser_->get().target())));
+      keep_alive_ = false;
+      return WriteReply(
+          HttpApi::Error(413, "request body larger than the limit", "payload_too_large"),
+          std::move(token));
+    }
+    if (ec && ec != http::error::end_of_stream && ec != http::error::partial_message &&
+        ec.category() == beast::http::make_error_code(http::error::bad_target).category()) {
+      keep_alive_ = false;
+      return WriteReply(
+          HttpApi::Error(400, "malformed HTTP request: " + ec.message(), "invalid_request"),
+          std::make_shared<InFlight>(state_, "http:other"));
+    }
+    if (ec) return Close();
+
+    http::request<http::string_body> req = parser_->release();
+    auto token = std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(req.target())));
+    keep_alive_ = req.keep_alive();
+    awaiting_ = true;
+    ++generation_;
+    self_hold_ = this->shared_from_this();
+    Lowest().expires_never();
+
+    RequestContext ctx;
+    cancelled_ = ctx.cancelled;
+    HttpApiRequest api_req{Sv(req.method_string()), Sv(req.target()),
+                           Sv(req[http::field::authorization]), Sv(req["X-Request-Timeout-Ms"]),
+                           std::move(req.body())};
+    std::weak_ptr<HttpSession> weak = this->shared_from_this();
+    auto state = state_;
+    state_->api.Handle(std::move(api_req), std::move(ctx), [weak, state, token](HttpReply r) {
+      std::lock_guard<std::mutex> lock(state->gate_mu);
+      if (!state->gate_open) return;  // server gone: drop the reply
+      auto self = weak.lock();
+      if (!self) return;  // connection gone: drop the reply
+      auto executor = self->stream_.get_executor();
+      net::post(executor, [self = std::move(self), token, r = std::move(r)]() mutable {
+        self->OnReply(std::move(r), std::move(token));
+      });
+    });
+    if (awaiting_) WatchPeer();
+  }
+
+  // Waits for the socket to become readable while the request is with the Service: EOF (or
+  // an error) there means the client went away.
+  void WatchPeer() {
+    Socket().async_wait(tcp::socket::wait_read,
+                        [self = this->shared_from_this(), gen = generation_](beast::error_code ec) {
+                          self->OnPeerReadable(ec, gen);
+                        });
+  }
+
+  void OnPeerReadable(beast::error_code ec, uint64_t gen) {
+    if (ec || gen != generation_ || !awaiting_ || closed_) return;
+    char c;
+    ssize_t n = ::recv(Socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;  // pipelined bytes: stop watching
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return WatchPeer();
+    cancelled_->store(true);
+    Close();
+  }
+
+  void OnReply(HttpReply r, std::shared_ptr<InFlight> token) {
+    if (closed_ || !awaiting_) return;  // token dropped: recorded as 499
+    awaiting_ = false;
+    ++generation_;
+    beast::error_code ignored;
+    Socket().cancel(ignored);  // ends WatchPeer's wait
+    self_hold_.reset();
+    WriteReply(std::move(r), std::move(token));
+  }
+
+  void WriteReply(HttpReply r, std::shared_ptr<InFlight> token) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(r.status));
+    if (r.status == 499) res->reason("Client Closed Request");
+    res->set(http::field::server, "encserve");
+    res->set(http::field::content_type, r.content_type);
+    if (r.retry_after) res->set(http::field::retry_after, "1");
+    const bool keep = keep_alive_ && !state_->draining.load();
+    res->keep_alive(keep);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    token->code = r.status;
+    Lowest().expires_after(Idle());
+    http::async_write(stream_, *res,
+                      [self = this->shared_from_this(), res, token = std::move(token), keep](
+                          beast::error_code ec, size_t) mutable {
+                        token.reset();  // answered
+                        if (ec) return self->Close();
+                        if (!keep) return self->GracefulClose();
+                        self->DoRead();
+                      });
+  }
+
+  // After a final reply: TLS close_notify, or for TCP a half-close and a short drain of what
+  // the client still sends (so that closing does not reset the connection under the reply).
+  void GracefulClose() {
+    if (closed_) return;
+    Lowest().expires_after(std::min<std::chrono::milliseconds>(Idle(), std::chrono::seconds(2)));
+    if constexpr (kTls) {
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->Close(); });
+    } else {
+      beast::error_code ignored;
+      Socket().shutdown(tcp::socket::shutdown_send, ignored);
+      Drain();
+    }
+  }
+
+  void Drain() {
+    Lowest().async_read_some(net::buffer(drain_buf_),
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->Close();
+                               self->Drain();
+                             });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    self_hold_.reset();
+    beast::error_code ignored;
+    Socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();
+  }
+
+  std::shared_ptr<ServerState> state_;  // first: outlives the stream
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  uint64_t id_ = 0;
+  bool keep_alive_ = true;
+  bool awaiting_ = false;  // a request is with the Service
+  bool closed_ = false;
+  uint64_t generation_ = 0;  // invalidates stale peer watches
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+  std::shared_ptr<HttpSession> self_hold_;  // keeps the session while the Service works
+  char drain_buf_[4096];
+};
+
+}  // namespace encserve::server::http_internal
