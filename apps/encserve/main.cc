@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   encserve::app::RegisterDemo(app);
   encserve::app::RegisterEvalSts(app);
   encserve::app::RegisterBenchEngine(app);
+  encserve::app::RegisterServe(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

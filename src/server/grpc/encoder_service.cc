@@ -1,0 +1,125 @@
+#include "server/grpc/grpc_common.h"
+#include "server/grpc/grpc_services.h"
+
+namespace encserve::server::grpc_internal {
+
+namespace v1 = encserve::v1;
+
+#define ENCSERVE_BEGIN_CALL(route)                                                        \
+  static const std::string kRoute = route;                                                \
+  CallSetup call;                                                                         \
+  if (!BeginCall(ctx, options_.api_key, options_.default_timeout, service_, kRoute, &call)) \
+    return call.reactor;
+
+grpc::ServerUnaryReactor* EncoderServiceImpl::Embed(grpc::CallbackServerContext* ctx,
+                                                    const v1::EmbedRequest* request,
+                                                    v1::EmbedResponse* response) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Embed");
+  EmbedParams p;
+  p.texts.assign(request->texts().begin(), request->texts().end());
+  if (request->has_normalize()) p.normalize = request->normalize();
+  if (request->has_truncate()) p.truncate = request->truncate();
+  if (request->has_dimensions()) p.dimensions = request->dimensions();
+  service_.Embed(std::move(p), call.ctx, [this, call, response](StatusOr<EmbedResult> r) {
+    if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
+    for (int i = 0; i < r->rows; ++i) {
+      const float* row = r->data.data() + static_cast<size_t>(i) * r->dim;
+      response->add_embeddings()->mutable_values()->Assign(row, row + r->dim);
+    }
+    response->set_dim(r->dim);
+    response->set_prompt_tokens(r->prompt_tokens);
+    EndCall(call, service_, kRoute, grpc::Status::OK);
+  });
+  return call.reactor;
+}
+
+grpc::ServerUnaryReactor* EncoderServiceImpl::Score(grpc::CallbackServerContext* ctx,
+                                                    const v1::ScoreRequest* request,
+                                                    v1::ScoreResponse* response) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Score");
+  ScoreParams p;
+  for (const v1::TextPair& pair : request->pairs()) p.pairs.emplace_back(pair.a(), pair.b());
+  p.raw_scores = request->raw_scores();
+  if (request->has_truncate()) p.truncate = request->truncate();
+  service_.Score(std::move(p), call.ctx, [this, call, response](StatusOr<ScoreResult> r) {
+    if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
+    response->mutable_scores()->Assign(r->scores.begin(), r->scores.end());
+    response->set_prompt_tokens(r->prompt_tokens);
+    EndCall(call, service_, kRoute, grpc::Status::OK);
+  });
+  return call.reactor;
+}
+
+grpc::ServerUnaryReactor* EncoderServiceImpl::Rerank(grpc::CallbackServerContext* ctx,
+                                                     const v1::RerankRequest* request,
+                                                     v1::RerankResponse* response) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Rerank");
+  RerankParams p;
+  p.query = request->query();
+  p.documents.assign(request->documents().begin(), request->documents().end());
+  if (request->has_top_n()) p.top_n = request->top_n();
+  p.return_documents = request->return_documents();
+  p.raw_scores = request->raw_scores();
+  if (request->has_truncate()) p.truncate = request->truncate();
+  service_.Rerank(std::move(p), call.ctx, [this, call, response](StatusOr<RerankResult> r) {
+    if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
+    for (const RankedDocument& d : r->results) {
+      v1::RankedDocument* out = response->add_results();
+      out->set_index(d.index);
+      out->set_score(d.score);
+      if (d.document) out->set_document(*d.document);
+    }
+    response->set_prompt_tokens(r->prompt_tokens);
+    EndCall(call, service_, kRoute, grpc::Status::OK);
+  });
+  return call.reactor;
+}
+
+grpc::ServerUnaryReactor* EncoderServiceImpl::Tokenize(grpc::CallbackServerContext* ctx,
+                                                       const v1::TokenizeRequest* request,
+                                                       v1::TokenizeResponse* response) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Tokenize");
+  TokenizeParams p;
+  p.texts.assign(request->texts().begin(), request->texts().end());
+  if (request->has_add_special_tokens()) p.add_special_tokens = request->add_special_tokens();
+  p.truncate = request->truncate();
+  StatusOr<TokenizeResult> r = service_.Tokenize(p);
+  if (r.ok()) {
+    for (const auto& list : r->tokens) {
+      v1::TokenList* out = response->add_texts();
+      for (const Token& t : list) {
+        v1::Token* tok = out->add_tokens();
+        tok->set_id(t.id);
+        tok->set_text(t.text);
+        tok->set_special(t.special);
+      }
+    }
+  }
+  EndCall(call, service_, kRoute, r.ok() ? grpc::Status::OK : ToGrpc(r.status()));
+  return call.reactor;
+}
+
+grpc::ServerUnaryReactor* EncoderServiceImpl::Info(grpc::CallbackServerContext* ctx,
+                                                   const v1::InfoRequest*,
+                                                   v1::InfoResponse* response) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Info");
+  const ServiceInfo i = service_.Info();
+  response->set_model_id(i.model_id);
+  response->set_model_kind(i.model_kind);
+  response->set_precision(i.precision);
+  response->set_backend(i.backend);
+  response->set_isa(i.isa);
+  response->set_version(i.version);
+  response->set_embedding_dim(i.embedding_dim);
+  response->set_num_labels(i.num_labels);
+  response->set_max_input_length(i.max_input_length);
+  response->set_max_batch_size(i.max_batch_size);
+  response->set_max_batch_tokens(i.max_batch_tokens);
+  response->set_max_client_batch_size(i.max_client_batch_size);
+  response->set_max_text_chars(i.max_text_chars);
+  response->set_batching(i.batching);
+  EndCall(call, service_, kRoute, grpc::Status::OK);
+  return call.reactor;
+}
+
+}  // namespace encserve::server::grpc_internal

@@ -1,0 +1,115 @@
+#include "server/grpc/grpc_common.h"
+
+namespace encserve::server::grpc_internal {
+
+grpc::Status ToGrpc(const Status& status) {
+  using G = grpc::StatusCode;
+  G code = G::UNKNOWN;
+  switch (status.code()) {
+    case StatusCode::kOk:
+      return grpc::Status::OK;
+    case StatusCode::kInvalidArgument:
+      code = G::INVALID_ARGUMENT;
+      break;
+    case StatusCode::kNotFound:
+      code = G::NOT_FOUND;
+      break;
+    case StatusCode::kDataLoss:
+      code = G::DATA_LOSS;
+      break;
+    case StatusCode::kUnimplemented:
+      code = G::UNIMPLEMENTED;
+      break;
+    case StatusCode::kFailedPrecondition:
+      code = G::FAILED_PRECONDITION;
+      break;
+    case StatusCode::kResourceExhausted:
+      code = G::RESOURCE_EXHAUSTED;
+      break;
+    case StatusCode::kInternal:
+      code = G::INTERNAL;
+      break;
+    case StatusCode::kOutOfRange:
+      code = G::OUT_OF_RANGE;
+      break;
+    case StatusCode::kDeadlineExceeded:
+      code = G::DEADLINE_EXCEEDED;
+      break;
+    case StatusCode::kCancelled:
+      code = G::CANCELLED;
+      break;
+    case StatusCode::kUnavailable:
+      code = G::UNAVAILABLE;
+      break;
+    case StatusCode::kUnauthenticated:
+      code = G::UNAUTHENTICATED;
+      break;
+  }
+  return grpc::Status(code, status.message());
+}
+
+int HttpCodeOf(const grpc::Status& status) {
+  using G = grpc::StatusCode;
+  switch (status.error_code()) {
+    case G::OK:
+      return 200;
+    case G::INVALID_ARGUMENT:
+    case G::FAILED_PRECONDITION:
+      return 422;
+    case G::OUT_OF_RANGE:
+      return 413;
+    case G::UNAUTHENTICATED:
+      return 401;
+    case G::NOT_FOUND:
+      return 404;
+    case G::RESOURCE_EXHAUSTED:
+      return 429;
+    case G::CANCELLED:
+      return 499;
+    case G::UNAVAILABLE:
+      return 503;
+    case G::DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
+               std::chrono::milliseconds default_timeout, Service& service,
+               const std::string& route, CallSetup* setup) {
+  setup->start = std::chrono::steady_clock::now();
+  setup->reactor = new Reactor(setup->ctx.cancelled);
+  // The client's deadline (system clock) as a steady-clock time point; none: the default.
+  const auto sys_now = std::chrono::system_clock::now();
+  const auto client_deadline = ctx->deadline();
+  if (client_deadline < sys_now + std::chrono::hours(24 * 365)) {
+    setup->ctx.deadline = setup->start + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             client_deadline - sys_now);
+  } else {
+    setup->ctx.deadline = setup->start + default_timeout;
+  }
+  if (!api_key.empty()) {
+    const auto& md = ctx->client_metadata();
+    auto it = md.find("authorization");
+    const bool ok = it != md.end() &&
+                    std::string(it->second.data(), it->second.size()) == "Bearer " + api_key;
+    if (!ok) {
+      EndCall(*setup, service, route,
+              grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                           "missing or wrong API key (metadata authorization: Bearer <key>)"));
+      return false;
+    }
+  }
+  return true;
+}
+
+void EndCall(const CallSetup& setup, Service& service, const std::string& route,
+             const grpc::Status& status) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - setup.start).count();
+  service.RecordRequest(route, HttpCodeOf(status), seconds);
+  setup.reactor->Finish(status);
+}
+
+}  // namespace encserve::server::grpc_internal

@@ -1,0 +1,91 @@
+#include "server/grpc/grpc_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "server/grpc/grpc_services.h"
+
+namespace encserve::server {
+
+struct GrpcServer::Impl {
+  std::unique_ptr<grpc_internal::InferenceServiceImpl> inference;
+  std::unique_ptr<grpc_internal::EncoderServiceImpl> encoder;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  bool shut_down = false;
+};
+
+namespace {
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GrpcServer::~GrpcServer() { Shutdown(std::chrono::system_clock::now()); }
+
+StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options,
+                                                        Service& service) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return InvalidArgument("gRPC TLS needs both a certificate and a key file");
+  }
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!options.tls_cert_file.empty()) {
+    ASSIGN_OR_RETURN(std::string cert, ReadFile(options.tls_cert_file));
+    ASSIGN_OR_RETURN(std::string key, ReadFile(options.tls_key_file));
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({key, cert});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  auto impl = std::make_unique<Impl>();
+  impl->inference = std::make_unique<grpc_internal::InferenceServiceImpl>(service, options);
+  impl->encoder = std::make_unique<grpc_internal::EncoderServiceImpl>(service, options);
+  grpc::ServerBuilder builder;
+  const std::string address = options.host + ":" + std::to_string(options.port);
+  builder.AddListeningPort(address, creds, &impl->port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(64 << 20);
+  builder.RegisterService(impl->inference.get());
+  builder.RegisterService(impl->encoder.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || impl->port == 0) {
+    return Unavailable("gRPC server could not listen on " + address +
+                       " (port in use, bad address or bad TLS files?)");
+  }
+  std::unique_ptr<GrpcServer> s(new GrpcServer(std::move(impl)));
+  s->SetServing(service.Ready());
+  return s;
+}
+
+int GrpcServer::port() const { return impl_->port; }
+
+void GrpcServer::SetServing(bool serving) {
+  if (impl_->shut_down) return;
+  if (auto* health = impl_->server->GetHealthCheckService()) {
+    health->SetServingStatus(serving);
+    health->SetServingStatus("inference.InferenceService", serving);
+    health->SetServingStatus("encserve.v1.Encoder", serving);
+  }
+}
+
+void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {
+  if (impl_->shut_down) return;
+  SetServing(false);
+  impl_->shut_down = true;
+  impl_->server->Shutdown(deadline);
+  impl_->server->Wait();
+}
+
+}  // namespace encserve::server

@@ -1,1 +1,0 @@
-// placeholder until the gRPC front end lands

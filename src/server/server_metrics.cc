@@ -1,0 +1,150 @@
+#include "server/server_metrics.h"
+
+#include <array>
+#include <chrono>
+#include <mutex>
+
+#include "server/metrics_registry.h"
+#include "server/process_stats.h"
+
+namespace encserve::server {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Items completed per second over the last 10 whole seconds (a ring of per-second counts).
+class RateWindow {
+ public:
+  void Add(int64_t n) {
+    const int64_t sec = NowSec();
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& s = slots_[sec % kSlots];
+    if (s.sec != sec) s = Slot{sec, 0};
+    s.count += n;
+  }
+  double PerSecond() const {
+    const int64_t now = NowSec();
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t total = 0;
+    for (const Slot& s : slots_) {
+      if (s.sec > now - kSlots && s.sec < now) total += s.count;  // whole seconds only
+    }
+    const int64_t span = std::min<int64_t>(kSlots - 1, std::max<int64_t>(1, now - start_));
+    return static_cast<double>(total) / static_cast<double>(span);
+  }
+
+ private:
+  static constexpr int kSlots = 11;
+  struct Slot {
+    int64_t sec = -1;
+    int64_t count = 0;
+  };
+  static int64_t NowSec() {
+    return std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now().time_since_epoch())
+        .count();
+  }
+  mutable std::mutex mu_;
+  std::array<Slot, kSlots> slots_{};
+  int64_t start_ = NowSec();
+};
+
+std::vector<double> LatencyBuckets() {  // 50 µs .. ~26 s
+  return ExponentialBuckets(50e-6, 2.0, 20);
+}
+
+}  // namespace
+
+struct ServerMetrics::Impl {
+  MetricsRegistry registry;
+  CounterVec requests = registry.AddCounterVec(
+      "encserve_requests_total", "Finished requests by route and HTTP status code (gRPC codes mapped)",
+      {"route", "code"});
+  HistogramVec duration = registry.AddHistogramVec(
+      "encserve_request_duration_seconds", "Request time from receipt to response, by route",
+      LatencyBuckets(), {"route"});
+  Histogram& queue_time = registry.AddHistogram(
+      "encserve_queue_time_seconds", "Time an item waited in the batcher queue", LatencyBuckets());
+  Histogram& tokenize_time = registry.AddHistogram(
+      "encserve_tokenize_seconds", "Tokenisation time per request", LatencyBuckets());
+  Histogram& inference_time = registry.AddHistogram(
+      "encserve_inference_seconds", "Engine time per batch (forward pass)", LatencyBuckets());
+  Histogram& batch_size = registry.AddHistogram(
+      "encserve_batch_size", "Items (texts or pairs) per batch",
+      {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256});
+  Histogram& batch_tokens = registry.AddHistogram(
+      "encserve_batch_tokens", "Tokens per batch (padding-free)", ExponentialBuckets(16, 2, 12));
+  Histogram& padding_ratio = registry.AddHistogram(
+      "encserve_batch_padding_ratio",
+      "Share of a padded [items x longest] batch that would be padding; the padding-free engine "
+      "computes none of it",
+      {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9});
+  Counter& items = registry.AddCounter("encserve_items_total",
+                                       "Items (texts or pairs) computed by the engine");
+  CounterVec dropped = registry.AddCounterVec(
+      "encserve_dropped_items_total",
+      "Queued items dropped before running, by reason (deadline_exceeded, cancelled, shutdown)",
+      {"reason"});
+  RateWindow rate;
+  std::mutex batcher_mu;
+  const scheduler::Batcher* batcher = nullptr;
+
+  double FromBatcher(int64_t (scheduler::Batcher::*fn)() const) {
+    std::lock_guard<std::mutex> lock(batcher_mu);
+    return batcher ? static_cast<double>((batcher->*fn)()) : 0.0;
+  }
+};
+
+ServerMetrics::ServerMetrics() : impl_(std::make_unique<Impl>()) {
+  Impl* m = impl_.get();
+  m->registry.AddCallbackGauge("encserve_queue_items", "Items waiting in the batcher queue", {},
+                               [m] { return m->FromBatcher(&scheduler::Batcher::queued_items); });
+  m->registry.AddCallbackGauge("encserve_queue_tokens", "Tokens waiting in the batcher queue", {},
+                               [m] { return m->FromBatcher(&scheduler::Batcher::queued_tokens); });
+  m->registry.AddCallbackGauge("encserve_items_in_flight", "Items in batches being computed", {},
+                               [m] { return m->FromBatcher(&scheduler::Batcher::running_items); });
+  m->registry.AddCallbackGauge("encserve_items_per_second",
+                               "Items computed per second over the last 10 s", {},
+                               [m] { return m->rate.PerSecond(); });
+  RegisterProcessMetrics(m->registry);
+}
+
+ServerMetrics::~ServerMetrics() = default;
+
+void ServerMetrics::RecordRequest(std::string_view route, int http_code, double seconds) {
+  const std::string code = std::to_string(http_code);
+  impl_->requests.With({route, code}).Inc();
+  impl_->duration.With({route}).Observe(seconds);
+}
+
+void ServerMetrics::ObserveTokenize(double seconds) { impl_->tokenize_time.Observe(seconds); }
+
+scheduler::BatcherObserver ServerMetrics::BatcherHooks() {
+  Impl* m = impl_.get();
+  scheduler::BatcherObserver o;
+  o.on_batch = [m](int items, int tokens, int max_len, double seconds) {
+    m->batch_size.Observe(items);
+    m->batch_tokens.Observe(tokens);
+    const double padded = static_cast<double>(items) * max_len;
+    m->padding_ratio.Observe(padded > 0 ? 1.0 - tokens / padded : 0.0);
+    m->inference_time.Observe(seconds);
+    m->items.Inc(items);
+    m->rate.Add(items);
+  };
+  o.on_queue_time = [m](double seconds) { m->queue_time.Observe(seconds); };
+  o.on_dropped = [m](StatusCode reason, int n) {
+    const char* name = reason == StatusCode::kDeadlineExceeded ? "deadline_exceeded"
+                       : reason == StatusCode::kCancelled      ? "cancelled"
+                                                               : "shutdown";
+    m->dropped.With({name}).Inc(n);
+  };
+  return o;
+}
+
+void ServerMetrics::AttachBatcher(const scheduler::Batcher* batcher) {
+  std::lock_guard<std::mutex> lock(impl_->batcher_mu);
+  impl_->batcher = batcher;
+}
+
+std::string ServerMetrics::Text() const { return impl_->registry.Exposition(); }
+
+}  // namespace encserve::server

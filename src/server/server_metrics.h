@@ -1,0 +1,34 @@
+// ServerMetrics: the server's Prometheus metrics (names prefixed `encserve_`, documented in
+// docs/server.md), fed by the front ends (requests), the service (tokenisation) and the
+// batcher (queue, batches, inference), plus process RSS and CPU.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "scheduler/batcher.h"
+
+namespace encserve::server {
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+  ~ServerMetrics();
+
+  void RecordRequest(std::string_view route, int http_code, double seconds);
+  void ObserveTokenize(double seconds);
+  // Hooks for the batcher (batch size/tokens/padding ratio, queue time, inference time,
+  // dropped items, items/s).
+  scheduler::BatcherObserver BatcherHooks();
+  // Queue depth and in-flight gauges read this batcher at scrape time (may be null).
+  void AttachBatcher(const scheduler::Batcher* batcher);
+
+  std::string Text() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace encserve::server

@@ -1,0 +1,36 @@
+"""SIGTERM during load: in-flight requests are answered, readiness turns false, exit code 0."""
+import signal
+import time
+import unittest
+
+import grpc
+import numpy as np
+
+import harness
+
+
+class Shutdown(unittest.TestCase):
+    def test_sigterm_finishes_in_flight_requests(self):
+        server = harness.Server("--threads", "2")
+        pb, pb_grpc, _, _ = harness.stubs()
+        texts, emb = harness.golden()
+        with grpc.insecure_channel(server.grpc_target) as ch:
+            stub = pb_grpc.InferenceServiceStub(ch)
+            futures = []
+            for k in range(24):
+                idx = [(k * 32 + j) % 600 for j in range(32)]
+                futures.append((idx, stub.Infer.future(
+                    pb.InferRequest(texts=[texts[i] for i in idx]), timeout=120)))
+            time.sleep(0.3)  # all received and queued
+            server.proc.send_signal(signal.SIGTERM)
+            for idx, f in futures:
+                r = f.result()  # every accepted request gets its answer
+                got = np.array(r.embeddings, dtype=np.float32).reshape(len(idx), 384)
+                for j, i in enumerate(idx):
+                    self.assertGreaterEqual(harness.cosine(got[j], emb[i]), 0.99999)
+        self.assertEqual(server.stop(), 0, server.logs())
+        self.assertIn("SIGTERM", server.logs())
+
+
+if __name__ == "__main__":
+    unittest.main()
