@@ -50,10 +50,10 @@ def golden():
 class Server:
     """`encserve serve` as a child process on free loopback ports."""
 
-    def __init__(self, *args, config=None, timeout=180):
+    def __init__(self, *args, config=None, model=None, timeout=180):
         self.tmp = tempfile.mkdtemp(prefix="encserve-it-")
         ready = os.path.join(self.tmp, "ready.json")
-        cmd = [BINARY, "serve", "--model", MODEL_DIR, "--host", "127.0.0.1", "--grpc-port", "0",
+        cmd = [BINARY, "serve", "--model", model or MODEL_DIR, "--host", "127.0.0.1", "--grpc-port", "0",
                "--http-port", "0", "--ready-file", ready, *args]
         if config is not None:
             path = os.path.join(self.tmp, "server.yaml")
