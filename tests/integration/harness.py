@@ -14,8 +14,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BINARY = os.environ.get("ENCSERVE_BIN", "")
-MODEL_DIR = os.environ.get("ENCSERVE_MODEL_DIR", "")
+# CTest sets both; by hand the defaults are the usual build folder and model cache.
+BINARY = os.environ.get("ENCSERVE_BIN") or os.path.join(ROOT, "build", "encserve")
+MODEL_DIR = os.environ.get("ENCSERVE_MODEL_DIR") or os.path.expanduser(
+    "~/.cache/encserve/models/all-MiniLM-L6-v2")
 TEST_DATA = os.path.join(ROOT, "tests", "data")
 
 _stubs = None

@@ -1,4 +1,5 @@
 """SIGTERM during load: in-flight requests are answered, readiness turns false, exit code 0."""
+import http.client
 import signal
 import time
 import unittest
@@ -21,8 +22,21 @@ class Shutdown(unittest.TestCase):
                 idx = [(k * 32 + j) % 600 for j in range(32)]
                 futures.append((idx, stub.Infer.future(
                     pb.InferRequest(texts=[texts[i] for i in idx]), timeout=120)))
+            keep_alive = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+            keep_alive.request("GET", "/ready")
+            r = keep_alive.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
             time.sleep(0.3)  # all received and queued
             server.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.1)
+            # Readiness turns false first (asked on a connection opened before the signal,
+            # while the in-flight requests are still being computed).
+            keep_alive.request("GET", "/ready")
+            r = keep_alive.getresponse()
+            r.read()
+            self.assertEqual(r.status, 503)
+            self.assertFalse(all(f.done() for _, f in futures), "load finished too early")
             for idx, f in futures:
                 r = f.result()  # every accepted request gets its answer
                 got = np.array(r.embeddings, dtype=np.float32).reshape(len(idx), 384)
