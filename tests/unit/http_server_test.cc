@@ -1,0 +1,270 @@
+// HTTP front end over a FakeService: routes, JSON shapes, errors, auth, keep-alive,
+// concurrency, disconnects, deadlines, shutdown and TLS.
+#include "server/http/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <future>
+
+#include "http_test_util.h"
+#include "server/http/http_json.h"
+
+namespace encserve::server {
+namespace {
+
+using encserve::testing::FakeService;
+using encserve::testing::HttpClient;
+using encserve::testing::Request;
+using encserve::testing::Response;
+using Json = nlohmann::json;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(HttpOptions o = {}) {
+    o.port = 0;
+    auto s = HttpServer::Start(o, svc);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server = std::move(*s);
+    port = server->port();
+  }
+  void SetUp() override { StartServer(); }
+  Response Post(const std::string& target, const std::string& body,
+                const std::map<std::string, std::string>& headers = {}) {
+    return Request(port, "POST", target, body, headers);
+  }
+  void ExpectError(const Response& r, int status, const std::string& type) {
+    EXPECT_EQ(r.status, status) << r.body;
+    Json j = Json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    EXPECT_EQ(j.value("type", ""), type) << r.body;
+    EXPECT_TRUE(j["error"].is_string()) << r.body;
+  }
+
+  FakeService svc;  // outlives the server
+  std::unique_ptr<HttpServer> server;
+  int port = 0;
+};
+
+TEST_F(HttpServerTest, EmbedReturnsOneRowPerInputInOrder) {
+  Response r = Post("/embed", R"({"inputs": "abc"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["Content-Type"], "application/json");
+  EXPECT_EQ(r.Json(), Json::parse("[[3, 1, 0, 0]]"));
+
+  r = Post("/embed", R"({"inputs": ["a", "abcde", "ab"], "normalize": false,
+                         "truncate": false, "dimensions": 2})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), Json::parse("[[1,1,0,0],[5,1,0,0],[2,1,0,0]]"));
+  auto p = svc.LastEmbed();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->texts, (std::vector<std::string>{"a", "abcde", "ab"}));
+  EXPECT_EQ(p->normalize, std::optional<bool>(false));
+  EXPECT_FALSE(p->truncate);
+  EXPECT_EQ(p->dimensions, std::optional<int>(2));
+}
+
+TEST_F(HttpServerTest, OpenAiEmbeddingsFloatAndBase64) {
+  Response r = Post("/v1/embeddings", R"({"input": ["hello", "hi"]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = r.Json();
+  EXPECT_EQ(j["object"], "list");
+  EXPECT_EQ(j["model"], "fake-model");  // absent: the served model
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 7);
+  EXPECT_EQ(j["usage"]["total_tokens"], 7);
+  ASSERT_EQ(j["data"].size(), 2u);
+  EXPECT_EQ(j["data"][1]["object"], "embedding");
+  EXPECT_EQ(j["data"][1]["index"], 1);
+  EXPECT_EQ(j["data"][1]["embedding"], Json::parse("[2, 1, 0, 0]"));
+
+  r = Post("/v1/embeddings",
+           R"({"input": "hello", "model": "other", "encoding_format": "base64"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  j = r.Json();
+  EXPECT_EQ(j["model"], "other");
+  auto bytes = http_json::Base64Decode(j["data"][0]["embedding"].get<std::string>());
+  ASSERT_TRUE(bytes.has_value());
+  ASSERT_EQ(bytes->size(), 4 * sizeof(float));
+  float v[4];
+  std::memcpy(v, bytes->data(), sizeof(v));
+  EXPECT_EQ(v[0], 5.0f);
+  EXPECT_EQ(v[1], 1.0f);
+  EXPECT_EQ(v[2], 0.0f);
+
+  ExpectError(Post("/v1/embeddings", R"({"input": "x", "encoding_format": "int8"})"), 400,
+              "invalid_request");
+}
+
+TEST(HttpJsonTest, Base64KnownVectorsAndFloats) {
+  EXPECT_EQ(http_json::Base64("Man", 3), "TWFu");
+  EXPECT_EQ(http_json::Base64("Ma", 2), "TWE=");
+  EXPECT_EQ(http_json::Base64("M", 1), "TQ==");
+  EXPECT_EQ(http_json::Base64Decode("TWE="), std::optional<std::string>("Ma"));
+  const float one = 1.0f;  // 0x3f800000, little-endian bytes 00 00 80 3f
+  EXPECT_EQ(http_json::Base64Floats(&one, 1), "AACAPw==");
+  std::string s;
+  http_json::AppendFloat(&s, 0.1f);
+  EXPECT_EQ(s, "0.1");
+}
+
+TEST_F(HttpServerTest, RerankSortedWithTextAndTopN) {
+  Response r = Post("/rerank", R"({"query": "q", "texts": ["bb", "dddd", "a"],
+                                   "return_text": true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), Json::parse(R"([{"index":1,"score":4,"text":"dddd"},
+      {"index":0,"score":2,"text":"bb"},{"index":2,"score":1,"text":"a"}])"));
+  r = Post("/rerank", R"({"query": "q", "texts": ["bb", "dddd", "a"], "top_n": 1})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), Json::parse(R"([{"index":1,"score":4}])"));
+}
+
+TEST_F(HttpServerTest, SimilarityScoreTokenize) {
+  Response r =
+      Post("/similarity", R"({"inputs": {"source_sentence": "abc", "sentences": ["abc", "a"]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), Json::parse("[1, 0.33333334]"));
+
+  r = Post("/score", R"({"pairs": [["a", "bc"], ["", "x"]], "raw_scores": true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), Json::parse(R"({"scores": [3, 1]})"));
+
+  r = Post("/tokenize", R"({"inputs": "hi"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), Json::parse(R"([[{"id":101,"text":"[CLS]","special":true},
+      {"id":104,"text":"h","special":false},{"id":105,"text":"i","special":false},
+      {"id":102,"text":"[SEP]","special":true}]])"));
+  r = Post("/tokenize", R"({"inputs": ["a", "b"], "add_special_tokens": false})");
+  EXPECT_EQ(r.Json(), Json::parse(R"([[{"id":97,"text":"a","special":false}],
+      [{"id":98,"text":"b","special":false}]])"));
+}
+
+TEST_F(HttpServerTest, HealthReadyInfoMetrics) {
+  Response r = Request(port, "GET", "/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Json()["status"], "ok");
+  EXPECT_EQ(Request(port, "GET", "/ready").status, 200);
+  svc.ready = false;
+  ExpectError(Request(port, "GET", "/ready"), 503, "unavailable");
+  EXPECT_EQ(Request(port, "GET", "/health").status, 200);
+  r = Request(port, "GET", "/info");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Json()["model_id"], "fake-model");
+  EXPECT_EQ(r.Json()["embedding_dim"], 4);
+  r = Request(port, "GET", "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["Content-Type"], "text/plain; version=0.0.4");
+  EXPECT_EQ(r.body, "encserve_requests_total 7\n");
+}
+
+TEST_F(HttpServerTest, ClientErrorsAre400WithType) {
+  ExpectError(Post("/embed", "{not json"), 400, "invalid_request");
+  ExpectError(Post("/embed", ""), 400, "invalid_request");
+  ExpectError(Post("/embed", "[1, 2]"), 400, "invalid_request");
+  ExpectError(Post("/embed", R"({"text": "a"})"), 400, "invalid_request");
+  ExpectError(Post("/embed", R"({"inputs": 5})"), 400, "invalid_request");
+  ExpectError(Post("/embed", R"({"inputs": ["a", 2]})"), 400, "invalid_request");
+  ExpectError(Post("/embed", R"({"inputs": "a", "normalize": "yes"})"), 400, "invalid_request");
+  ExpectError(Post("/embed", R"({"inputs": "a", "dimensions": 1.5})"), 400, "invalid_request");
+  ExpectError(Post("/rerank", R"({"query": "q"})"), 400, "invalid_request");
+  ExpectError(Post("/score", R"({"pairs": [["a"]]})"), 400, "invalid_request");
+  ExpectError(Post("/similarity", R"({"inputs": "a"})"), 400, "invalid_request");
+  ExpectError(Post("/embed", R"({"inputs": "a"})", {{"X-Request-Timeout-Ms", "soon"}}), 400,
+              "invalid_request");
+  ExpectError(Request(port, "GET", "/nope"), 404, "not_found");
+  ExpectError(Request(port, "GET", "/embed"), 405, "method_not_allowed");
+  ExpectError(Post("/health", "{}"), 405, "method_not_allowed");
+  EXPECT_EQ(svc.LastEmbed(), std::nullopt);  // nothing reached the service
+}
+
+TEST_F(HttpServerTest, OversizeBodyIs413) {
+  server.reset();
+  HttpOptions o;
+  o.max_body_bytes = 1024;
+  StartServer(o);
+  std::string big = R"({"inputs": ")" + std::string(2000, 'x') + "\"}";
+  ExpectError(Post("/embed", big), 413, "payload_too_large");
+  EXPECT_EQ(Post("/embed", R"({"inputs": "ok"})").status, 200);
+}
+
+struct ServiceErrorCase {
+  Status status;
+  int http;
+  const char* type;
+};
+
+TEST_F(HttpServerTest, ServiceErrorsMapToStatusAndType) {
+  const ServiceErrorCase cases[] = {
+      {InvalidArgument("empty text"), 422, "validation"},
+      {FailedPrecondition("cross-encoder"), 422, "validation"},
+      {OutOfRange("too many texts"), 413, "payload_too_large"},
+      {ResourceExhausted("queue full"), 429, "overloaded"},
+      {Unavailable("shutting down"), 503, "unavailable"},
+      {DeadlineExceeded("late"), 504, "timeout"},
+      {Internal("boom"), 500, "internal"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.status.ToString());
+    svc.fail = c.status;
+    Response r = Post("/embed", R"({"inputs": "a"})");
+    ExpectError(r, c.http, c.type);
+    EXPECT_EQ(r.Json()["error"], c.status.message());
+    EXPECT_EQ(r.headers.count("Retry-After"), c.http == 429 ? 1u : 0u);
+    if (c.http == 429) {
+      EXPECT_EQ(r.headers["Retry-After"], "1");
+    }
+    ExpectError(Post("/tokenize", R"({"inputs": "a"})"), c.http, c.type);
+  }
+  svc.fail.reset();
+}
+
+TEST_F(HttpServerTest, ApiKeyGuardsAllButHealthReadyMetrics) {
+  server.reset();
+  HttpOptions o;
+  o.api_key = "s3cret";
+  StartServer(o);
+  ExpectError(Post("/embed", R"({"inputs": "a"})"), 401, "unauthorized");
+  ExpectError(Post("/embed", R"({"inputs": "a"})", {{"Authorization", "Bearer wrong!"}}), 401,
+              "unauthorized");
+  ExpectError(Post("/embed", R"({"inputs": "a"})", {{"Authorization", "s3cret"}}), 401,
+              "unauthorized");
+  ExpectError(Request(port, "GET", "/info"), 401, "unauthorized");
+  EXPECT_EQ(Post("/embed", R"({"inputs": "a"})", {{"Authorization", "Bearer s3cret"}}).status, 200);
+  EXPECT_EQ(Request(port, "GET", "/health").status, 200);
+  EXPECT_EQ(Request(port, "GET", "/ready").status, 200);
+  EXPECT_EQ(Request(port, "GET", "/metrics").status, 200);
+}
+
+TEST_F(HttpServerTest, DeadlineFromOptionAndHeaderGives504) {
+  server.reset();
+  HttpOptions o;
+  o.request_timeout = std::chrono::milliseconds(300);
+  StartServer(o);
+  auto before = Clock::now();
+  ExpectError(Post("/embed", R"({"inputs": "hold"})"), 504, "timeout");
+  auto d = svc.LastDeadline() - before;
+  EXPECT_GE(d, std::chrono::milliseconds(300));
+  EXPECT_LT(d, std::chrono::seconds(10));
+  // The header shortens it (never lengthens beyond request_timeout).
+  before = Clock::now();
+  ExpectError(Post("/embed", R"({"inputs": "hold"})", {{"X-Request-Timeout-Ms", "50"}}), 504,
+              "timeout");
+  EXPECT_LT(svc.LastDeadline() - before, std::chrono::milliseconds(300));
+  EXPECT_GE(svc.LastDeadline() - before, std::chrono::milliseconds(50));
+}
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  HttpClient c(port);
+  for (int i = 1; i <= 5; ++i) {
+    Response r = c.Send("POST", "/embed", Json{{"inputs", std::string(i, 'z')}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(r.keep_alive);
+    EXPECT_EQ(r.Json()[0][0], i);
+  }
+  EXPECT_EQ(c.Send("GET", "/health").status, 200);
+  EXPECT_EQ(c.Send("GET", "/nope").status, 404);  // errors keep the connection too
+  EXPECT_EQ(c.Send("POST", "/embed", "{bad").status, 400);
+  EXPECT_EQ(c.Send("POST", "/embed", R"({"inputs": "abc"})").Json()[0][0], 3);
+}
+
+}  // namespace
+}  // namespace encserve::server
