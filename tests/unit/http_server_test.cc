@@ -268,3 +268,41 @@ TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
 
 }  // namespace
 }  // namespace encserve::server
+
+namespace encserve::server {
+namespace {
+
+// curl sends `Expect: 100-continue` for bodies over 1 KiB and waits for the interim reply.
+TEST(HttpExpectTest, AnswersExpect100ContinueBeforeTheBody) {
+  encserve::testing::FakeService svc;
+  HttpOptions o;
+  o.port = 0;
+  auto server = HttpServer::Start(o, svc);
+  ASSERT_TRUE(server.ok());
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket s(ioc);
+  s.connect({net::ip::make_address("127.0.0.1"), uint16_t((*server)->port())});
+  const std::string body = R"({"inputs": "abcd"})";
+  const std::string head =
+      "POST /embed HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  net::write(s, net::buffer(head));
+  std::string got;
+  net::read_until(s, net::dynamic_buffer(got), "\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << got;
+  net::write(s, net::buffer(body));
+  boost::beast::flat_buffer buf;
+  if (size_t end = got.find("\r\n\r\n") + 4; end < got.size()) {  // (over-read bytes)
+    auto n = net::buffer_copy(buf.prepare(got.size() - end), net::buffer(got.substr(end)));
+    buf.commit(n);
+  }
+  boost::beast::http::response<boost::beast::http::string_body> res;
+  boost::beast::http::read(s, buf, res);
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(nlohmann::json::parse(res.body()), nlohmann::json::parse("[[4,1,0,0]]"));
+}
+
+}  // namespace
+}  // namespace encserve::server

@@ -144,6 +144,26 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     parser_.emplace();
     parser_->body_limit(state_->options.max_body_bytes);
     Lowest().expires_after(Idle());
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // Answers `Expect: 100-continue` (curl sends it for bodies over 1 KiB), then reads the body.
+  void OnHeader(beast::error_code ec) {
+    if (ec || closed_) return OnRead(ec);
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      return http::async_write(
+          stream_, *cont, [self = this->shared_from_this(), cont](beast::error_code ec, size_t) {
+            if (ec) return self->Close();
+            self->ReadBody();
+          });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
