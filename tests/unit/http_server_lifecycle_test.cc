@@ -156,6 +156,46 @@ TEST(HttpLifecycleTest, ShutdownDeadlineDropsLateReplies) {
   EXPECT_EQ(rec[0].second, 499);
 }
 
+// Raw bytes in, all of the server's bytes until it closes (or 10 s) out.
+std::string RawExchange(int port, const std::string& bytes) {
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket s(ioc);
+  s.connect({net::ip::make_address("127.0.0.1"), uint16_t(port)});
+  net::write(s, net::buffer(bytes));
+  std::string got;
+  boost::system::error_code ec;
+  net::read(s, net::dynamic_buffer(got), ec);  // until EOF
+  return got;
+}
+
+TEST(HttpLifecycleTest, PipelinedRequestsAnsweredInOrderAndConnectionCloseHonoured) {
+  FakeService svc;
+  auto server = StartOrDie(svc);
+  ASSERT_NE(server, nullptr);
+  auto req = [](const std::string& body, bool close) {
+    return "POST /embed HTTP/1.1\r\nHost: x\r\n" +
+           std::string(close ? "Connection: close\r\n" : "") +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  std::string got = RawExchange(
+      server->port(), req(R"({"inputs":"aa"})", false) + req(R"({"inputs":"bbbbb"})", true));
+  size_t first = got.find("[[2,1,0,0]]"), second = got.find("[[5,1,0,0]]");
+  EXPECT_NE(first, std::string::npos) << got;
+  EXPECT_NE(second, std::string::npos) << got;
+  EXPECT_LT(first, second);
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+}
+
+TEST(HttpLifecycleTest, MalformedHttpIs400AndClosed) {
+  FakeService svc;
+  auto server = StartOrDie(svc);
+  ASSERT_NE(server, nullptr);
+  std::string got = RawExchange(server->port(), "GARBAGE\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
+  EXPECT_NE(got.find("invalid_request"), std::string::npos) << got;
+}
+
 TEST(HttpLifecycleTest, TlsOptionsAreChecked) {
   FakeService svc;
   HttpOptions o;

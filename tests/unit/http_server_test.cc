@@ -204,7 +204,7 @@ TEST_F(HttpServerTest, ServiceErrorsMapToStatusAndType) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.status.ToString());
-    svc.fail = c.status;
+    svc.SetFail(c.status);
     Response r = Post("/embed", R"({"inputs": "a"})");
     ExpectError(r, c.http, c.type);
     EXPECT_EQ(r.Json()["error"], c.status.message());
@@ -214,7 +214,7 @@ TEST_F(HttpServerTest, ServiceErrorsMapToStatusAndType) {
     }
     ExpectError(Post("/tokenize", R"({"inputs": "a"})"), c.http, c.type);
   }
-  svc.fail.reset();
+  svc.SetFail(std::nullopt);
 }
 
 TEST_F(HttpServerTest, ApiKeyGuardsAllButHealthReadyMetrics) {

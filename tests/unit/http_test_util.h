@@ -92,7 +92,7 @@ class FakeService : public server::Service {
     Queue<server::SimilarityResult>(std::move(r), std::move(ctx), std::move(done), false);
   }
   StatusOr<server::TokenizeResult> Tokenize(const server::TokenizeParams& p) const override {
-    if (fail) return *fail;
+    if (auto f = Fail()) return *f;
     server::TokenizeResult r;
     for (const auto& t : p.texts) {
       std::vector<server::Token> toks;
@@ -158,10 +158,19 @@ class FakeService : public server::Service {
     return true;
   }
 
-  std::optional<Status> fail;  // set before requests: every call fails with it
+  // Every call fails with `status` (nullopt: none do).
+  void SetFail(std::optional<Status> status) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_ = std::move(status);
+  }
+  std::optional<Status> Fail() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return fail_;
+  }
   std::atomic<bool> ready{true};
 
  private:
+  std::optional<Status> fail_;
   std::optional<server::EmbedParams> last_embed;
   Clock::time_point last_deadline;
   std::vector<std::pair<std::string, int>> records;
@@ -176,8 +185,8 @@ class FakeService : public server::Service {
   template <typename T>
   void Queue(T result, RequestContext ctx, server::Done<T> done, bool hold) {
     auto shared = std::make_shared<T>(std::move(result));
-    std::optional<Status> f = fail;
     std::lock_guard<std::mutex> l(mu_);
+    std::optional<Status> f = fail_;
     if (f) {
       tasks_.push_back([done, f] { done(*f); });
     } else if (hold) {
