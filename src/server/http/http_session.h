@@ -191,6 +191,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     http::request<http::string_body> req = parser_->release();
     auto token = std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(req.target())));
     keep_alive_ = req.keep_alive();
+    version_ = req.version();
     awaiting_ = true;
     ++generation_;
     self_hold_ = this->shared_from_this();
@@ -247,7 +248,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
 
   void WriteReply(HttpReply r, std::shared_ptr<InFlight> token) {
     auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(11);
+    res->version(version_);
     res->result(static_cast<unsigned>(r.status));
     if (r.status == 499) res->reason("Client Closed Request");
     res->set(http::field::server, "encserve");
@@ -307,6 +308,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   std::optional<http::request_parser<http::string_body>> parser_;
   uint64_t id_ = 0;
   bool keep_alive_ = true;
+  unsigned version_ = 11;  // of the request being answered
   bool awaiting_ = false;  // a request is with the Service
   bool closed_ = false;
   uint64_t generation_ = 0;  // invalidates stale peer watches
