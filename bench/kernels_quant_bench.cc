@@ -2,8 +2,8 @@
 // with int8 weights (gemm_s8) and int4 g64 weights (gemm_s4), the activations quantised once per
 // GEMM (BM_QuantizeRows measures that cost separately; BM_*Total include it). GOP/s counts
 // 2·M·N·K per iteration. BM_PeakVnni512 / BM_PeakVnni256: independent vpdpbusd on registers, the
-// single-core ceiling the GEMMs are reported against.
-// Run: kernels_quant_bench --benchmark_filter='Peak|GemmS8/avx512_vnni/512/384/1536'
+// single-core ceiling the GEMMs are reported against; BM_PeakAmxInt8: tdpbusd into 4 C tiles.
+// Run: kernels_quant_bench --benchmark_filter='Peak|GemmS8/(avx512_vnni|amx)/512/384/1536'
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
@@ -139,6 +139,45 @@ void BM_PeakVnni256(benchmark::State& state) {
   SetOps(state, 2.0 * 32 * 12 * iters);
 }
 
+// AMX ceiling: tdpbusd into 4 independent C tiles (16×16 int32 each, 16·16·64 products per
+// instruction) from two A and two B tiles that stay in registers.
+struct alignas(64) AmxConfig {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+void PeakLoopAmx(long iters) {
+  AmxConfig cfg{};
+  cfg.palette = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  __asm__ volatile("ldtilecfg %0" : : "m"(cfg));  // GCC 12 drops stores before the builtin
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  for (long i = 0; i < iters; ++i) {
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(1, 4, 7);
+    _tile_dpbusd(2, 5, 6);
+    _tile_dpbusd(3, 5, 7);
+  }
+  // No tilerelease: the amx kernels configure each thread once (the same shapes as here).
+}
+
+void BM_PeakAmxInt8(benchmark::State& state) {
+  if (QuantKernelsExact(QuantIsa::kAmx) == nullptr) {
+    state.SkipWithError("no AMX-INT8");
+    return;
+  }
+  const long iters = 20000;
+  for (auto _ : state) PeakLoopAmx(iters);
+  SetOps(state, 2.0 * 16 * 16 * 64 * 4 * iters);
+}
+
 void Shapes(benchmark::internal::Benchmark* b) {
   for (int m : {9, 16, 288, 512, 4096}) {
     for (auto [k, n] : {std::pair{384, 384}, {384, 1536}, {1536, 384}, {384, 1152}})
@@ -162,7 +201,10 @@ void BM_GemmS8WithQuantize(benchmark::State& state, QuantIsa isa) {
 
 BENCHMARK(BM_PeakVnni512);
 BENCHMARK(BM_PeakVnni256);
+BENCHMARK(BM_PeakAmxInt8);
+BENCHMARK_CAPTURE(BM_GemmS8, amx, QuantIsa::kAmx)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS8, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, amx, QuantIsa::kAmx)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS4g64, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS8, avx_vnni, QuantIsa::kAvxVnni)->Apply(Shapes);
@@ -175,6 +217,7 @@ BENCHMARK_CAPTURE(BM_QuantizeRows, avx512_vnni, QuantIsa::kAvx512Vnni)
     ->Args({512, 384})
     ->Args({512, 1536})
     ->Args({4096, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, amx, QuantIsa::kAmx)->Args({512, 384})->Args({512, 1536});
 BENCHMARK_CAPTURE(BM_QuantizeRows, avx_vnni, QuantIsa::kAvxVnni)->Args({512, 384});
 BENCHMARK_CAPTURE(BM_QuantizeRows, avx2, QuantIsa::kAvx2)->Args({512, 384});
 BENCHMARK_CAPTURE(BM_QuantizeRows, scalar, QuantIsa::kScalar)->Args({512, 384});

@@ -1,6 +1,8 @@
 #include "kernels/cpu_features.h"
 
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +16,14 @@ uint64_t ReadXcr0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+// Linux hands out the 8 KiB AMX tile-data state only on request (per process, all threads):
+// arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA). Without it the first tile instruction
+// faults, so a refusal means no AMX.
+bool RequestAmxTileData() {
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
 CpuFeatures Detect() {
@@ -34,7 +44,8 @@ CpuFeatures Detect() {
     const bool f512 = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
     f.avx512 = os_avx512 && f.avx2 && f512 && dq && bw && vl;
     f.avx512_vnni = f.avx512 && (c & (1u << 11));
-    f.amx = os_amx && (d & (1u << 24)) && (d & (1u << 25));
+    f.amx = f.avx512 && os_amx && (d & (1u << 24)) && (d & (1u << 25)) && RequestAmxTileData();
+    f.amx_bf16 = f.amx && (d & (1u << 22));
     unsigned a1, b1, c1, d1;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512_bf16 = f.avx512 && (a1 & (1u << 5));
@@ -61,8 +72,8 @@ Isa ComputeActiveIsa() {
   if (env == nullptr || *env == '\0') return best;
   Isa forced;
   if (!ParseIsa(env, &forced)) {
-    std::fprintf(stderr, "encserve: ignoring unknown ENCSERVE_ISA=%s (use scalar|avx2|avx512)\n",
-                 env);
+    std::fprintf(stderr,
+                 "encserve: ignoring unknown ENCSERVE_ISA=%s (use scalar|avx2|avx512|amx)\n", env);
     return best;
   }
   if (forced > best) {
@@ -82,6 +93,7 @@ const CpuFeatures& DetectCpu() {
 
 Isa BestSupportedIsa() {
   const CpuFeatures& f = DetectCpu();
+  if (f.amx) return Isa::kAmx;
   if (f.avx512) return Isa::kAvx512;
   if (f.avx2) return Isa::kAvx2;
   return Isa::kScalar;
@@ -100,6 +112,8 @@ const char* IsaName(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAmx:
+      return "amx";
   }
   return "?";
 }
@@ -111,6 +125,8 @@ bool ParseIsa(const std::string& name, Isa* out) {
     *out = Isa::kAvx2;
   else if (name == "avx512" || name == "avx512_vnni" || name == "avx512_bf16")
     *out = Isa::kAvx512;
+  else if (name == "amx")
+    *out = Isa::kAmx;
   else
     return false;
   return true;
@@ -129,7 +145,8 @@ std::string CpuFlagsString() {
   add(f.avx512_vnni, "avx512_vnni");
   add(f.avx512_bf16, "avx512_bf16");
   add(f.avx_vnni, "avx_vnni");
-  add(f.amx, "amx");
+  add(f.amx, "amx_int8");
+  add(f.amx_bf16, "amx_bf16");
   return s.empty() ? "none" : s;
 }
 

@@ -11,6 +11,8 @@ const KernelTable* KernelsFor(Isa isa) {
       return &Avx2Kernels();
     case Isa::kAvx512:
       return &Avx512Kernels();
+    case Isa::kAmx:
+      return &AmxKernels();
   }
   return nullptr;
 }

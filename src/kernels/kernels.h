@@ -49,5 +49,7 @@ const KernelTable* KernelsFor(Isa isa);
 const KernelTable& ScalarKernels();
 const KernelTable& Avx2Kernels();
 const KernelTable& Avx512Kernels();
+// The avx512 table under Isa::kAmx (AMX bf16 GEMM when the CPU has AMX-BF16).
+const KernelTable& AmxKernels();
 
 }  // namespace encserve::kernels

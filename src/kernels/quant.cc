@@ -55,6 +55,8 @@ const char* QuantIsaName(QuantIsa q) {
       return "avx_vnni";
     case QuantIsa::kAvx512Vnni:
       return "avx512_vnni";
+    case QuantIsa::kAmx:
+      return "amx";
   }
   return "?";
 }
@@ -70,6 +72,8 @@ const QuantKernelTable* QuantKernelsExact(QuantIsa q) {
       return f.avx2 && f.avx_vnni ? &AvxVnniQuantKernels() : nullptr;
     case QuantIsa::kAvx512Vnni:
       return f.avx512 && f.avx512_vnni ? &Avx512VnniQuantKernels() : nullptr;
+    case QuantIsa::kAmx:
+      return f.avx512 && f.avx512_vnni && f.amx ? &AmxQuantKernels() : nullptr;
   }
   return nullptr;
 }
@@ -77,7 +81,8 @@ const QuantKernelTable* QuantKernelsExact(QuantIsa q) {
 const QuantKernelTable& QuantKernelsFor(Isa isa) {
   if (isa > BestSupportedIsa()) isa = BestSupportedIsa();
   const QuantKernelTable* t = nullptr;
-  if (isa >= Isa::kAvx512) t = QuantKernelsExact(QuantIsa::kAvx512Vnni);
+  if (isa >= Isa::kAmx) t = QuantKernelsExact(QuantIsa::kAmx);
+  if (t == nullptr && isa >= Isa::kAvx512) t = QuantKernelsExact(QuantIsa::kAvx512Vnni);
   if (t == nullptr && isa >= Isa::kAvx2) t = QuantKernelsExact(QuantIsa::kAvxVnni);
   if (t == nullptr && isa >= Isa::kAvx2) t = QuantKernelsExact(QuantIsa::kAvx2);
   return t != nullptr ? *t : ScalarQuantKernels();
@@ -94,7 +99,7 @@ StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,
   PackedS8 p;
   p.n = n;
   p.k = k;
-  p.kp = (k + 3) / 4 * 4;
+  p.kp = (k + t.k_align - 1) / t.k_align * t.k_align;
   p.nr = t.nr;
   const int np = p.num_panels(), nr = p.nr;
   p.panels.resize(static_cast<size_t>(np) * p.kp * nr);

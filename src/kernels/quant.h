@@ -25,9 +25,10 @@
 namespace encserve::kernels {
 
 // int8 weights packed in column panels of nr: panel p holds kp/4 blocks of nr × 4 bytes (column
-// c, k = 4·b .. 4·b+3), zero-padded past n and past k.
+// c, k = 4·b .. 4·b+3), zero-padded past n and past k. With nr = 32 and kp % 64 == 0 (the amx
+// table) 16 consecutive blocks are two AMX B tiles (columns 0-15 and 16-31, row stride 128 B).
 struct PackedS8 {
-  int n = 0, k = 0, kp = 0, nr = 0;  // kp: k rounded up to a multiple of 4
+  int n = 0, k = 0, kp = 0, nr = 0;  // kp: k rounded up to the table's k_align (4 or 64)
   AlignedBuffer<int8_t> panels;      // num_panels() × kp/4 × nr × 4
   AlignedBuffer<float> scales;       // num_panels() × nr: s_j (0 past n)
   AlignedBuffer<float> bias;         // num_panels() × nr (zeros when the layer has no bias)
@@ -53,7 +54,8 @@ struct PackedS4 {
 };
 
 // Activations quantised once per GEMM (shared by all column partitions). Row i is kp bytes at
-// data + i·kp (xq + 128; bytes past k hold 128, i.e. zero).
+// data + i·kp (xq + 128; bytes past k hold 128, i.e. zero). The amx table also fills rows m up
+// to the next multiple of 32 with 128, so that whole 16-row tiles can be loaded.
 struct QuantizedRows {
   int m = 0, k = 0, kp = 0;
   AlignedBuffer<uint8_t> data;  // at least m × kp
@@ -62,7 +64,7 @@ struct QuantizedRows {
 };
 
 struct QuantKernelTable {
-  const char* name;  // "avx512_vnni", "avx_vnni", "avx2", "scalar"
+  const char* name;  // "amx", "avx512_vnni", "avx_vnni", "avx2", "scalar"
   int nr;            // panel width PackS8/PackS4 use for this table
   int mr;            // rows per micro-tile (row partitions are best made in multiples of it)
   // Quantises x [m, k] (row-major, contiguous) into out, growing its buffers when needed.
@@ -72,14 +74,18 @@ struct QuantKernelTable {
                   Epilogue ep);
   void (*gemm_s4)(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, int n0, int n1,
                   Epilogue ep);
+  // PackS8 pads k (PackedS8::kp) and quantize_rows pads rows (QuantizedRows::kp) to a multiple
+  // of this: 4 for the dot-product kernels, 64 (one AMX tile row) for amx.
+  int k_align = 4;
 };
 
 // Every quantised table; which ones run here depends on the CPU.
-enum class QuantIsa { kScalar, kAvx2, kAvxVnni, kAvx512Vnni };
+enum class QuantIsa { kScalar, kAvx2, kAvxVnni, kAvx512Vnni, kAmx };
 const char* QuantIsaName(QuantIsa q);
 // The table for one ISA, or nullptr when the CPU lacks it.
 const QuantKernelTable* QuantKernelsExact(QuantIsa q);
-// Best table for this CPU at or below `isa`: kAvx512 → avx512_vnni if the CPU has AVX-512 VNNI,
+// Best table for this CPU at or below `isa`: kAmx → amx if the CPU has AMX-INT8 (and the OS
+// granted tile data), else as kAvx512; kAvx512 → avx512_vnni if the CPU has AVX-512 VNNI,
 // else as kAvx2; kAvx2 → avx_vnni if the CPU has AVX-VNNI, else avx2 (maddubs); kScalar → scalar.
 const QuantKernelTable& QuantKernelsFor(Isa isa);
 // QuantKernelsFor(ActiveIsa()).
@@ -97,5 +103,6 @@ const QuantKernelTable& ScalarQuantKernels();
 const QuantKernelTable& Avx2QuantKernels();
 const QuantKernelTable& AvxVnniQuantKernels();
 const QuantKernelTable& Avx512VnniQuantKernels();
+const QuantKernelTable& AmxQuantKernels();
 
 }  // namespace encserve::kernels

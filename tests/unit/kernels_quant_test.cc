@@ -301,7 +301,7 @@ TEST_P(QuantIsaTest, AccuracyVsFp32) {
 
 INSTANTIATE_TEST_SUITE_P(AllTables, QuantIsaTest,
                          ::testing::Values(QuantIsa::kScalar, QuantIsa::kAvx2, QuantIsa::kAvxVnni,
-                                           QuantIsa::kAvx512Vnni),
+                                           QuantIsa::kAvx512Vnni, QuantIsa::kAmx),
                          [](const auto& info) { return std::string(QuantIsaName(info.param)); });
 
 TEST(QuantDispatch, PicksTheBestTableAtOrBelowTheIsa) {
@@ -310,7 +310,8 @@ TEST(QuantDispatch, PicksTheBestTableAtOrBelowTheIsa) {
   const char* want2 = f.avx_vnni ? "avx_vnni" : (f.avx2 ? "avx2" : "scalar");
   EXPECT_STREQ(QuantKernelsFor(Isa::kAvx2).name, want2);
   const char* want512 = f.avx512 && f.avx512_vnni ? "avx512_vnni" : want2;
-  EXPECT_STREQ(QuantKernelsFor(Isa::kAvx512).name, want512);
+  EXPECT_STREQ(QuantKernelsFor(Isa::kAvx512).name, want512);  // never amx (ENCSERVE_ISA=avx512)
+  EXPECT_STREQ(QuantKernelsFor(Isa::kAmx).name, f.amx ? "amx" : want512);
   EXPECT_STREQ(QuantKernels().name, QuantKernelsFor(ActiveIsa()).name);
   EXPECT_NE(QuantKernelsExact(QuantIsa::kScalar), nullptr);
 }

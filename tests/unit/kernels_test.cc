@@ -191,7 +191,7 @@ TEST(Conversions, HalfAndBf16RoundToNearestEven) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, KernelIsaTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx),
                          [](const auto& info) { return std::string(IsaName(info.param)); });
 
 TEST(Dispatch, ActiveIsaIsSupportedAndEnvCanOnlyLowerIt) {

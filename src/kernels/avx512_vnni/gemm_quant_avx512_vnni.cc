@@ -17,8 +17,8 @@
 namespace encserve::kernels {
 namespace {
 
-using f512 = __m512;
-using i512 = __m512i;
+#include "kernels/simd/quant_avx512.inc"
+
 constexpr int kNr = 32;
 constexpr int kMr = 12;  // 12 rows × 2 vectors = 24 accumulators of 32 registers
 
@@ -27,122 +27,6 @@ inline int32_t Load4(const uint8_t* p) {
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
-inline __mmask16 TailMask(int n) {
-  return static_cast<__mmask16>((1u << n) - 1u);
-}
-// int32 → float (the zero-masked form: GCC 12 warns about _mm512_cvtepi32_ps's undefined source).
-inline f512 ToFloat(i512 v) {
-  return _mm512_maskz_cvtepi32_ps(0xFFFF, v);
-}
-
-// exp and erf as in kernels/simd/kernels_impl.inc (Cody–Waite + degree-6 polynomial;
-// Abramowitz–Stegun 7.1.26, |error| ≤ 1.5e-7).
-inline f512 Exp(f512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-  const f512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  f512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  f512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const f512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-  const i512 e =
-      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
-}
-
-inline f512 Gelu(f512 v) {
-  const f512 x = _mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f));
-  const f512 ax = _mm512_abs_ps(x);
-  const f512 t = _mm512_div_ps(
-      _mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, _mm512_set1_ps(1.0f)));
-  f512 p = _mm512_set1_ps(1.061405429f);
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-  p = _mm512_mul_ps(p, t);
-  const f512 e = Exp(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
-  f512 erf = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));  // erf(|x|)
-  const i512 sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN));
-  erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf), sign));
-  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v),
-                       _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
-}
-
-// Stores epilogue(v0 | v1) (32 columns, `cols` of them valid) to y.
-inline void Store2(float* y, f512 v0, f512 v1, int cols, Epilogue ep) {
-  if (ep == Epilogue::kBiasGelu) {
-    v0 = Gelu(v0);
-    v1 = Gelu(v1);
-  }
-  if (cols == kNr) {
-    _mm512_storeu_ps(y, v0);
-    _mm512_storeu_ps(y + 16, v1);
-  } else {
-    _mm512_mask_storeu_ps(y, TailMask(cols < 16 ? cols : 16), v0);
-    if (cols > 16) _mm512_mask_storeu_ps(y + 16, TailMask(cols - 16), v1);
-  }
-}
-
-// Loads x[j .. j+16) with lanes at or past k zeroed.
-inline f512 LoadUpTo(const float* r, int j, int k) {
-  return j + 16 <= k ? _mm512_loadu_ps(r + j)
-                     : _mm512_maskz_loadu_ps(j < k ? TailMask(k - j) : 0, r + j);
-}
-
-// Per row: max |x| (4 independent chains), then 64 values at a time: x · (127 / max) rounded to
-// nearest even (vcvtps2dq), packed with signed saturation to int8, clamped to -127, and flipped
-// to u8 (xq + 128 = xq ^ 0x80). Lanes past k quantise to 0, i.e. the padding byte 128.
-void QuantizeRowsVnni(const float* x, int m, int k, QuantizedRows* out) {
-  const int kp = (k + 3) / 4 * 4;
-  out->m = m;
-  out->k = k;
-  out->kp = kp;
-  out->data.reserve_at_least(static_cast<size_t>(m) * kp);
-  out->scales.reserve_at_least(m);
-  const i512 perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const i512 lo = _mm512_set1_epi8(-127), flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int i = 0; i < m; ++i) {
-    const float* r = x + static_cast<size_t>(i) * k;
-    uint8_t* q = out->data.data() + static_cast<size_t>(i) * kp;
-    f512 mx[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                  _mm512_setzero_ps()};
-    int j = 0;
-    for (; j + 64 <= k; j += 64) {
-      for (int t = 0; t < 4; ++t) {
-        mx[t] = _mm512_max_ps(mx[t], _mm512_abs_ps(_mm512_loadu_ps(r + j + 16 * t)));
-      }
-    }
-    for (; j < k; j += 16) mx[0] = _mm512_max_ps(mx[0], _mm512_abs_ps(LoadUpTo(r, j, k)));
-    const float mxs = _mm512_reduce_max_ps(
-        _mm512_max_ps(_mm512_max_ps(mx[0], mx[1]), _mm512_max_ps(mx[2], mx[3])));
-    float inv = 127.0f / mxs;
-    const bool zero = !(mxs > 0.0f) || !std::isfinite(inv);
-    if (zero) inv = 0.0f;
-    out->scales[i] = zero ? 1.0f : mxs / 127.0f;
-    const f512 vinv = _mm512_set1_ps(inv);
-    for (j = 0; j < kp; j += 64) {
-      i512 v[4];
-      for (int t = 0; t < 4; ++t) {
-        v[t] = _mm512_cvtps_epi32(_mm512_mul_ps(LoadUpTo(r, j + 16 * t, k), vinv));
-      }
-      i512 b = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
-      b = _mm512_xor_si512(_mm512_max_epi8(b, lo), flip);
-      b = _mm512_permutexvar_epi32(perm, b);
-      if (j + 64 <= kp) {
-        _mm512_storeu_si512(q + j, b);
-      } else {
-        _mm512_mask_storeu_epi8(q + j, (~0ULL) >> (64 - (kp - j)), b);
-      }
-    }
-  }
-}
-
 template <int MR>
 inline void TileS8(const uint8_t* x, int ldx, const float* xs, const int8_t* wp, int kb,
                    const int32_t* wsum, const float* ws, const float* bias, float* y, int ldy,
@@ -331,6 +215,10 @@ void GemmS4Vnni(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, in
       }
     }
   }
+}
+
+void QuantizeRowsVnni(const float* x, int m, int k, QuantizedRows* out) {
+  QuantizeRowsAvx512(x, m, k, /*k_align=*/4, /*row_align=*/1, out);
 }
 
 }  // namespace
