@@ -30,8 +30,9 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* flags) {
   cmd->add_option("--replicas", flags->replicas, "engine replicas (concurrent batches)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  cmd->add_option("--isa", flags->isa, "force kernels: scalar|avx2|avx512 (default: best)")
-      ->check(CLI::IsMember({"scalar", "avx2", "avx512"}));
+  cmd->add_option("--isa", flags->isa,
+                  "force kernels: scalar|avx2|avx512|amx (avx512: no AMX tiles; default: best)")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx512", "amx"}));
   cmd->add_option("-p,--precision", flags->precision,
                   "weights: fp32 | bf16 (AVX512-BF16 dot products where available) | fp16 "
                   "(storage; fp32 compute) | int8 | int4")

@@ -32,9 +32,9 @@ constexpr int kMr = 32;     // rows per block: two A tiles
 constexpr int kTileK = 64;  // bytes of k per tile row
 constexpr int kBlockBytes = kNr * 4;
 
-// acc[0:MT·16, 0:32] = Σ_k xu · q over kt tile steps (rows of x at stride ldx).
+// C tiles (tmm0-3) = Σ_k xu · q over kt tile steps for MT·16 rows of x (stride ldx) × 32 columns.
 template <int MT>
-inline void TileBlockS8(const uint8_t* x, long ldx, const int8_t* wp, int kt, int32_t* acc) {
+inline void ComputeBlockS8(const uint8_t* x, long ldx, const int8_t* wp, int kt) {
   _tile_zero(0);
   _tile_zero(1);
   if constexpr (MT == 2) {
@@ -54,6 +54,11 @@ inline void TileBlockS8(const uint8_t* x, long ldx, const int8_t* wp, int kt, in
       _tile_dpbusd(3, 5, 7);
     }
   }
+}
+
+// acc[MT·16, 32] = C tiles.
+template <int MT>
+inline void StoreBlockS8(int32_t* acc) {
   _tile_stored(0, acc, kNr * 4);
   _tile_stored(1, acc + 16, kNr * 4);
   if constexpr (MT == 2) {
@@ -79,7 +84,9 @@ inline void EpilogueS8(const int32_t* acc, int rows, const float* xs, const int3
 }
 
 // Loop order as the VNNI kernel: blocks of panels whose weights fit in L2, then 32-row blocks
-// (their activations stay in L1 for K = 384), then the panels of the block.
+// (their activations stay in L1 for K = 384), then the panels of the block. Software pipelined:
+// the tdpbusd of block b are issued before the AVX-512 epilogue of block b − 1 (from the other
+// half of a double buffer), so the tile unit and the vector units overlap.
 constexpr int kL2WeightBytes = 768 * 1024;
 
 void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int n0, int n1,
@@ -89,25 +96,39 @@ void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int
   const long ldx = x.kp;
   const int p0 = n0 / kNr, p1 = (n1 + kNr - 1) / kNr;
   const int block = kL2WeightBytes / (w.kp * kNr) > 1 ? kL2WeightBytes / (w.kp * kNr) : 1;
-  alignas(64) int32_t acc[kMr * kNr];
+  alignas(64) int32_t acc[2][kMr * kNr];
+  struct Pending {
+    int i = -1, off = 0, rows = 0, cols = 0;
+  } prev;
+  auto finish = [&](const int32_t* a, const Pending& b) {
+    EpilogueS8(a, b.rows, x.scales.data() + b.i, w.wsum128.data() + b.off, w.scales.data() + b.off,
+               w.bias.data() + b.off, y + static_cast<long>(b.i) * ldy + b.off, ldy, b.cols, ep);
+  };
+  int buf = 0;
   for (int pb = p0; pb < p1; pb += block) {
     const int pe = pb + block < p1 ? pb + block : p1;
     for (int i = 0; i < x.m; i += kMr) {
       const int rows = x.m - i < kMr ? x.m - i : kMr;
       const uint8_t* xr = x.row(i);
-      const float* xs = x.scales.data() + i;
       for (int p = pb; p < pe; ++p) {
         const int off = p * kNr, cols = n1 - off < kNr ? n1 - off : kNr;
         if (rows > 16) {
-          TileBlockS8<2>(xr, ldx, w.panel(p), kt, acc);
+          ComputeBlockS8<2>(xr, ldx, w.panel(p), kt);
         } else {
-          TileBlockS8<1>(xr, ldx, w.panel(p), kt, acc);
+          ComputeBlockS8<1>(xr, ldx, w.panel(p), kt);
         }
-        EpilogueS8(acc, rows, xs, w.wsum128.data() + off, w.scales.data() + off,
-                   w.bias.data() + off, y + static_cast<long>(i) * ldy + off, ldy, cols, ep);
+        if (prev.i >= 0) finish(acc[buf ^ 1], prev);
+        if (rows > 16) {
+          StoreBlockS8<2>(acc[buf]);
+        } else {
+          StoreBlockS8<1>(acc[buf]);
+        }
+        prev = Pending{i, off, rows, cols};
+        buf ^= 1;
       }
     }
   }
+  if (prev.i >= 0) finish(acc[buf ^ 1], prev);
 }
 
 void QuantizeRowsAmx(const float* x, int m, int k, QuantizedRows* out) {
