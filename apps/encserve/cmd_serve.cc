@@ -161,7 +161,7 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--group-size", f->group_size, "int4 group size")->check(CLI::IsMember({32, 64, 128}));
   cmd->add_option("-t,--threads", f->threads, "intra-op threads per replica")->check(CLI::Range(1, 256));
   cmd->add_option("--replicas", f->replicas, "engine replicas")->check(CLI::Range(1, 64));
-  cmd->add_option("--isa", f->isa, "force kernels")->check(CLI::IsMember({"scalar", "avx2", "avx512"}));
+  cmd->add_option("--isa", f->isa, "force kernels")->check(CLI::IsMember({"scalar", "avx2", "avx512", "amx"}));
   cmd->add_option("--max-length", f->max_length, "truncation length (tokens)");
   cmd->add_option("--host", f->host, "listen address (default 0.0.0.0)");
   cmd->add_option("--grpc-port", f->grpc_port, "gRPC port (default 50051; 0 = any free port)")

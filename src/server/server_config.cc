@@ -87,7 +87,7 @@ Status ApplyModel(Section s, ServerConfig* c) {
   if (!isa.empty() && isa != "auto") {
     kernels::Isa parsed;
     if (!kernels::ParseIsa(isa, &parsed)) {
-      return InvalidArgument("model.isa: unknown ISA '" + isa + "' (auto, scalar, avx2, avx512)");
+      return InvalidArgument("model.isa: unknown ISA '" + isa + "' (auto, scalar, avx2, avx512, amx)");
     }
     e.isa = parsed;
   }
