@@ -45,5 +45,6 @@ void RegisterDemo(CLI::App& app);
 void RegisterEvalSts(CLI::App& app);
 void RegisterBenchEngine(CLI::App& app);
 void RegisterServe(CLI::App& app);
+void RegisterBench(CLI::App& app);
 
 }  // namespace encserve::app
