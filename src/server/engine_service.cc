@@ -156,9 +156,13 @@ void EngineService::Run(scheduler::Task task, std::vector<Encoding> inputs,
   req->inputs = std::move(inputs);
   req->deadline = ctx.deadline;
   req->cancelled = ctx.cancelled;
-  req->on_done = [done](const Status& st, const Embeddings& out) {
+  const scheduler::Clock::time_point deadline = ctx.deadline;
+  req->on_done = [done, deadline](const Status& st, const Embeddings& out) {
     if (!st.ok()) {
       done(st);
+    } else if (scheduler::Clock::now() > deadline) {
+      // Computed, but too late: the client has given up (gRPC answers this itself).
+      done(DeadlineExceeded("the request finished after its deadline"));
     } else {
       done(out);
     }
