@@ -82,7 +82,7 @@ void Args(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 void GapArgs(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"threads", "tasks", "gap_us"})->Args({2, 2, 1000})->UseRealTime();
+  b->ArgNames({"threads", "tasks", "gap_us"})->Args({2, 2, 1000})->Iterations(2000)->UseRealTime();
 }
 
 BENCHMARK(BM_Legacy)->Apply(Args);
