@@ -89,6 +89,17 @@ void Batcher::WorkerLoop() {
   while (true) {
     if (queue_.empty()) {
       if (stop_) return;
+      // Poll briefly before sleeping: a request arriving right after a batch (the usual case
+      // under closed-loop load) then skips the futex wake-up.
+      if (options_.idle_spin_us > 0) {
+        lock.unlock();
+        const Clock::time_point until = Clock::now() + std::chrono::microseconds(options_.idle_spin_us);
+        while (queued_items_.load(std::memory_order_relaxed) == 0 && Clock::now() < until) {
+          std::this_thread::yield();
+        }
+        lock.lock();
+        if (!queue_.empty() || stop_) continue;
+      }
       cv_.wait(lock);
       continue;
     }

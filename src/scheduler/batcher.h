@@ -57,6 +57,7 @@ struct BatcherOptions {
   int workers = 1;                     // one per engine replica
   int64_t max_queue_items = 4096;      // admission bounds
   int64_t max_queue_tokens = 1 << 20;
+  int idle_spin_us = 50;  // an idle worker polls the queue this long before sleeping
 };
 
 class Batcher {
