@@ -22,6 +22,7 @@ struct ServeFlags {
   int max_batch_size = 0, max_batch_tokens = 0, max_wait_us = 0;
   bool no_batching = false;
   std::string api_key;
+  std::string backend;
 };
 
 void Log(const std::string& line) {
@@ -66,6 +67,7 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   if (given("--max-wait-us")) c.service.batcher.policy.max_wait = std::chrono::microseconds(f.max_wait_us);
   if (f.no_batching) c.service.batcher.policy.enabled = false;
   if (given("--api-key")) c.api_key = f.api_key;
+  if (given("--backend")) c.service.backend = f.backend;
   if (Status st = server::ValidateServerConfig(c); !st.ok()) {
     std::cerr << "error: " << st.ToString() << "\n";
     return 2;
@@ -173,6 +175,8 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--max-wait-us", f->max_wait_us, "batching delay (0 = greedy)")->check(CLI::Range(0, 10000000));
   cmd->add_flag("--no-batching", f->no_batching, "every request runs as its own batch");
   cmd->add_option("--api-key", f->api_key, "require Authorization: Bearer <key>");
+  cmd->add_option("--backend", f->backend, "encserve | null (zeros, no model work: client capacity check)")
+      ->check(CLI::IsMember({"encserve", "null"}));
   cmd->add_option("--ready-file", f->ready_file, "write {grpc_port, http_port, pid} JSON when ready");
   cmd->callback([f, cmd] {
     const int rc = Serve(*f, cmd);

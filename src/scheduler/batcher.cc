@@ -194,8 +194,14 @@ void Batcher::RunBatch(std::vector<Item>& batch) {
     }
     if (items.empty()) continue;
     const Clock::time_point t0 = Clock::now();
-    StatusOr<Embeddings> out = task == Task::kEmbed ? engine_.EmbedBatch(tokens, false)
-                                                    : engine_.LogitsBatch(tokens);
+    StatusOr<Embeddings> out = Embeddings{};
+    if (options_.null_backend) {
+      out->rows = tokens.num_seqs();
+      out->dim = task == Task::kEmbed ? engine_.config().bert.hidden_size : engine_.config().num_labels;
+      out->data.assign(static_cast<size_t>(out->rows) * out->dim, 0.0f);
+    } else {
+      out = task == Task::kEmbed ? engine_.EmbedBatch(tokens, false) : engine_.LogitsBatch(tokens);
+    }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     if (observer_.on_batch) {
       observer_.on_batch(static_cast<int>(items.size()), tokens.num_tokens(), max_len, seconds);

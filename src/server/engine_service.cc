@@ -52,9 +52,13 @@ StatusOr<std::unique_ptr<EngineService>> EngineService::Create(
   s->metrics_ = std::make_unique<ServerMetrics>();
   scheduler::BatcherOptions b = options.batcher;
   b.workers = options.engine.replicas;
+  if (options.backend != "encserve" && options.backend != "null") {
+    return InvalidArgument("backend must be encserve or null, not '" + options.backend + "'");
+  }
+  b.null_backend = options.backend == "null";
   s->batcher_ = std::make_unique<scheduler::Batcher>(*s->engine_, b, s->metrics_->BatcherHooks());
   s->metrics_->AttachBatcher(s->batcher_.get());
-  if (options.warmup) RETURN_IF_ERROR(s->Warmup());
+  if (options.warmup && !b.null_backend) RETURN_IF_ERROR(s->Warmup());
   s->ready_.store(true);
   return s;
 }
@@ -366,7 +370,7 @@ ServiceInfo EngineService::Info() const {
   }
   i.model_kind = c.kind == ModelKind::kCrossEncoder ? "cross-encoder" : "embedding";
   i.precision = kernels::PrecisionName(options_.engine.precision);
-  i.backend = "encserve-cpu";
+  i.backend = options_.backend == "null" ? "null" : "encserve-cpu";
   i.isa = engine_->kernels().name;
   i.version = ENCSERVE_VERSION;
   i.embedding_dim = c.kind == ModelKind::kEmbedding ? c.bert.hidden_size : 0;

@@ -24,6 +24,9 @@ struct EngineServiceOptions {
   scheduler::BatcherOptions batcher;
   Limits limits;
   bool warmup = true;  // one batch at the max length per replica before Ready()
+  // "encserve" (the model) or "null" (zeros of the right shape, no model work: measures the
+  // server and the load generator alone).
+  std::string backend = "encserve";
 };
 
 class EngineService final : public Service {

@@ -80,6 +80,11 @@ Status ApplyModel(Section s, ServerConfig* c) {
   RETURN_IF_ERROR(s.Get("group_size", &e.group_size));
   RETURN_IF_ERROR(s.Get("isa", &isa));
   RETURN_IF_ERROR(s.Get("max_length", &max_length));
+  RETURN_IF_ERROR(s.Get("backend", &c->service.backend));
+  if (c->service.backend != "encserve" && c->service.backend != "null") {
+    return InvalidArgument("model.backend: unknown backend '" + c->service.backend +
+                           "' (encserve, or null: zeros without running the model)");
+  }
   if (!precision.empty() && !kernels::ParsePrecision(precision, &e.precision)) {
     return InvalidArgument("model.precision: unknown precision '" + precision +
                            "' (fp32, bf16, fp16, int8, int4)");
