@@ -45,6 +45,7 @@ void RegisterDemo(CLI::App& app);
 void RegisterEvalSts(CLI::App& app);
 void RegisterBenchEngine(CLI::App& app);
 void RegisterServe(CLI::App& app);
+void RegisterExperiment(CLI::App& app);
 void RegisterBench(CLI::App& app);
 
 }  // namespace encserve::app

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   encserve::app::RegisterEvalSts(app);
   encserve::app::RegisterBenchEngine(app);
   encserve::app::RegisterServe(app);
+  encserve::app::RegisterExperiment(app);
   encserve::app::RegisterBench(app);
   try {
     app.parse(argc, argv);

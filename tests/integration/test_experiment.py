@@ -1,0 +1,86 @@
+"""`encserve experiment` end to end: a tiny 2x2 sweep against the real server, every output file
+present and parsable, provenance, figures positive and consistent; the null backend and an
+unavailable backend."""
+import csv
+import glob
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import harness
+
+TINY = """
+name: {name}
+description: integration test
+model: {{backend: {backend}}}
+server: {{threads: 1}}
+workload: {{name: msmarco-queries, protocol: {protocol}, api: seed}}
+sweep: {{batch_sizes: [1, 4], concurrency_levels: [1, 2], requests_per_point: 12, warmup_requests: 2, repeats: 1}}
+quality: {{sts_b: {sts}, dl19_ndcg: false}}
+"""
+
+
+def run(tmp, name, backend="encserve", protocol="grpc", sts="true"):
+    path = os.path.join(tmp, name + ".yaml")
+    with open(path, "w") as f:
+        f.write(TINY.format(name=name, backend=backend, protocol=protocol, sts=sts))
+    base = os.path.join(harness.ROOT, "configs", "experiments", "base.yaml")
+    p = subprocess.run([harness.BINARY, "experiment", path, "--base", base, "--results",
+                        os.path.join(tmp, "results"), "-q"], capture_output=True, text=True,
+                       timeout=600, env=dict(os.environ, ENCSERVE_MODEL=harness.MODEL_DIR))
+    assert p.returncode == 0, p.stdout + p.stderr
+    runs = glob.glob(os.path.join(tmp, "results", name, "*"))
+    assert len(runs) == 1, runs
+    return runs[0], p.stdout
+
+
+class Experiment(unittest.TestCase):
+    def test_tiny_sweep_end_to_end(self):
+        tmp = tempfile.mkdtemp(prefix="encserve-exp-")
+        d, stdout = run(tmp, "tiny")
+        for f in ["results.json", "results.md", "results.csv", "throughput.svg", "latency.svg",
+                  "tradeoff.svg"]:
+            self.assertTrue(os.path.getsize(os.path.join(d, f)) > 0, f)
+        r = json.load(open(os.path.join(d, "results.json")))
+        self.assertEqual(r["status"], "ok")
+        prov = r["provenance"]
+        for k in ["git_commit", "encserve_version", "date_utc", "cpu_model", "cpu_flags", "cores",
+                  "memory_bytes", "os"]:
+            self.assertIn(k, prov)
+        self.assertGreater(prov["cores"], 0)
+        self.assertEqual(r["config"]["sweep"]["batch_sizes"], [1, 4])
+        self.assertEqual(r["server"]["precision"], "fp32")
+        self.assertEqual(len(r["points"]), 4)
+        for p in r["points"]:
+            self.assertEqual(p["errors"], 0)
+            self.assertEqual(p["ok"], 12)
+            self.assertEqual(p["items"], p["ok"] * p["batch_size"])  # texts = requests x batch
+            self.assertGreater(p["items_per_s"], 0)
+            self.assertAlmostEqual(p["items_per_s"], p["items"] / p["seconds"], delta=1e-6 * p["items_per_s"] + 1e-9)
+            L = p["latency_ms"]
+            self.assertTrue(0 < L["p50"] <= L["p95"] <= L["p99"] <= L["max"])
+            self.assertGreaterEqual(p["server_batch_size_mean"], 1.0)
+        self.assertAlmostEqual(r["quality"]["sts_b_spearman"], 0.8203, delta=0.001)
+        rows = list(csv.reader(open(os.path.join(d, "results.csv"))))
+        self.assertEqual(len(rows), 1 + 4)
+        self.assertIn("Best throughput", open(os.path.join(d, "results.md")).read())
+        self.assertIn("Best throughput", stdout)  # the summary is printed
+
+    def test_null_and_unavailable_backends(self):
+        tmp = tempfile.mkdtemp(prefix="encserve-exp-")
+        d, _ = run(tmp, "tiny_null", backend="null", protocol="http", sts="true")
+        r = json.load(open(os.path.join(d, "results.json")))
+        self.assertEqual(r["server"]["backend"], "null")
+        self.assertIsNone(r["quality"]["sts_b_spearman"])  # no model, no quality claim
+        self.assertTrue(all(p["errors"] == 0 and p["ok"] == 12 for p in r["points"]))
+        d, stdout = run(tmp, "tiny_onnx", backend="onnx")
+        r = json.load(open(os.path.join(d, "results.json")))
+        self.assertTrue(r["status"].startswith("backend not available"), r["status"])
+        self.assertEqual(r["points"], [])
+        self.assertIn("backend not available", stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
