@@ -1,0 +1,399 @@
+#include "experiment/experiment_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <type_traits>
+
+namespace encserve::experiment {
+namespace {
+
+constexpr int kMaxBatch = 4096;         // sweep.batch_sizes, server.max_client_batch_size
+constexpr int kMaxConcurrency = 4096;   // sweep.concurrency_levels
+constexpr int kMaxWaitUs = 10'000'000;  // 10 s
+constexpr int kRerankDocuments = 100;   // dl19-rerank: passages per request
+
+StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& where) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(where + ": not valid YAML: " + e.what());
+  }
+  if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) return InvalidArgument(where + ": expected a mapping at the top level");
+  return root;
+}
+
+// `over` deep-merged over `base`: mappings merge key by key, anything else replaces, and a null
+// in `over` keeps the base's value. Returns a fresh tree (neither input is modified).
+YAML::Node Merge(const YAML::Node& base, const YAML::Node& over) {
+  if (!over.IsDefined() || over.IsNull()) return YAML::Clone(base);
+  if (!base.IsDefined() || !base.IsMap() || !over.IsMap()) return YAML::Clone(over);
+  YAML::Node out(YAML::NodeType::Map);
+  for (const auto& kv : base) {
+    const std::string key = kv.first.as<std::string>();
+    if (!over[key].IsDefined()) out[key] = YAML::Clone(kv.second);
+  }
+  for (const auto& kv : over) {
+    const std::string key = kv.first.as<std::string>();
+    out[key] = Merge(base[key], kv.second);
+  }
+  return out;
+}
+
+// Which file an error belongs to: the experiment file if it sets the key path, else the base if
+// it does, else (a required key nobody set, a check across keys) the experiment file.
+class Origin {
+ public:
+  Origin(YAML::Node experiment, YAML::Node base, std::string where, std::string base_where)
+      : experiment_(std::move(experiment)),
+        base_(std::move(base)),
+        where_(std::move(where)),
+        base_where_(std::move(base_where)) {}
+
+  // "file: message", where `path` ("a.b.c" or "a.b[2]") is the key the message is about.
+  Status Error(const std::string& path, const std::string& message) const {
+    const bool from_base = !Sets(experiment_, path) && Sets(base_, path);
+    return InvalidArgument((from_base ? base_where_ : where_) + ": " + message);
+  }
+  // An error that involves several keys: the experiment file.
+  Status Error(const std::string& message) const {
+    return InvalidArgument(where_ + ": " + message);
+  }
+
+ private:
+  static bool Sets(YAML::Node node, const std::string& path) {
+    std::stringstream ss(path.substr(0, path.find('[')));
+    for (std::string key; std::getline(ss, key, '.');) {
+      if (!node.IsMap()) return false;
+      const YAML::Node child = static_cast<const YAML::Node&>(node)[key];
+      if (!child.IsDefined() || child.IsNull()) return false;
+      // reset(), not operator=: assigning a yaml-cpp node would overwrite the tree it refers to.
+      node.reset(child);
+    }
+    return true;
+  }
+
+  YAML::Node experiment_, base_;
+  std::string where_, base_where_;
+};
+
+// Reads the keys of one mapping of the merged document and records each key's final value (the
+// default when no file set it) in `json`; Finish() rejects keys nobody asked for.
+class Section {
+ public:
+  Section(YAML::Node node, std::string path, const Origin* origin, nlohmann::json* json)
+      : node_(std::move(node)), path_(std::move(path)), origin_(origin), json_(json) {}
+
+  std::string Path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  template <typename T>
+  Status Get(const char* key, T* out) {
+    seen_.push_back(key);
+    YAML::Node value = node_[key];
+    if (value.IsDefined() && !value.IsNull()) RETURN_IF_ERROR(Convert(value, Path(key), out));
+    (*json_)[key] = *out;
+    return Status::Ok();
+  }
+
+  template <typename T>
+  Status GetList(const char* key, std::vector<T>* out) {
+    seen_.push_back(key);
+    YAML::Node value = node_[key];
+    (*json_)[key] = *out;
+    if (!value.IsDefined() || value.IsNull()) return Status::Ok();
+    if (!value.IsSequence()) return origin_->Error(Path(key), Path(key) + ": expected a list");
+    std::vector<T> items(value.size());
+    for (size_t i = 0; i < value.size(); ++i) {
+      RETURN_IF_ERROR(Convert(value[i], Path(key) + "[" + std::to_string(i) + "]", &items[i]));
+    }
+    *out = std::move(items);
+    (*json_)[key] = *out;
+    return Status::Ok();
+  }
+
+  StatusOr<Section> Child(const char* key) {
+    seen_.push_back(key);
+    YAML::Node child = node_[key];
+    if (child.IsDefined() && !child.IsNull() && !child.IsMap()) {
+      return origin_->Error(Path(key), Path(key) + ": expected a mapping");
+    }
+    return Section(child.IsMap() ? child : YAML::Node(YAML::NodeType::Map), Path(key), origin_,
+                   &(*json_)[key]);  // std::map-backed: the reference stays valid
+  }
+
+  Status Finish() const {
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.as<std::string>();
+      if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) continue;
+      std::string known;
+      for (const std::string& k : seen_) known += (known.empty() ? "" : ", ") + k;
+      return origin_->Error(Path(key), "unknown key " + Path(key) + " (known: " + known + ")");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  template <typename T>
+  Status Convert(const YAML::Node& value, const std::string& path, T* out) const {
+    const char* expected = std::is_same_v<T, bool>       ? "true or false"
+                           : std::is_integral_v<T>       ? "an integer"
+                           : std::is_floating_point_v<T> ? "a number"
+                                                         : "a string";
+    auto bad = [&] { return origin_->Error(path, path + ": expected " + std::string(expected)); };
+    if (!value.IsScalar()) return bad();
+    // A quoted scalar ("8", "true") is a string, never a number or a boolean.
+    if (!std::is_same_v<T, std::string> && value.Tag() == "!") return bad();
+    try {
+      *out = value.as<T>();
+    } catch (const YAML::Exception&) {
+      return bad();
+    }
+    if constexpr (std::is_floating_point_v<T>) {
+      if (!std::isfinite(*out)) return bad();
+    }
+    return Status::Ok();
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  const Origin* origin_;
+  nlohmann::json* json_;
+  std::vector<std::string> seen_;
+};
+
+Status ReadDocument(const YAML::Node& root, const Origin& origin, ExperimentConfig* c) {
+  c->resolved = nlohmann::json::object();
+  Section top(root, "", &origin, &c->resolved);
+  RETURN_IF_ERROR(top.Get("name", &c->name));
+  RETURN_IF_ERROR(top.Get("description", &c->description));
+
+  ServerSettings& s = c->server;
+  ASSIGN_OR_RETURN(Section model, top.Child("model"));
+  RETURN_IF_ERROR(model.Get("dir", &s.model_dir));
+  RETURN_IF_ERROR(model.Get("precision", &s.precision));
+  RETURN_IF_ERROR(model.Get("group_size", &s.group_size));
+  RETURN_IF_ERROR(model.Get("backend", &s.backend));
+  RETURN_IF_ERROR(model.Get("isa", &s.isa));
+  RETURN_IF_ERROR(model.Finish());
+  if (s.isa == "auto") s.isa.clear();
+  c->resolved["model"]["isa"] = s.isa.empty() ? "auto" : s.isa;
+
+  ASSIGN_OR_RETURN(Section server, top.Child("server"));
+  RETURN_IF_ERROR(server.Get("threads", &s.threads));
+  RETURN_IF_ERROR(server.Get("replicas", &s.replicas));
+  RETURN_IF_ERROR(server.Get("max_client_batch_size", &s.max_client_batch_size));
+  ASSIGN_OR_RETURN(Section batching, server.Child("batching"));
+  RETURN_IF_ERROR(batching.Get("enabled", &s.batching));
+  RETURN_IF_ERROR(batching.Get("max_batch_size", &s.max_batch_size));
+  RETURN_IF_ERROR(batching.Get("max_batch_tokens", &s.max_batch_tokens));
+  RETURN_IF_ERROR(batching.Get("max_wait_us", &s.max_wait_us));
+  RETURN_IF_ERROR(batching.Finish());
+  RETURN_IF_ERROR(server.Finish());
+
+  ASSIGN_OR_RETURN(Section workload, top.Child("workload"));
+  RETURN_IF_ERROR(workload.Get("name", &c->workload.name));
+  RETURN_IF_ERROR(workload.Get("protocol", &c->workload.protocol));
+  RETURN_IF_ERROR(workload.Get("api", &c->workload.api));
+  RETURN_IF_ERROR(workload.Finish());
+
+  SweepSettings& w = c->sweep;
+  ASSIGN_OR_RETURN(Section sweep, top.Child("sweep"));
+  RETURN_IF_ERROR(sweep.GetList("batch_sizes", &w.batch_sizes));
+  RETURN_IF_ERROR(sweep.GetList("concurrency_levels", &w.concurrency_levels));
+  RETURN_IF_ERROR(sweep.GetList("rates", &w.rates));
+  RETURN_IF_ERROR(sweep.GetList("max_wait_us", &w.max_wait_us));
+  RETURN_IF_ERROR(sweep.Get("requests_per_point", &w.requests_per_point));
+  RETURN_IF_ERROR(sweep.Get("duration_s", &w.duration_s));
+  RETURN_IF_ERROR(sweep.Get("warmup_requests", &w.warmup_requests));
+  RETURN_IF_ERROR(sweep.Get("repeats", &w.repeats));
+  RETURN_IF_ERROR(sweep.Finish());
+
+  ASSIGN_OR_RETURN(Section quality, top.Child("quality"));
+  RETURN_IF_ERROR(quality.Get("sts_b", &c->quality.sts_b));
+  RETURN_IF_ERROR(quality.Get("dl19_ndcg", &c->quality.dl19_ndcg));
+  RETURN_IF_ERROR(quality.Finish());
+  return top.Finish();
+}
+
+bool OneOf(const std::string& v, std::initializer_list<const char*> options, std::string* list) {
+  bool found = false;
+  for (const char* o : options) {
+    *list += (list->empty() ? "" : ", ") + std::string(o);
+    found = found || v == o;
+  }
+  return found;
+}
+
+Status Validate(const ExperimentConfig& c, const Origin& o) {
+  auto range = [&](const std::string& path, double v, double lo, double hi) {
+    auto num = [](double x) {  // integers without an exponent
+      std::ostringstream out;
+      out << std::setprecision(15) << x;
+      return out.str();
+    };
+    if (v >= lo && v <= hi) return Status::Ok();
+    return o.Error(path, path + ": must be " + num(lo) + ".." + num(hi) + ", got " + num(v));
+  };
+  auto enumerated = [&](const std::string& path, const std::string& v,
+                        std::initializer_list<const char*> options) {
+    std::string list;
+    if (OneOf(v, options, &list)) return Status::Ok();
+    return o.Error(path, path + ": unknown value '" + v + "' (" + list + ")");
+  };
+  auto list = [&](const std::string& path, const auto& values, double lo, double hi,
+                  bool may_be_empty) {
+    if (values.empty() && !may_be_empty) return o.Error(path, path + ": must not be empty");
+    for (size_t i = 0; i < values.size(); ++i) {
+      RETURN_IF_ERROR(range(path + "[" + std::to_string(i) + "]", values[i], lo, hi));
+    }
+    return Status::Ok();
+  };
+
+  if (c.name.empty()) return o.Error("name", "name: required (a non-empty [A-Za-z0-9_-] string)");
+  for (char ch : c.name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') {
+      return o.Error("name", "name: '" + c.name + "' may contain only A-Z, a-z, 0-9, _ and -");
+    }
+  }
+  const ServerSettings& s = c.server;
+  RETURN_IF_ERROR(
+      enumerated("model.precision", s.precision, {"fp32", "bf16", "fp16", "int8", "int4"}));
+  if (s.group_size != 32 && s.group_size != 64 && s.group_size != 128) {
+    return o.Error("model.group_size",
+                   "model.group_size: must be 32, 64 or 128, got " + std::to_string(s.group_size));
+  }
+  RETURN_IF_ERROR(enumerated("model.backend", s.backend, {"encserve", "null", "onnx"}));
+  if (!s.isa.empty()) {
+    RETURN_IF_ERROR(enumerated("model.isa", s.isa, {"auto", "scalar", "avx2", "avx512", "amx"}));
+  }
+  RETURN_IF_ERROR(range("server.threads", s.threads, 0, 1024));
+  RETURN_IF_ERROR(range("server.replicas", s.replicas, 1, 64));
+  RETURN_IF_ERROR(range("server.max_client_batch_size", s.max_client_batch_size, 1, kMaxBatch));
+  RETURN_IF_ERROR(range("server.batching.max_batch_size", s.max_batch_size, 1, kMaxBatch));
+  RETURN_IF_ERROR(range("server.batching.max_batch_tokens", s.max_batch_tokens, 1, 1 << 20));
+  RETURN_IF_ERROR(range("server.batching.max_wait_us", s.max_wait_us, 0, kMaxWaitUs));
+
+  const WorkloadSettings& wl = c.workload;
+  RETURN_IF_ERROR(enumerated("workload.name", wl.name,
+                             {"msmarco-queries", "dl19-pairs", "dl19-rerank", "sts-b"}));
+  RETURN_IF_ERROR(enumerated("workload.protocol", wl.protocol, {"grpc", "http"}));
+  RETURN_IF_ERROR(enumerated("workload.api", wl.api, {"seed", "v1"}));
+  if (wl.api == "seed" && wl.name != "msmarco-queries") {
+    return o.Error(
+        "workload.api: seed (inference.InferenceService/Infer) only embeds texts; "
+        "workload.name " +
+        wl.name + " needs workload.api: v1");
+  }
+
+  const SweepSettings& w = c.sweep;
+  RETURN_IF_ERROR(list("sweep.batch_sizes", w.batch_sizes, 1, kMaxBatch, false));
+  RETURN_IF_ERROR(
+      list("sweep.concurrency_levels", w.concurrency_levels, 1, kMaxConcurrency, false));
+  for (size_t i = 0; i < w.rates.size(); ++i) {
+    if (w.rates[i] <= 0) {
+      const std::string path = "sweep.rates[" + std::to_string(i) + "]";
+      return o.Error(path, path + ": must be > 0 requests/s");
+    }
+  }
+  RETURN_IF_ERROR(list("sweep.max_wait_us", w.max_wait_us, 0, kMaxWaitUs, true));
+  RETURN_IF_ERROR(range("sweep.duration_s", w.duration_s, 0, 3600));
+  if (w.duration_s == 0) {
+    if (w.requests_per_point < 1) {
+      return o.Error("sweep.requests_per_point",
+                     "sweep.requests_per_point: must be >= 1 (or set sweep.duration_s > 0), got " +
+                         std::to_string(w.requests_per_point));
+    }
+  } else {
+    RETURN_IF_ERROR(range("sweep.requests_per_point", w.requests_per_point, 0, 1e9));
+  }
+  RETURN_IF_ERROR(range("sweep.warmup_requests", w.warmup_requests, 0, 1e6));
+  RETURN_IF_ERROR(range("sweep.repeats", w.repeats, 1, 20));
+
+  // Cross-key checks: a point the server would reject, or a setting that could not matter.
+  if (wl.name != "dl19-rerank") {
+    for (int b : w.batch_sizes) {
+      if (b > s.max_client_batch_size) {
+        return o.Error("sweep.batch_sizes: " + std::to_string(b) +
+                       " exceeds server.max_client_batch_size " +
+                       std::to_string(s.max_client_batch_size));
+      }
+    }
+  } else if (s.max_client_batch_size < kRerankDocuments) {
+    return o.Error("server.max_client_batch_size: dl19-rerank sends 100 documents per request");
+  }
+  if (!w.max_wait_us.empty() && !s.batching) {
+    return o.Error("sweep.max_wait_us needs server.batching.enabled: true");
+  }
+  if (s.backend == "null" && (c.quality.sts_b || c.quality.dl19_ndcg)) {
+    return o.Error(
+        "model.backend null returns zeros: set quality.sts_b and quality.dl19_ndcg "
+        "to false");
+  }
+  return Status::Ok();
+}
+
+StatusOr<ExperimentConfig> Parse(const std::string& text, const std::string& base_text,
+                                 const std::string& where, const std::string& base_where) {
+  ASSIGN_OR_RETURN(YAML::Node experiment, ParseYaml(text, where));
+  ASSIGN_OR_RETURN(YAML::Node base, ParseYaml(base_text, base_where));
+  const Origin origin(experiment, base, where, base_where);
+  // An unquoted `backend: null` is YAML's empty value, which would silently keep the base's
+  // backend: insist on the string.
+  for (const auto& [doc, name] : {std::pair{experiment, where}, std::pair{base, base_where}}) {
+    // (const lookups of a missing key give a node that throws unless IsDefined() is asked first)
+    const YAML::Node model = static_cast<const YAML::Node&>(doc)["model"];
+    if (model.IsDefined() && model.IsMap() && model["backend"].IsDefined() &&
+        model["backend"].IsNull()) {
+      return InvalidArgument(name +
+                             ": model.backend: empty; for the null backend write "
+                             "backend: \"null\" (quoted)");
+    }
+  }
+  ExperimentConfig c;
+  RETURN_IF_ERROR(ReadDocument(Merge(base, experiment), origin, &c));
+  RETURN_IF_ERROR(Validate(c, origin));
+  return c;
+}
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read experiment file " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+StatusOr<ExperimentConfig> ParseExperiment(const std::string& yaml_text,
+                                           const std::string& base_yaml_text,
+                                           const std::string& where) {
+  return Parse(yaml_text, base_yaml_text, where, "base");
+}
+
+StatusOr<ExperimentConfig> LoadExperiment(const std::string& path, const std::string& base_path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::string base = base_path;
+  if (base.empty()) {
+    const std::filesystem::path implicit = std::filesystem::path(path).parent_path() / "base.yaml";
+    std::error_code ec;
+    if (std::filesystem::exists(implicit, ec) && !std::filesystem::equivalent(implicit, path, ec)) {
+      base = implicit.string();
+    }
+  }
+  std::string base_text;
+  if (!base.empty()) {
+    ASSIGN_OR_RETURN(base_text, ReadFile(base));
+  }
+  return Parse(text, base_text, path, base.empty() ? "base" : base);
+}
+
+}  // namespace encserve::experiment
