@@ -1,0 +1,257 @@
+// The cross-experiment analysis page (docs/analysis.md) and its charts.
+#include "experiment/analysis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+
+#include "experiment/results_report.h"
+
+namespace encserve::experiment {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const json& Sub(const json& j, const char* key) {
+  static const json kNull;
+  return j.is_object() && j.contains(key) ? j.at(key) : kNull;
+}
+
+std::string OrDash(const std::string& s) {
+  return s.empty() ? "–" : s;
+}
+
+// Table cells must not break the row.
+std::string CellText(std::string s) {
+  for (char& c : s) c = c == '|' || c == '\n' ? ' ' : c;
+  return OrDash(s);
+}
+
+bool IsOk(const ExperimentRun& r) {
+  return r.error.empty() && JsonString(r.results, "status") == "ok";
+}
+
+std::string StatusOf(const ExperimentRun& r) {
+  return r.error.empty() ? OrDash(JsonString(r.results, "status")) : "unreadable: " + r.error;
+}
+
+std::string Backend(const json& r) {
+  std::string b = JsonString(Sub(r, "server"), "backend");
+  return b.empty() ? JsonString(Sub(Sub(r, "config"), "model"), "backend") : b;
+}
+
+std::string Precision(const json& r) {
+  std::string p = JsonString(Sub(r, "server"), "precision");
+  return p.empty() ? JsonString(Sub(Sub(r, "config"), "model"), "precision") : p;
+}
+
+double StsRho(const json& r) {
+  return JsonNumber(Sub(r, "quality"), "sts_b_spearman");
+}
+
+// "true" / "false" / "" for config.server.batching.enabled.
+std::string Batching(const json& r) {
+  return JsonString(Sub(Sub(Sub(r, "config"), "server"), "batching"), "enabled");
+}
+
+void Summary(std::ostringstream& o, const std::vector<ExperimentRun>& runs) {
+  o << "## Summary\n\n"
+    << "| Experiment | Backend | Precision | Peak throughput (items/s) | Latency b=1 p50 (ms) "
+       "| STS-B ρ | Status | Commit | Date (UTC) |\n"
+    << "|---|---|---|---:|---:|---:|---|---|---|\n";
+  for (const ExperimentRun& r : runs) {
+    const auto groups = GroupPoints(r.results);
+    const auto peak = BestThroughput(groups);
+    const auto b1 = BatchOneLatency(groups);
+    const json& prov = Sub(r.results, "provenance");
+    std::string commit = JsonString(prov, "git_commit");
+    if (!commit.empty() && JsonString(prov, "git_dirty") == "true") commit += "+dirty";
+    o << "| " << CellText(r.name) << " | " << CellText(Backend(r.results)) << " | "
+      << CellText(Precision(r.results)) << " | " << (peak ? Cell(peak->items_per_s, 1) : "–")
+      << " | " << (b1 ? Cell(b1->p50_ms, 2) : "–") << " | " << Cell(StsRho(r.results), 4) << " | "
+      << CellText(StatusOf(r)) << " | " << (commit.empty() ? "–" : "`" + commit + "`") << " | "
+      << CellText(JsonString(prov, "date_utc")) << " |\n";
+  }
+  o << "\nPeak throughput: the best setting's mean over its repeats, failed points left out. "
+       "Latency b=1 p50: the best p50 among batch-size-1 points at concurrency 1, else –.\n\n";
+}
+
+void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& runs) {
+  o << "## Recommendations\n\n";
+  // Highest throughput that keeps the quality bar.
+  const ExperimentRun* best = nullptr;
+  std::optional<PointGroup> best_g;
+  const ExperimentRun* fastest = nullptr;
+  std::optional<PointGroup> fastest_g;
+  for (const ExperimentRun& r : runs) {
+    if (!IsOk(r)) continue;
+    const auto groups = GroupPoints(r.results);
+    const auto peak = BestThroughput(groups);
+    if (peak && StsRho(r.results) >= kMinStsSpearman &&
+        (!best_g || peak->items_per_s > best_g->items_per_s)) {
+      best = &r, best_g = peak;
+    }
+    const auto b1 = BatchOneLatency(groups);
+    if (b1 && (!fastest_g || b1->p50_ms < fastest_g->p50_ms)) fastest = &r, fastest_g = b1;
+  }
+  o << "- **Highest throughput with STS-B ρ ≥ " << FormatFixed(kMinStsSpearman, 3) << ":** ";
+  if (best) {
+    o << best->name << ", " << Cell(best_g->items_per_s, 1) << " items/s at " << GroupLabel(*best_g)
+      << " (ρ " << Cell(StsRho(best->results), 4) << ")\n";
+  } else {
+    o << "none (no successful experiment reports an STS-B ρ at or above the bar)\n";
+  }
+  o << "- **Lowest batch-1 latency:** ";
+  if (fastest) {
+    o << fastest->name << ", p50 " << Cell(fastest_g->p50_ms, 2) << " ms at b=1 c=1 (p99 "
+      << Cell(fastest_g->p99_ms, 2) << " ms)\n";
+  } else {
+    o << "none (no successful batch-size-1 point at concurrency 1)\n";
+  }
+  // Dynamic batching: batching-on peak ÷ the best batching-off point at the same concurrency,
+  // between experiments of the same backend and precision.
+  bool any_pair = false;
+  for (const ExperimentRun& on : runs) {
+    if (!IsOk(on) || Batching(on.results) != "true") continue;
+    const auto peak = BestThroughput(GroupPoints(on.results));
+    if (!peak) continue;
+    for (const ExperimentRun& off : runs) {
+      if (!IsOk(off) || Batching(off.results) != "false" ||
+          Backend(off.results) != Backend(on.results) ||
+          Precision(off.results) != Precision(on.results)) {
+        continue;
+      }
+      std::optional<PointGroup> base;
+      for (const PointGroup& g : GroupPoints(off.results)) {
+        if (g.ok() && g.concurrency == peak->concurrency &&
+            (!base || g.items_per_s > base->items_per_s)) {
+          base = g;
+        }
+      }
+      if (!base || !(base->items_per_s > 0)) continue;
+      any_pair = true;
+      o << "- **Dynamic batching gain:** " << on.name << " over " << off.name << " = "
+        << FormatFixed(peak->items_per_s / base->items_per_s, 2) << "× at concurrency "
+        << peak->concurrency << " (" << Cell(peak->items_per_s, 1) << " items/s at "
+        << GroupLabel(*peak) << " vs " << Cell(base->items_per_s, 1) << " items/s at "
+        << GroupLabel(*base) << ")\n";
+    }
+  }
+  if (!any_pair) {
+    o << "- **Dynamic batching gain:** not measured (needs a batching-on and a batching-off "
+         "experiment of the same backend and precision at the same concurrency)\n";
+  }
+  std::string missing;
+  for (const ExperimentRun& r : runs) {
+    if (!IsOk(r)) missing += (missing.empty() ? "" : "; ") + r.name + " (" + StatusOf(r) + ")";
+  }
+  o << "- **Not available or failed:** " << (missing.empty() ? "none" : missing) << "\n\n";
+}
+
+void Detail(std::ostringstream& o, const ExperimentRun& r, const std::string& charts_link) {
+  const json& prov = Sub(r.results, "provenance");
+  o << "### " << r.name << "\n\n";
+  if (!JsonString(r.results, "description").empty()) {
+    o << JsonString(r.results, "description") << "\n\n";
+  }
+  o << "Run `" << r.name << "/" << r.timestamp << "`; status " << StatusOf(r) << "; commit `"
+    << OrDash(JsonString(prov, "git_commit")) << "`"
+    << (JsonString(prov, "git_dirty") == "true" ? " (dirty tree)" : "") << ", "
+    << OrDash(JsonString(prov, "date_utc")) << "; " << OrDash(JsonString(prov, "cpu_model")) << ", "
+    << Cell(JsonNumber(prov, "cores"), 0) << " cores; backend " << OrDash(Backend(r.results))
+    << ", precision " << OrDash(Precision(r.results)) << ", kernels "
+    << OrDash(JsonString(Sub(r.results, "server"), "kernels")) << ", dynamic batching "
+    << (Batching(r.results) == "true"    ? "on"
+        : Batching(r.results) == "false" ? "off"
+                                         : "–")
+    << ".\n\n";
+  const auto groups = GroupPoints(r.results);
+  if (!IsOk(r) || groups.empty()) {
+    o << "No points.\n\n";
+    return;
+  }
+  o << "| Setting | Repeats (failed) | items/s | p50 ms | p95 ms | p99 ms | mean server batch "
+       "| Errors | Spread % |\n"
+    << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const PointGroup& g : groups) {
+    o << "| " << GroupLabel(g) << " | " << g.repeats << " (" << g.failed_repeats << ") | "
+      << Cell(g.items_per_s, 1) << " | " << Cell(g.p50_ms, 2) << " | " << Cell(g.p95_ms, 2) << " | "
+      << Cell(g.p99_ms, 2) << " | " << Cell(g.server_batch_size_mean, 2) << " | " << g.errors
+      << " | " << Cell(g.spread_pct, 1) << " |\n";
+  }
+  o << "\nMeans over the repeats that did not fail; – where every repeat failed.\n\n";
+  const std::string base = charts_link + "/" + r.name + "/";
+  o << "![" << r.name << " throughput](" << base << "throughput.svg)\n"
+    << "![" << r.name << " latency](" << base << "latency.svg)\n"
+    << "![" << r.name << " throughput vs latency](" << base << "tradeoff.svg)\n\n";
+}
+
+}  // namespace
+
+StatusOr<std::vector<ExperimentRun>> LoadLatestRuns(const std::string& results_root) {
+  std::error_code ec;
+  if (!fs::is_directory(results_root, ec)) return NotFound("no results folder " + results_root);
+  std::vector<ExperimentRun> runs;
+  for (const fs::directory_entry& exp : fs::directory_iterator(results_root, ec)) {
+    if (!exp.is_directory()) continue;
+    std::string latest;
+    for (const fs::directory_entry& ts : fs::directory_iterator(exp.path(), ec)) {
+      const std::string n = ts.path().filename().string();
+      if (ts.is_directory() && fs::is_regular_file(ts.path() / "results.json") && n > latest) {
+        latest = n;
+      }
+    }
+    if (latest.empty()) continue;
+    ExperimentRun run;
+    run.name = exp.path().filename().string();
+    run.timestamp = latest;
+    auto j = ReadJsonFile((exp.path() / latest / "results.json").string());
+    if (j.ok()) {
+      run.results = std::move(*j);
+    } else {
+      run.error = j.status().message();
+    }
+    runs.push_back(std::move(run));
+  }
+  if (ec) return Internal("cannot list " + results_root + ": " + ec.message());
+  std::sort(runs.begin(), runs.end(),
+            [](const ExperimentRun& a, const ExperimentRun& b) { return a.name < b.name; });
+  return runs;
+}
+
+std::string AnalysisMarkdown(const std::vector<ExperimentRun>& runs,
+                             const std::string& charts_link) {
+  std::ostringstream o;
+  o << "# Experiment analysis\n\n"
+    << "Generated by `encserve report` from the latest run of each experiment (" << runs.size()
+    << " found); every figure comes from those runs' results.json. Do not edit by hand: re-run "
+       "`encserve report` after new runs. Method and schema: "
+       "[experiments.md](experiments.md).\n\n";
+  Summary(o, runs);
+  Recommendations(o, runs);
+  o << "## Experiments\n\n";
+  for (const ExperimentRun& r : runs) Detail(o, r, charts_link);
+  return o.str();
+}
+
+Status WriteAnalysis(const std::string& results_root, const std::string& out_md,
+                     const std::string& charts_dir) {
+  ASSIGN_OR_RETURN(std::vector<ExperimentRun> runs, LoadLatestRuns(results_root));
+  for (const ExperimentRun& r : runs) {
+    if (!IsOk(r)) continue;
+    const std::string dir = charts_dir + "/" + r.name;
+    RETURN_IF_ERROR(WriteTextFile(dir + "/throughput.svg", ThroughputSvg(r.results)));
+    RETURN_IF_ERROR(WriteTextFile(dir + "/latency.svg", LatencySvg(r.results)));
+    RETURN_IF_ERROR(WriteTextFile(dir + "/tradeoff.svg", TradeoffSvg(r.results)));
+  }
+  const fs::path md_dir = fs::absolute(out_md).lexically_normal().parent_path();
+  std::string link = fs::absolute(charts_dir).lexically_normal().lexically_relative(md_dir);
+  if (!link.empty() && link.back() == '/') link.pop_back();
+  if (link.empty()) link = ".";
+  return WriteTextFile(out_md, AnalysisMarkdown(runs, link));
+}
+
+}  // namespace encserve::experiment
