@@ -47,5 +47,6 @@ void RegisterBenchEngine(CLI::App& app);
 void RegisterServe(CLI::App& app);
 void RegisterExperiment(CLI::App& app);
 void RegisterBench(CLI::App& app);
+void RegisterReport(CLI::App& app);
 
 }  // namespace encserve::app

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   encserve::app::RegisterServe(app);
   encserve::app::RegisterExperiment(app);
   encserve::app::RegisterBench(app);
+  encserve::app::RegisterReport(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -87,8 +87,8 @@ void Header(std::ostringstream& o, const json& r) {
   o << "- **Model:** " << OrDash(JsonString(server, "model_id")) << "; precision "
     << OrDash(precision) << "; kernels " << OrDash(JsonString(server, "kernels")) << "; backend "
     << OrDash(backend) << "\n";
-  o << "- **Server:** " << Cell(JsonNumber(server_cfg, "threads"), 0) << " threads, "
-    << Cell(JsonNumber(server_cfg, "replicas"), 0) << " replicas, max client batch "
+  o << "- **Server:** threads " << Cell(JsonNumber(server_cfg, "threads"), 0) << ", replicas "
+    << Cell(JsonNumber(server_cfg, "replicas"), 0) << ", max client batch "
     << Cell(JsonNumber(server_cfg, "max_client_batch_size"), 0) << "\n";
   o << "- **Dynamic batching:** ";
   if (JsonString(batching, "enabled") == "true") {
