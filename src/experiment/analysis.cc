@@ -196,11 +196,13 @@ StatusOr<std::vector<ExperimentRun>> LoadLatestRuns(const std::string& results_r
   if (!fs::is_directory(results_root, ec)) return NotFound("no results folder " + results_root);
   std::vector<ExperimentRun> runs;
   for (const fs::directory_entry& exp : fs::directory_iterator(results_root, ec)) {
-    if (!exp.is_directory()) continue;
+    std::error_code sub_ec;  // an unreadable experiment folder is skipped, not fatal
+    if (!exp.is_directory(sub_ec)) continue;
     std::string latest;
-    for (const fs::directory_entry& ts : fs::directory_iterator(exp.path(), ec)) {
+    for (const fs::directory_entry& ts : fs::directory_iterator(exp.path(), sub_ec)) {
       const std::string n = ts.path().filename().string();
-      if (ts.is_directory() && fs::is_regular_file(ts.path() / "results.json") && n > latest) {
+      if (ts.is_directory(sub_ec) && fs::is_regular_file(ts.path() / "results.json", sub_ec) &&
+          n > latest) {
         latest = n;
       }
     }
