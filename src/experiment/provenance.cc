@@ -62,11 +62,16 @@ nlohmann::ordered_json Provenance(const std::string& source_dir) {
   j["date_utc"] = UtcIso();
   j["cpu_model"] = CpuInfoField("model name");
   // The flags that matter for the kernels, in a fixed order.
-  const std::string flags = " " + CpuInfoField("flags") + " ";
+  std::string flags = " ";
+  flags.append(CpuInfoField("flags")).append(" ");
   std::string keep;
   for (const char* f : {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
                         "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"}) {
-    if (flags.find(std::string(" ") + f + " ") != std::string::npos) keep += (keep.empty() ? "" : " ") + std::string(f);
+    std::string needle = " ";
+    needle.append(f).append(" ");
+    if (flags.find(needle) == std::string::npos) continue;
+    if (!keep.empty()) keep.push_back(' ');
+    keep.append(f);
   }
   j["cpu_flags"] = keep;
   j["cores"] = std::thread::hardware_concurrency();
@@ -74,7 +79,9 @@ nlohmann::ordered_json Provenance(const std::string& source_dir) {
   j["memory_bytes"] = pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
   utsname u{};
   uname(&u);
-  j["os"] = std::string(u.sysname) + " " + u.release + " " + u.machine;
+  std::string os = u.sysname;
+  os.append(" ").append(u.release).append(" ").append(u.machine);
+  j["os"] = os;
   j["hostname"] = u.nodename;
   return j;
 }

@@ -70,7 +70,7 @@ class Experiment(unittest.TestCase):
 
     def test_null_and_unavailable_backends(self):
         tmp = tempfile.mkdtemp(prefix="encserve-exp-")
-        d, _ = run(tmp, "tiny_null", backend="null", protocol="http", sts="true")
+        d, _ = run(tmp, "tiny_null", backend='"null"', protocol="http", sts="false")
         r = json.load(open(os.path.join(d, "results.json")))
         self.assertEqual(r["server"]["backend"], "null")
         self.assertIsNone(r["quality"]["sts_b_spearman"])  # no model, no quality claim
