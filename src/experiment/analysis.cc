@@ -52,6 +52,9 @@ double StsRho(const json& r) {
   return JsonNumber(Sub(r, "quality"), "sts_b_spearman");
 }
 
+// config.workload.name ("" when absent).
+std::string Workload(const json& r) { return JsonString(Sub(Sub(r, "config"), "workload"), "name"); }
+
 // "true" / "false" / "" for config.server.batching.enabled.
 std::string Batching(const json& r) {
   return JsonString(Sub(Sub(Sub(r, "config"), "server"), "batching"), "enabled");
@@ -95,6 +98,7 @@ void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& ru
       best = &r, best_g = peak;
     }
     const auto b1 = BatchOneLatency(groups);
+    if (Backend(r.results) == "null") continue;  // no model ran: not a latency claim
     if (b1 && (!fastest_g || b1->p50_ms < fastest_g->p50_ms)) fastest = &r, fastest_g = b1;
   }
   o << "- **Highest throughput with STS-B ρ ≥ " << FormatFixed(kMinStsSpearman, 3) << ":** ";
@@ -121,12 +125,13 @@ void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& ru
     for (const ExperimentRun& off : runs) {
       if (!IsOk(off) || Batching(off.results) != "false" ||
           Backend(off.results) != Backend(on.results) ||
-          Precision(off.results) != Precision(on.results)) {
+          Precision(off.results) != Precision(on.results) ||
+          Workload(off.results) != Workload(on.results)) {
         continue;
       }
       std::optional<PointGroup> base;
       for (const PointGroup& g : GroupPoints(off.results)) {
-        if (g.ok() && g.concurrency == peak->concurrency &&
+        if (g.ok() && g.concurrency == peak->concurrency && g.batch_size == peak->batch_size &&
             (!base || g.items_per_s > base->items_per_s)) {
           base = g;
         }
@@ -138,6 +143,25 @@ void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& ru
         << peak->concurrency << " (" << Cell(peak->items_per_s, 1) << " items/s at "
         << GroupLabel(*peak) << " vs " << Cell(base->items_per_s, 1) << " items/s at "
         << GroupLabel(*base) << ")\n";
+    }
+  }
+  // Client capacity: the null backend's peak (no model work) over the best real peak.
+  for (const ExperimentRun& null_run : runs) {
+    if (!IsOk(null_run) || Backend(null_run.results) != "null") continue;
+    const auto null_peak = BestThroughput(GroupPoints(null_run.results));
+    std::optional<PointGroup> real_peak;
+    std::string real_name;
+    for (const ExperimentRun& r : runs) {
+      if (!IsOk(r) || Backend(r.results) == "null") continue;
+      const auto p = BestThroughput(GroupPoints(r.results));
+      if (p && (!real_peak || p->items_per_s > real_peak->items_per_s)) real_peak = p, real_name = r.name;
+    }
+    if (null_peak && real_peak && real_peak->items_per_s > 0) {
+      o << "- **Client capacity:** with the null backend the load generator and server path reach "
+        << Cell(null_peak->items_per_s, 1) << " items/s (" << GroupLabel(*null_peak) << ") = "
+        << FormatFixed(null_peak->items_per_s / real_peak->items_per_s, 1)
+        << "× the best real peak (" << real_name << ", " << Cell(real_peak->items_per_s, 1)
+        << " items/s)\n";
     }
   }
   if (!any_pair) {
