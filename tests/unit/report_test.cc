@@ -169,6 +169,35 @@ TEST(Report, AnalysisReportsTheDynamicBatchingGain) {
   EXPECT_FALSE(experiment::WriteAnalysis(tmp / "missing", tmp / "b.md", tmp / "c").ok());
 }
 
+// Recommendations compare like with like: no batching gain across different workloads, no
+// latency claim from the null backend, and the null backend's peak is reported as the client
+// capacity ratio over the best real peak.
+TEST(Report, AnalysisComparesLikeWithLikeAndReportsClientCapacity) {
+  testing::TempDir tmp;
+  json off = Load(LatestRun() + "/results.json");
+  json on = off;
+  on["config"]["server"]["batching"]["enabled"] = true;
+  on["config"]["workload"]["name"] = "dl19-pairs";  // another workload: no pairing
+  for (json& p : on["points"]) p["items_per_s"] = p["items_per_s"].get<double>() * 2;
+  json null_run = off;
+  null_run["server"]["backend"] = "null";
+  for (json& p : null_run["points"]) {
+    p["items_per_s"] = p["items_per_s"].get<double>() * 10;
+    p["latency_ms"]["p50"] = 0.01;
+  }
+  for (const char* d : {"r/off/1", "r/on/1", "r/null/1"}) fs::create_directories(tmp / d);
+  testing::WriteFile(tmp / "r/off/1/results.json", off.dump());
+  testing::WriteFile(tmp / "r/on/1/results.json", on.dump());
+  testing::WriteFile(tmp / "r/null/1/results.json", null_run.dump());
+  ASSERT_TRUE(experiment::WriteAnalysis(tmp / "r", tmp / "a.md", tmp / "charts").ok());
+  const std::string md = testing::ReadFile(tmp / "a.md");
+  EXPECT_EQ(md.find("on over off"), std::string::npos) << md;
+  EXPECT_NE(md.find("**Dynamic batching gain:** not measured"), std::string::npos) << md;
+  EXPECT_EQ(md.find("**Lowest batch-1 latency:** null"), std::string::npos) << md;
+  EXPECT_NE(md.find("**Client capacity:**"), std::string::npos) << md;
+  EXPECT_NE(md.find("= 5.0× the best real peak (on,"), std::string::npos) << md;
+}
+
 TEST(Report, CliRendersARunAndTheAnalysis) {
   testing::TempDir tmp;
   fs::copy(LatestRun() + "/results.json", tmp / "results.json");
