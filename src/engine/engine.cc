@@ -5,6 +5,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "model/ops.h"
+
 namespace encserve {
 
 struct Engine::Replica {
@@ -176,44 +178,45 @@ StatusOr<Embeddings> Engine::Logits(const std::vector<TextPair>& pairs) const {
   return out;
 }
 
+float ScoreFromLogits(const float* logits, int num_labels, bool activate) {
+  if (!activate) return logits[num_labels - 1];
+  if (num_labels == 1) return 1.0f / (1.0f + std::exp(-logits[0]));
+  const float mx = *std::max_element(logits, logits + num_labels);
+  double sum = 0;
+  for (int j = 0; j < num_labels; ++j) sum += std::exp(logits[j] - mx);
+  return static_cast<float>(std::exp(logits[num_labels - 1] - mx) / sum);
+}
+
+PairTexts DedupePairTexts(const std::vector<TextPair>& pairs) {
+  PairTexts out;
+  std::unordered_map<std::string_view, int> index;
+  auto row_of = [&](const std::string& text) {
+    auto [it, inserted] = index.emplace(text, static_cast<int>(out.texts.size()));
+    if (inserted) out.texts.push_back(text);
+    return it->second;
+  };
+  out.rows.reserve(pairs.size());
+  for (const TextPair& p : pairs) out.rows.emplace_back(row_of(p.first), row_of(p.second));
+  return out;
+}
+
 StatusOr<std::vector<float>> Engine::Score(const std::vector<TextPair>& pairs,
                                            ScoreActivation activation) const {
   if (pairs.empty()) return InvalidArgument("no pairs to score");
   std::vector<float> scores(pairs.size());
   if (config().kind == ModelKind::kCrossEncoder) {
     ASSIGN_OR_RETURN(Embeddings logits, Logits(pairs));
-    for (int i = 0; i < logits.rows; ++i) {
-      const float* l = logits.row(i);
-      if (logits.dim == 1) {
-        scores[i] =
-            activation == ScoreActivation::kSigmoid ? 1.0f / (1.0f + std::exp(-l[0])) : l[0];
-      } else {
-        const float mx = *std::max_element(l, l + logits.dim);
-        double sum = 0;
-        for (int j = 0; j < logits.dim; ++j) sum += std::exp(l[j] - mx);
-        scores[i] = static_cast<float>(std::exp(l[logits.dim - 1] - mx) / sum);
-      }
-    }
+    // Several labels: always the softmax probability of the last label.
+    const bool activate = activation == ScoreActivation::kSigmoid || logits.dim > 1;
+    for (int i = 0; i < logits.rows; ++i)
+      scores[i] = ScoreFromLogits(logits.row(i), logits.dim, activate);
     return scores;
   }
   // Bi-encoder: embed each distinct text once (a rerank repeats its query in every pair).
-  std::vector<std::string> texts;
-  std::unordered_map<std::string_view, int> index;
-  std::vector<std::pair<int, int>> rows(pairs.size());
-  auto row_of = [&](const std::string& text) {
-    auto [it, inserted] = index.emplace(text, static_cast<int>(texts.size()));
-    if (inserted) texts.push_back(text);
-    return it->second;
-  };
-  for (size_t i = 0; i < pairs.size(); ++i)
-    rows[i] = {row_of(pairs[i].first), row_of(pairs[i].second)};
-  ASSIGN_OR_RETURN(Embeddings emb, Embed(texts, /*normalize=*/true));
+  const PairTexts dedup = DedupePairTexts(pairs);
+  ASSIGN_OR_RETURN(Embeddings emb, Embed(dedup.texts, /*normalize=*/true));
   for (size_t i = 0; i < pairs.size(); ++i) {
-    const float* a = emb.row(rows[i].first);
-    const float* b = emb.row(rows[i].second);
-    double dot = 0;
-    for (int j = 0; j < emb.dim; ++j) dot += static_cast<double>(a[j]) * b[j];
-    scores[i] = static_cast<float>(dot);
+    scores[i] = ops::Dot(emb.row(dedup.rows[i].first), emb.row(dedup.rows[i].second), emb.dim);
   }
   return scores;
 }

@@ -46,6 +46,19 @@ enum class ScoreActivation { kNone, kSigmoid };
 
 using TextPair = std::pair<std::string, std::string>;
 
+// One pair score from a cross-encoder's logits [num_labels]: with `activate`, the sigmoid of
+// the logit (num_labels == 1) or the softmax probability of the last label; without, the
+// (last) raw logit.
+float ScoreFromLogits(const float* logits, int num_labels, bool activate);
+
+// The distinct texts of `pairs` (first appearance order) and, per pair, the rows of its two
+// texts in that list: a bi-encoder embeds each text once (a rerank repeats its query).
+struct PairTexts {
+  std::vector<std::string> texts;
+  std::vector<std::pair<int, int>> rows;
+};
+PairTexts DedupePairTexts(const std::vector<TextPair>& pairs);
+
 class Engine {
  public:
   static StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options);

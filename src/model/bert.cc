@@ -172,13 +172,7 @@ void BertModel::Pool(const TokenBatch& batch, const float* hidden, bool normaliz
         break;
       }
     }
-    if (normalize) {
-      double sq = 0;
-      for (int j = 0; j < h; ++j) sq += static_cast<double>(o[j]) * o[j];
-      // torch.nn.functional.normalize: x / max(||x||, 1e-12)
-      const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
-      for (int j = 0; j < h; ++j) o[j] *= inv;
-    }
+    if (normalize) ops::L2Normalize(o, h);
   }
 }
 

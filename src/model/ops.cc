@@ -34,4 +34,17 @@ void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qk
   });
 }
 
+void L2Normalize(float* v, int dim) {
+  double sq = 0;
+  for (int j = 0; j < dim; ++j) sq += static_cast<double>(v[j]) * v[j];
+  const float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
+  for (int j = 0; j < dim; ++j) v[j] *= inv;
+}
+
+float Dot(const float* a, const float* b, int dim) {
+  double dot = 0;
+  for (int j = 0; j < dim; ++j) dot += static_cast<double>(a[j]) * b[j];
+  return static_cast<float>(dot);
+}
+
 }  // namespace encserve::ops

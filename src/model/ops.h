@@ -16,4 +16,10 @@ void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
 void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qkv,
                const int* offsets, int num_seqs, int num_heads, int head_dim, float* out);
 
+// v /= max(||v||, 1e-12) (torch.nn.functional.normalize), accumulated in double.
+void L2Normalize(float* v, int dim);
+
+// a . b accumulated in double (cosine of two normalised embeddings).
+float Dot(const float* a, const float* b, int dim);
+
 }  // namespace encserve::ops

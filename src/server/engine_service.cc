@@ -1,34 +1,23 @@
 #include "server/engine_service.h"
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 
 #include "kernels/cpu_features.h"
 #include "kernels/precision.h"
+#include "model/ops.h"
 
 namespace encserve::server {
 namespace {
 
+using ops::Dot;
+using ops::L2Normalize;
+
 double Seconds(scheduler::Clock::time_point since) {
   return std::chrono::duration<double>(scheduler::Clock::now() - since).count();
-}
-
-void L2Normalize(float* v, int dim) {
-  double ss = 0;
-  for (int j = 0; j < dim; ++j) ss += static_cast<double>(v[j]) * v[j];
-  const float inv = static_cast<float>(1.0 / std::max(std::sqrt(ss), 1e-12));
-  for (int j = 0; j < dim; ++j) v[j] *= inv;
-}
-
-float Dot(const float* a, const float* b, int dim) {
-  double dot = 0;
-  for (int j = 0; j < dim; ++j) dot += static_cast<double>(a[j]) * b[j];
-  return static_cast<float>(dot);
 }
 
 int64_t CountTokens(const std::vector<Encoding>& enc) {
@@ -138,8 +127,8 @@ StatusOr<std::vector<Encoding>> EngineService::EncodePairs(
   for (size_t i = 0; i < pairs.size(); ++i) {
     RETURN_IF_ERROR(CheckText(pairs[i].first, i, options_.limits.max_text_chars));
     RETURN_IF_ERROR(CheckText(pairs[i].second, i, options_.limits.max_text_chars));
-    auto e = engine_->tokenizer().EncodePair(pairs[i].first, pairs[i].second,
-                                             engine_->max_length());
+    auto e =
+        engine_->tokenizer().EncodePair(pairs[i].first, pairs[i].second, engine_->max_length());
     if (!e.ok()) return InvalidArgument("pair " + std::to_string(i) + ": " + e.status().message());
     if (e->truncated && !truncate) return TooLong(i, engine_->max_length());
     out[i] = std::move(e).value();
@@ -149,8 +138,7 @@ StatusOr<std::vector<Encoding>> EngineService::EncodePairs(
 }
 
 void EngineService::Run(scheduler::Task task, std::vector<Encoding> inputs,
-                        const RequestContext& ctx,
-                        std::function<void(StatusOr<Embeddings>)> done) {
+                        const RequestContext& ctx, std::function<void(StatusOr<Embeddings>)> done) {
   if (!ready_.load()) {
     done(Unavailable("the model is not ready (starting up or shutting down)"));
     return;
@@ -190,7 +178,7 @@ void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResu
   const int64_t tokens = CountTokens(*enc);
   const bool normalize = params.normalize.value_or(engine_->config().normalize);
   Run(scheduler::Task::kEmbed, std::move(enc).value(), ctx,
-      [done, dim, out_dim, normalize, tokens](StatusOr<Embeddings> rows) {
+      [done, out_dim, normalize, tokens](StatusOr<Embeddings> rows) {
         if (!rows.ok()) return done(rows.status());
         EmbedResult r;
         r.rows = rows->rows;
@@ -202,7 +190,6 @@ void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResu
           std::copy(rows->row(i), rows->row(i) + out_dim, dst);
           if (normalize) L2Normalize(dst, out_dim);
         }
-        (void)dim;
         done(std::move(r));
       });
 }
@@ -216,20 +203,15 @@ void EngineService::EmbedNormalized(
   Run(scheduler::Task::kEmbed, std::move(enc).value(), ctx,
       [done, tokens](StatusOr<Embeddings> rows) {
         if (rows.ok()) {
-          for (int i = 0; i < rows->rows; ++i) L2Normalize(rows->data.data() + i * rows->dim, rows->dim);
+          for (int i = 0; i < rows->rows; ++i)
+            L2Normalize(rows->data.data() + i * rows->dim, rows->dim);
         }
         done(std::move(rows), tokens);
       });
 }
 
 float EngineService::PairScore(const float* logits, bool raw) const {
-  const int n = engine_->config().num_labels;
-  if (n == 1) return raw ? logits[0] : 1.0f / (1.0f + std::exp(-logits[0]));
-  if (raw) return logits[n - 1];
-  const float mx = *std::max_element(logits, logits + n);
-  double sum = 0;
-  for (int j = 0; j < n; ++j) sum += std::exp(logits[j] - mx);
-  return static_cast<float>(std::exp(logits[n - 1] - mx) / sum);
+  return ScoreFromLogits(logits, engine_->config().num_labels, !raw);
 }
 
 void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResult> done) {
@@ -250,23 +232,15 @@ void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResu
     return;
   }
   // Bi-encoder: cosine of the two embeddings; each distinct text is embedded once.
-  auto texts = std::make_shared<std::vector<std::string>>();
-  auto rows = std::make_shared<std::vector<std::pair<int, int>>>(params.pairs.size());
-  std::unordered_map<std::string, int> index;
-  auto row_of = [&](const std::string& t) {
-    auto [it, inserted] = index.emplace(t, static_cast<int>(texts->size()));
-    if (inserted) texts->push_back(t);
-    return it->second;
-  };
-  for (size_t i = 0; i < params.pairs.size(); ++i) {
-    (*rows)[i] = {row_of(params.pairs[i].first), row_of(params.pairs[i].second)};
-  }
-  EmbedNormalized(*texts, params.truncate, ctx,
+  PairTexts dedup = DedupePairTexts(params.pairs);
+  auto rows = std::make_shared<std::vector<std::pair<int, int>>>(std::move(dedup.rows));
+  EmbedNormalized(dedup.texts, params.truncate, ctx,
                   [done, rows](StatusOr<Embeddings> emb, int64_t tokens) {
                     if (!emb.ok()) return done(emb.status());
                     ScoreResult r;
                     r.prompt_tokens = tokens;
-                    for (auto [a, b] : *rows) r.scores.push_back(Dot(emb->row(a), emb->row(b), emb->dim));
+                    for (auto [a, b] : *rows)
+                      r.scores.push_back(Dot(emb->row(a), emb->row(b), emb->dim));
                     done(std::move(r));
                   });
 }
@@ -275,10 +249,9 @@ namespace {
 RerankResult Rank(const std::vector<float>& scores, const RerankParams& p, int64_t tokens) {
   std::vector<int> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return scores[a] > scores[b]; });
-  const size_t n = std::min(order.size(), static_cast<size_t>(p.top_n.value_or(
-                                              static_cast<int>(order.size()))));
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
+  const size_t n =
+      std::min(order.size(), static_cast<size_t>(p.top_n.value_or(static_cast<int>(order.size()))));
   RerankResult r;
   r.prompt_tokens = tokens;
   for (size_t k = 0; k < n; ++k) {
@@ -306,7 +279,8 @@ void EngineService::Rerank(RerankParams params, RequestContext ctx, Done<RerankR
         [this, done, p, tokens](StatusOr<Embeddings> logits) {
           if (!logits.ok()) return done(logits.status());
           std::vector<float> scores;
-          for (int i = 0; i < logits->rows; ++i) scores.push_back(PairScore(logits->row(i), p->raw_scores));
+          for (int i = 0; i < logits->rows; ++i)
+            scores.push_back(PairScore(logits->row(i), p->raw_scores));
           done(Rank(scores, *p, tokens));
         });
     return;
@@ -384,13 +358,17 @@ ServiceInfo EngineService::Info() const {
   return i;
 }
 
-bool EngineService::Ready() const { return ready_.load(); }
+bool EngineService::Ready() const {
+  return ready_.load();
+}
 
 void EngineService::RecordRequest(std::string_view route, int http_code, double seconds) {
   metrics_->RecordRequest(route, http_code, seconds);
 }
 
-std::string EngineService::MetricsText() const { return metrics_->Text(); }
+std::string EngineService::MetricsText() const {
+  return metrics_->Text();
+}
 
 void EngineService::Shutdown(scheduler::Clock::time_point deadline) {
   ready_.store(false);
