@@ -34,7 +34,7 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* flags) {
                   "force kernels: scalar|avx2|avx512|amx (avx512: no AMX tiles; default: best)")
       ->check(CLI::IsMember({"scalar", "avx2", "avx512", "amx"}));
   cmd->add_option("-p,--precision", flags->precision,
-                  "weights: fp32 | bf16 (AVX512-BF16 dot products where available) | fp16 "
+                  "weights: fp32 | bf16 (AMX / AVX512-BF16 bf16 products where available) | fp16 "
                   "(storage; fp32 compute) | int8 | int4")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "fp16", "int8", "int4"}));

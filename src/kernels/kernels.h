@@ -31,14 +31,24 @@ struct KernelTable {
   void (*gemm_half)(const float* x, int ldx, int m, const PackedHalf& w, float* y, int ldy, int n0,
                     int n1, Epilogue ep);
 
-  // AVX512-BF16 only (nullptr elsewhere): y[m, n0:n1] = epilogue(xb · Wᵀ + bias) where xb holds
-  // x converted by convert_bf16 (rows of ldxb ≥ 2·ceil(k/2) bf16) and W is PackBf16Pairs(nr =
-  // gemm_nr); vdpbf16ps products, fp32 accumulation.
+  // AVX512-BF16 / AMX-BF16 only (nullptr elsewhere): y[m, n0:n1] = epilogue(xb · Wᵀ + bias)
+  // where xb holds x converted by convert_bf16 (rows of ldxb = Bf16Stride(table, k) bf16) and W
+  // is PackBf16Pairs(nr = gemm_nr, k_align = bf16_k_align); bf16 products, fp32 accumulation
+  // (vdpbf16ps or tdpbf16ps). The kernel may read up to bf16_mr − 1 rows of xb past m (their
+  // results are not stored), so allocate m + bf16_mr − 1 rows.
   void (*gemm_bf16_dot)(const uint16_t* xb, int ldxb, int m, const PackedBf16Pairs& w, float* y,
                         int ldy, int n0, int n1, Epilogue ep) = nullptr;
-  // x[m, k] fp32 → out[m, ldo] bf16 (round to nearest even), odd k padded with a zero.
+  // x[m, k] fp32 → out[m, ldo] bf16 (round to nearest even), columns k .. ldo−1 set to zero.
   void (*convert_bf16)(const float* x, int m, int k, uint16_t* out, int ldo) = nullptr;
+  int bf16_k_align = 2;  // even; PackBf16Pairs and convert_bf16 rows pad k to a multiple of it
+  int bf16_mr = 1;       // rows per bf16 micro-tile: row partitions are best made in multiples
 };
+
+// Row stride (in bf16 values) of convert_bf16 output for gemm_bf16_dot: k rounded up to
+// t.bf16_k_align.
+inline int Bf16Stride(const KernelTable& t, int k) {
+  return (k + t.bf16_k_align - 1) / t.bf16_k_align * t.bf16_k_align;
+}
 
 // The table for the active ISA (ActiveIsa()).
 const KernelTable& Kernels();

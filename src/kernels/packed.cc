@@ -99,11 +99,13 @@ PackedHalf PackHalf(const float* w, const float* bias, int n, int k, int nr, Hal
   return p;
 }
 
-PackedBf16Pairs PackBf16Pairs(const float* w, const float* bias, int n, int k, int nr) {
-  assert(n > 0 && k > 0 && nr > 0);
+PackedBf16Pairs PackBf16Pairs(const float* w, const float* bias, int n, int k, int nr,
+                              int k_align) {
+  assert(n > 0 && k > 0 && nr > 0 && k_align > 0 && k_align % 2 == 0);
   PackedBf16Pairs p;
   p.n = n;
   p.k = k;
+  p.kp = (k + k_align - 1) / k_align * k_align / 2;
   p.nr = nr;
   const int kp = p.k_pairs();
   p.panels.resize(static_cast<size_t>(p.num_panels()) * kp * nr * 2);

@@ -24,7 +24,7 @@ StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int
       return lw;
     case Precision::kBF16:
       if (kt.gemm_bf16_dot != nullptr) {
-        lw.bf16 = kernels::PackBf16Pairs(w, bias, n, k, kt.gemm_nr);
+        lw.bf16 = kernels::PackBf16Pairs(w, bias, n, k, kt.gemm_nr, kt.bf16_k_align);
       } else {
         lw.half = kernels::PackHalf(w, bias, n, k, kt.gemm_nr, kernels::HalfFormat::kBF16);
       }
@@ -121,12 +121,13 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
         });
         return;
       } else {
-        const int ldxb = w.bf16.k_pairs() * 2;
+        const int ldxb = kernels::Bf16Stride(kt, k);
+        // The kernel may read up to bf16_mr − 1 rows past m (whole AMX tiles).
         thread_local std::vector<uint16_t> xb;
-        xb.resize(static_cast<size_t>(m) * ldxb);
+        xb.resize(static_cast<size_t>(m + kt.bf16_mr - 1) * ldxb);
         kt.convert_bf16(x, m, k, xb.data(), ldxb);
         const uint16_t* xbp = xb.data();
-        Partition(pool, m, n, k, kt.gemm_nr, kt.gemm_mr, [&](int r0, int rows, int n0, int n1) {
+        Partition(pool, m, n, k, kt.gemm_nr, kt.bf16_mr, [&](int r0, int rows, int n0, int n1) {
           kt.gemm_bf16_dot(xbp + static_cast<long>(r0) * ldxb, ldxb, rows, w.bf16, out(r0), n, n0,
                            n1, ep);
         });

@@ -17,7 +17,7 @@ struct LinearWeights {
   int k = 0;
   kernels::PackedF32 f32;         // kF32
   kernels::PackedHalf half;       // kF16, and kBF16 without AVX512-BF16
-  kernels::PackedBf16Pairs bf16;  // kBF16 with AVX512-BF16 dot products
+  kernels::PackedBf16Pairs bf16;  // kBF16 with AVX512-BF16 dot products or AMX-BF16 tiles
   kernels::PackedS8 s8;           // kInt8
   kernels::PackedS4 s4;           // kInt4
   const kernels::QuantKernelTable* quant =

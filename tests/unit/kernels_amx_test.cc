@@ -1,7 +1,9 @@
-// AMX kernels (kernels/amx/): exact integer accumulation, bit-identical outputs to the AVX-512
-// VNNI table (same integers, same epilogue) over shapes with row / column / k tails, and calls
-// from several threads (tile configuration is per thread). Skipped when the CPU (or the OS) does
-// not offer AMX. The generic table tests (kernels_quant_test) also run the amx table.
+// AMX kernels (kernels/amx/): int8 — exact integer accumulation, bit-identical outputs to the
+// AVX-512 VNNI table (same integers, same epilogue); bf16 — exact on small integers, within fp32
+// rounding of the double-precision reference on bf16-rounded inputs. Shapes with row / column / k
+// tails, column ranges, and calls from several threads (tile configuration is per thread).
+// Skipped when the CPU (or the OS) does not offer AMX. The generic table tests (kernels_test,
+// kernels_quant_test) also run the amx tables.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -10,11 +12,13 @@
 #include <vector>
 
 #include "kernels/quant.h"
+#include "kernels/ref.h"
 #include "test_util.h"
 
 namespace encserve::kernels {
 namespace {
 
+using ::encserve::testing::MaxRelErr;
 using ::encserve::testing::Random;
 
 class AmxInt8Test : public ::testing::Test {
@@ -110,6 +114,112 @@ TEST_F(AmxInt8Test, ManyThreads) {
   EXPECT_EQ(y, want);
 }
 
+class AmxBf16Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    t_ = KernelsFor(Isa::kAmx);
+    if (t_ == nullptr || !DetectCpu().amx_bf16) GTEST_SKIP() << "CPU or OS lacks AMX-BF16";
+    ASSERT_EQ(t_->bf16_k_align, 32);
+  }
+  // y[m, n0:n1] from the amx bf16 GEMM; every other element keeps the guard value 123, and the
+  // rows of xb past m are NaN bits (the kernel may read them, never store their results).
+  std::vector<float> Run(const std::vector<float>& x, const std::vector<float>& w,
+                         const std::vector<float>& b, int m, int n, int k, int n0, int n1,
+                         Epilogue ep) const {
+    const int ldxb = Bf16Stride(*t_, k);
+    std::vector<uint16_t> xb(size_t(m + t_->bf16_mr - 1) * ldxb, 0xffff);
+    t_->convert_bf16(x.data(), m, k, xb.data(), ldxb);
+    const PackedBf16Pairs pw = PackBf16Pairs(w.data(), b.data(), n, k, t_->gemm_nr, 32);
+    std::vector<float> y(size_t(m) * n, 123.0f);
+    t_->gemm_bf16_dot(xb.data(), ldxb, m, pw, y.data(), n, n0, n1, ep);
+    return y;
+  }
+  const KernelTable* t_ = nullptr;
+};
+
+std::vector<float> Bf16Rounded(std::vector<float> v) {
+  for (float& f : v) f = Bf16ToFloat(FloatToBf16(f));
+  return v;
+}
+
+// Small integers are exact in bf16 and their sums (< 2^24) exact in fp32.
+TEST_F(AmxBf16Test, IntegerDotProductsAreExact) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> d(-8, 8);
+  for (int m : {1, 16, 17, 45}) {
+    for (int k : {1, 33, 384, 1536}) {
+      const int n = 40;
+      std::vector<float> x(size_t(m) * k), w(size_t(n) * k), b(n);
+      for (auto& v : x) v = float(d(rng));
+      for (auto& v : w) v = float(d(rng));
+      for (auto& v : b) v = float(d(rng));
+      const auto y = Run(x, w, b, m, n, k, 0, n, Epilogue::kBias);
+      for (int i = 0; i < m; ++i) {
+        for (int j = 0; j < n; ++j) {
+          double dot = b[j];
+          for (int c = 0; c < k; ++c) dot += double(x[size_t(i) * k + c]) * w[size_t(j) * k + c];
+          ASSERT_EQ(y[size_t(i) * n + j], float(dot))
+              << "m=" << m << " k=" << k << " " << i << "," << j;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(AmxBf16Test, MatchesReferenceWithTailsAndColumnRanges) {
+  for (int m : {1, 9, 15, 16, 17, 31, 32, 33, 100}) {
+    for (int k : {1, 31, 32, 33, 100, 384, 1536}) {
+      for (int n : {1, 16, 17, 33, 100, 384}) {
+        const uint32_t seed = m * 7919 + k * 31 + n;
+        const auto x = Random(size_t(m) * k, seed), w = Random(size_t(n) * k, seed + 1, 0.1f);
+        const auto b = Random(n, seed + 2);
+        for (Epilogue ep : {Epilogue::kBias, Epilogue::kBiasGelu}) {
+          if (ep == Epilogue::kBiasGelu && n != 100) continue;
+          std::vector<float> want(size_t(m) * n);
+          ref::Linear(Bf16Rounded(x).data(), Bf16Rounded(w).data(), b.data(), want.data(), m, n,
+                      k, ep == Epilogue::kBiasGelu);
+          const auto got = Run(x, w, b, m, n, k, 0, n, ep);
+          ASSERT_LT(MaxRelErr(got, want), 1e-4f) << "m=" << m << " n=" << n << " k=" << k;
+          if (n > 32) {  // columns 32..n only: the others keep the guard
+            const auto part = Run(x, w, b, m, n, k, 32, n, ep);
+            for (int i = 0; i < m; ++i) {
+              for (int j = 0; j < n; ++j) {
+                const float v = part[size_t(i) * n + j];
+                if (j < 32) {
+                  ASSERT_EQ(v, 123.0f) << i << "," << j;
+                } else {
+                  ASSERT_EQ(v, got[size_t(i) * n + j]) << i << "," << j;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_F(AmxBf16Test, ManyThreads) {
+  const int m = 40, n = 384, k = 384;
+  const auto x = Random(size_t(m) * k, 1), w = Random(size_t(n) * k, 2, 0.1f), b = Random(n, 3);
+  const auto want = Run(x, w, b, m, n, k, 0, n, Epilogue::kBias);
+  const int ldxb = Bf16Stride(*t_, k);
+  std::vector<uint16_t> xb(size_t(m + t_->bf16_mr - 1) * ldxb);
+  t_->convert_bf16(x.data(), m, k, xb.data(), ldxb);
+  const PackedBf16Pairs pw = PackBf16Pairs(w.data(), b.data(), n, k, t_->gemm_nr, 32);
+  std::vector<float> y(size_t(m) * n, -1.0f);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {  // 4 column ranges of 96 = 3 panels
+      for (int rep = 0; rep < 3; ++rep)
+        t_->gemm_bf16_dot(xb.data(), ldxb, m, pw, y.data(), n, t * 96, (t + 1) * 96,
+                          Epilogue::kBias);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(y, want);
+}
+
 TEST(AmxDispatch, EnvironmentLevelsBelowAmxNeverUseIt) {
   EXPECT_STRNE(QuantKernelsFor(Isa::kAvx512).name, "amx");
   EXPECT_STRNE(QuantKernelsFor(Isa::kAvx2).name, "amx");
@@ -120,6 +230,17 @@ TEST(AmxDispatch, EnvironmentLevelsBelowAmxNeverUseIt) {
   EXPECT_EQ(isa, Isa::kAmx);
   EXPECT_STREQ(QuantKernelsFor(Isa::kAmx).name,
                DetectCpu().amx ? "amx" : QuantKernelsFor(Isa::kAvx512).name);
+}
+
+TEST(AmxDispatch, Bf16GemmUsesTilesOnlyAtTheAmxLevel) {
+  const KernelTable* avx512 = KernelsFor(Isa::kAvx512);
+  if (avx512 != nullptr) {
+    EXPECT_EQ(avx512->bf16_k_align, 2);  // vdpbf16ps (or none)
+  }
+  const KernelTable* amx = KernelsFor(Isa::kAmx);
+  if (amx != nullptr) {
+    EXPECT_EQ(amx->bf16_k_align, DetectCpu().amx_bf16 ? 32 : 2);
+  }
 }
 
 }  // namespace

@@ -141,18 +141,20 @@ TEST_P(KernelIsaTest, HalfWeightGemmMatchesReferenceOnRoundedWeights) {
 
 TEST_P(KernelIsaTest, Bf16DotGemmMatchesReferenceOnRoundedInputs) {
   if (table_->gemm_bf16_dot == nullptr) GTEST_SKIP() << "no AVX512-BF16 on this CPU/ISA";
-  for (int m : {1, 5, 12, 13, 40}) {
-    for (auto [n, k] : {std::pair{7, 33}, {48, 64}, {384, 384}, {100, 1536}}) {
+  for (int m : {1, 5, 12, 13, 17, 40}) {
+    for (auto [n, k] : {std::pair{7, 33}, {48, 64}, {33, 100}, {384, 384}, {100, 1536}}) {
       auto x = Random(size_t(m) * k, m + k);
       auto w = Random(size_t(n) * k, n * 3 + k, 0.1f);
       auto b = Random(n, n);
       std::vector<float> want(size_t(m) * n), got(size_t(m) * n);
       ref::Linear(RoundTrip(x, HalfFormat::kBF16).data(), RoundTrip(w, HalfFormat::kBF16).data(),
                   b.data(), want.data(), m, n, k, false);
-      const int ldxb = (k + 1) / 2 * 2;
-      std::vector<uint16_t> xb(size_t(m) * ldxb, 0xffff);
+      const int ldxb = Bf16Stride(*table_, k);
+      // Rows past m are garbage (NaN bits): they may be read, never stored.
+      std::vector<uint16_t> xb(size_t(m + table_->bf16_mr - 1) * ldxb, 0xffff);
       table_->convert_bf16(x.data(), m, k, xb.data(), ldxb);
-      PackedBf16Pairs packed = PackBf16Pairs(w.data(), b.data(), n, k, table_->gemm_nr);
+      PackedBf16Pairs packed =
+          PackBf16Pairs(w.data(), b.data(), n, k, table_->gemm_nr, table_->bf16_k_align);
       table_->gemm_bf16_dot(xb.data(), ldxb, m, packed, got.data(), n, 0, n, Epilogue::kBias);
       ASSERT_LT(MaxRelErr(got, want), 1e-4f) << "m=" << m << " n=" << n << " k=" << k;
     }

@@ -30,6 +30,7 @@ const KernelTable& Avx512Kernels() {
     if (DetectCpu().avx512_bf16) {
       t.gemm_bf16_dot = GemmBf16DotAvx512;
       t.convert_bf16 = ConvertBf16Avx512;
+      t.bf16_mr = kMr;
     }
     return t;
   }();

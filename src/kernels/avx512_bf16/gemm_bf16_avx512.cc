@@ -81,7 +81,7 @@ void ConvertBf16Avx512(const float* x, int m, int k, uint16_t* out, int ldo) {
       _mm512_storeu_si512(dst + j, (__m512i)v);
     }
     for (; j < k; ++j) dst[j] = FloatToBf16(src[j]);
-    if (k % 2) dst[k] = 0;
+    for (; j < ldo; ++j) dst[j] = 0;
   }
 }
 
