@@ -176,8 +176,8 @@ TEST_F(AmxBf16Test, MatchesReferenceWithTailsAndColumnRanges) {
         for (Epilogue ep : {Epilogue::kBias, Epilogue::kBiasGelu}) {
           if (ep == Epilogue::kBiasGelu && n != 100) continue;
           std::vector<float> want(size_t(m) * n);
-          ref::Linear(Bf16Rounded(x).data(), Bf16Rounded(w).data(), b.data(), want.data(), m, n,
-                      k, ep == Epilogue::kBiasGelu);
+          ref::Linear(Bf16Rounded(x).data(), Bf16Rounded(w).data(), b.data(), want.data(), m, n, k,
+                      ep == Epilogue::kBiasGelu);
           const auto got = Run(x, w, b, m, n, k, 0, n, ep);
           ASSERT_LT(MaxRelErr(got, want), 1e-4f) << "m=" << m << " n=" << n << " k=" << k;
           if (n > 32) {  // columns 32..n only: the others keep the guard
