@@ -124,7 +124,9 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
         const int ldxb = kernels::Bf16Stride(kt, k);
         // The kernel may read up to bf16_mr − 1 rows past m (whole AMX tiles).
         thread_local std::vector<uint16_t> xb;
-        xb.resize(static_cast<size_t>(m + kt.bf16_mr - 1) * ldxb);
+        // Grow only: shrinking and re-growing a vector zero-fills megabytes per GEMM.
+        const size_t need = static_cast<size_t>(m + kt.bf16_mr - 1) * ldxb;
+        if (xb.size() < need) xb.resize(need);
         kt.convert_bf16(x, m, k, xb.data(), ldxb);
         const uint16_t* xbp = xb.data();
         Partition(pool, m, n, k, kt.gemm_nr, kt.bf16_mr, [&](int r0, int rows, int n0, int n1) {
@@ -140,7 +142,7 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
       thread_local kernels::QuantizedRows xq_storage;
       thread_local std::vector<float> xs;
       if (!w.smooth.empty()) {
-        xs.resize(static_cast<size_t>(m) * k);
+        if (xs.size() < static_cast<size_t>(m) * k) xs.resize(static_cast<size_t>(m) * k);
         for (int i = 0; i < m; ++i) {
           const float* src = x + static_cast<size_t>(i) * k;
           float* dst = xs.data() + static_cast<size_t>(i) * k;
