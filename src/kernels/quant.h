@@ -60,6 +60,7 @@ struct QuantizedRows {
   int m = 0, k = 0, kp = 0;
   AlignedBuffer<uint8_t> data;  // at least m × kp
   AlignedBuffer<float> scales;  // at least m: a_i
+  AlignedBuffer<float> scaled;  // quantize_rows' scratch: one row times col_scale
   const uint8_t* row(int i) const { return data.data() + static_cast<size_t>(i) * kp; }
 };
 
@@ -67,8 +68,10 @@ struct QuantKernelTable {
   const char* name;  // "amx", "avx512_vnni", "avx_vnni", "avx2", "scalar"
   int nr;            // panel width PackS8/PackS4 use for this table
   int mr;            // rows per micro-tile (row partitions are best made in multiples of it)
-  // Quantises x [m, k] (row-major, contiguous) into out, growing its buffers when needed.
-  void (*quantize_rows)(const float* x, int m, int k, QuantizedRows* out);
+  // Quantises x [m, k] (row-major, contiguous) into out, growing its buffers when needed. With
+  // col_scale ([k], or nullptr for none) the rows quantised are x[i, c] · col_scale[c] (one float
+  // multiply each): the activation side of SmoothQuant smoothing, fused into this pass.
+  void (*quantize_rows)(const float* x, int m, int k, const float* col_scale, QuantizedRows* out);
   // y[m, n0:n1] = epilogue(dequantised x · Wᵀ + bias); n0 % nr == 0, n1 ≤ w.n, x.k == w.k.
   void (*gemm_s8)(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int n0, int n1,
                   Epilogue ep);

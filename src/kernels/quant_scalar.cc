@@ -15,15 +15,20 @@ float Finish(float v, Epilogue ep) {
   return ep == Epilogue::kBiasGelu ? 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)) : v;
 }
 
-void QuantizeRowsScalar(const float* x, int m, int k, QuantizedRows* out) {
+void QuantizeRowsScalar(const float* x, int m, int k, const float* col_scale, QuantizedRows* out) {
   const int kp = (k + 3) / 4 * 4;
   out->m = m;
   out->k = k;
   out->kp = kp;
   out->data.reserve_at_least(static_cast<size_t>(m) * kp);
   out->scales.reserve_at_least(m);
+  if (col_scale != nullptr) out->scaled.reserve_at_least(k);
   for (int i = 0; i < m; ++i) {
     const float* r = x + static_cast<size_t>(i) * k;
+    if (col_scale != nullptr) {
+      for (int kk = 0; kk < k; ++kk) out->scaled[kk] = r[kk] * col_scale[kk];
+      r = out->scaled.data();
+    }
     uint8_t* q = out->data.data() + static_cast<size_t>(i) * kp;
     float mx = 0.0f;
     for (int kk = 0; kk < k; ++kk) mx = std::fmax(mx, std::fabs(r[kk]));

@@ -6,8 +6,10 @@
 
 namespace encserve::kernels::ref {
 
-// x [m, k] → xq [m, k] ∈ [-127, 127] (signed, without the +128 shift) and scale [m].
-void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale);
+// x [m, k] → xq [m, k] ∈ [-127, 127] (signed, without the +128 shift) and scale [m]; with
+// col_scale the rows quantised are x[i, c] · col_scale[c].
+void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale,
+                  const float* col_scale = nullptr);
 // w [n, k] → q [n, k] ∈ [-127, 127], scale [n] (per output channel).
 void QuantizeWeightsS8(const float* w, int n, int k, int8_t* q, float* scale);
 // w [n, k] → q [n, k] ∈ [-7, 7], scale [n, k / group] (k % group == 0).

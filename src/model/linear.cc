@@ -140,16 +140,8 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
       // Activations are quantised once per GEMM and shared by the column partitions.
       const kernels::QuantKernelTable& qt = *w.quant;
       thread_local kernels::QuantizedRows xq_storage;
-      thread_local std::vector<float> xs;
-      if (!w.smooth.empty()) {
-        if (xs.size() < static_cast<size_t>(m) * k) xs.resize(static_cast<size_t>(m) * k);
-        for (int i = 0; i < m; ++i) {
-          const float* src = x + static_cast<size_t>(i) * k;
-          float* dst = xs.data() + static_cast<size_t>(i) * k;
-          for (int c = 0; c < k; ++c) dst[c] = src[c] * w.smooth[c];
-        }
-      }
-      qt.quantize_rows(w.smooth.empty() ? x : xs.data(), m, k, &xq_storage);
+      // Smoothing (x · 1/s per input channel) is fused into the quantisation pass.
+      qt.quantize_rows(x, m, k, w.smooth.empty() ? nullptr : w.smooth.data(), &xq_storage);
       // A plain reference: inside the lambda, which may run on a worker thread, the name of a
       // thread_local would denote that worker's own (empty) instance.
       const kernels::QuantizedRows& xq = xq_storage;

@@ -86,7 +86,7 @@ class QuantIsaTest : public ::testing::TestWithParam<QuantIsa> {
   // The table's output for the whole problem, with a guard value after the last element.
   std::vector<float> Run(const Problem& p, bool int4, bool gelu) {
     QuantizedRows xq;
-    table_->quantize_rows(p.x.data(), p.m, p.k, &xq);
+    table_->quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
     std::vector<float> y(size_t(p.m) * p.n + 1, 123.0f);
     const Epilogue ep = gelu ? Epilogue::kBiasGelu : Epilogue::kBias;
     if (int4) {
@@ -125,7 +125,7 @@ TEST_P(QuantIsaTest, QuantizeRowsMatchesReference) {
     std::vector<float> want_s(m);
     ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data());
     QuantizedRows q;
-    table_->quantize_rows(x.data(), m, k, &q);
+    table_->quantize_rows(x.data(), m, k, nullptr, &q);
     ASSERT_EQ(q.m, m);
     ASSERT_EQ(q.k, k);
     ASSERT_EQ(q.kp % 4, 0);
@@ -137,6 +137,36 @@ TEST_P(QuantIsaTest, QuantizeRowsMatchesReference) {
       }
     }
     EXPECT_EQ(want_s[1], 1.0f);
+  }
+}
+
+// Smoothing fused into quantize_rows: the same bytes and scales as the reference on x · s, and
+// as quantising the pre-multiplied rows.
+TEST_P(QuantIsaTest, QuantizeRowsWithColumnScaleMatchesPremultiplied) {
+  for (int k : {1, 7, 15, 16, 17, 37, 384, 1539}) {
+    const int m = 4;
+    const auto x = Random(size_t(m) * k, k + 5, 3.0f);
+    auto s = Random(k, k + 6, 4.0f);
+    for (float& v : s) v = std::fabs(v) + 0.01f;
+    std::vector<float> xs(x);
+    for (int i = 0; i < m; ++i) {
+      for (int c = 0; c < k; ++c) xs[size_t(i) * k + c] *= s[c];
+    }
+    std::vector<int8_t> want(size_t(m) * k);
+    std::vector<float> want_s(m);
+    ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data(), s.data());
+    QuantizedRows fused, pre;
+    table_->quantize_rows(x.data(), m, k, s.data(), &fused);
+    table_->quantize_rows(xs.data(), m, k, nullptr, &pre);
+    for (int i = 0; i < m; ++i) {
+      ASSERT_EQ(fused.scales[i], want_s[i]) << "k=" << k << " row " << i;
+      ASSERT_EQ(fused.scales[i], pre.scales[i]) << "k=" << k << " row " << i;
+      for (int j = 0; j < fused.kp; ++j) {
+        const int expect = j < k ? want[size_t(i) * k + j] + 128 : 128;
+        ASSERT_EQ(fused.row(i)[j], expect) << "k=" << k << " row " << i << " col " << j;
+        ASSERT_EQ(fused.row(i)[j], pre.row(i)[j]) << "k=" << k << " row " << i << " col " << j;
+      }
+    }
   }
 }
 
@@ -216,7 +246,7 @@ TEST_P(QuantIsaTest, ColumnRangesWriteOnlyTheirColumns) {
       Problem p = MakeProblem(13, n, 192, 64, n);
       const int ldy = n + 3;  // gaps between rows must stay untouched
       QuantizedRows xq;
-      table_->quantize_rows(p.x.data(), p.m, p.k, &xq);
+      table_->quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
       auto w8 = PackS8(p.w.data(), p.bias.data(), n, p.k, *table_);
       auto w4 = PackS4(p.w.data(), p.bias.data(), n, p.k, 64, *table_);
       ASSERT_TRUE(w8.ok() && w4.ok());

@@ -131,8 +131,8 @@ void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int
   if (prev.i >= 0) finish(acc[buf ^ 1], prev);
 }
 
-void QuantizeRowsAmx(const float* x, int m, int k, QuantizedRows* out) {
-  QuantizeRowsAvx512(x, m, k, /*k_align=*/kTileK, /*row_align=*/kMr, out);
+void QuantizeRowsAmx(const float* x, int m, int k, const float* col_scale, QuantizedRows* out) {
+  QuantizeRowsAvx512(x, m, k, col_scale, /*k_align=*/kTileK, /*row_align=*/kMr, out);
 }
 
 }  // namespace

@@ -217,8 +217,8 @@ void GemmS4Vnni(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, in
   }
 }
 
-void QuantizeRowsVnni(const float* x, int m, int k, QuantizedRows* out) {
-  QuantizeRowsAvx512(x, m, k, /*k_align=*/4, /*row_align=*/1, out);
+void QuantizeRowsVnni(const float* x, int m, int k, const float* col_scale, QuantizedRows* out) {
+  QuantizeRowsAvx512(x, m, k, col_scale, /*k_align=*/4, /*row_align=*/1, out);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/ref_quant.h"
 
@@ -27,9 +28,16 @@ float Epilogue(double v, bool gelu) {
 
 }  // namespace
 
-void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale) {
-  for (int i = 0; i < m; ++i)
-    QuantizeBlock(x + size_t(i) * k, k, 127, xq + size_t(i) * k, &scale[i]);
+void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale, const float* col_scale) {
+  std::vector<float> row(k);
+  for (int i = 0; i < m; ++i) {
+    const float* r = x + size_t(i) * k;
+    if (col_scale != nullptr) {
+      for (int c = 0; c < k; ++c) row[c] = r[c] * col_scale[c];
+      r = row.data();
+    }
+    QuantizeBlock(r, k, 127, xq + size_t(i) * k, &scale[i]);
+  }
 }
 
 void QuantizeWeightsS8(const float* w, int n, int k, int8_t* q, float* scale) {
