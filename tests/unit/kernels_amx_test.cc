@@ -220,6 +220,27 @@ TEST_F(AmxBf16Test, ManyThreads) {
   EXPECT_EQ(y, want);
 }
 
+// Other code in the process (oneDNN releases its tiles after every call) may leave the thread's
+// tiles unconfigured between two of our GEMMs: the kernels must reconfigure, not fault.
+TEST_F(AmxInt8Test, SurvivesTileReleaseBetweenCalls) {
+  const int m = 33, n = 64, k = 384;
+  const auto x = Random(size_t(m) * k, 4), w = Random(size_t(n) * k, 5, 0.1f), b = Random(n, 6);
+  const auto first = Run(*amx_, x, w, b, m, n, k, Epilogue::kBias);
+  __asm__ volatile("tilerelease" ::: "memory");
+  EXPECT_EQ(Run(*amx_, x, w, b, m, n, k, Epilogue::kBias), first);
+  if (const KernelTable* t = KernelsFor(Isa::kAmx); t != nullptr && DetectCpu().amx_bf16) {
+    const int ldxb = Bf16Stride(*t, k);
+    std::vector<uint16_t> xb(size_t(m + t->bf16_mr - 1) * ldxb);
+    t->convert_bf16(x.data(), m, k, xb.data(), ldxb);
+    const PackedBf16Pairs pw = PackBf16Pairs(w.data(), b.data(), n, k, t->gemm_nr, 32);
+    std::vector<float> y1(size_t(m) * n), y2(size_t(m) * n);
+    t->gemm_bf16_dot(xb.data(), ldxb, m, pw, y1.data(), n, 0, n, Epilogue::kBias);
+    __asm__ volatile("tilerelease" ::: "memory");
+    t->gemm_bf16_dot(xb.data(), ldxb, m, pw, y2.data(), n, 0, n, Epilogue::kBias);
+    EXPECT_EQ(y1, y2);
+  }
+}
+
 TEST(AmxDispatch, EnvironmentLevelsBelowAmxNeverUseIt) {
   EXPECT_STRNE(QuantKernelsFor(Isa::kAvx512).name, "amx");
   EXPECT_STRNE(QuantKernelsFor(Isa::kAvx2).name, "amx");

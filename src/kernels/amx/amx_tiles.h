@@ -19,21 +19,30 @@ struct alignas(64) TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64);
 
-// Loads the configuration on the calling thread the first time (AMX state is per thread; the
-// OS keeps it across context switches). DetectCpu().amx (tile data permitted) must hold.
-inline void ConfigureTiles() {
-  thread_local bool configured = false;
-  if (configured) return;
+inline TileConfig KernelTileConfig() {
   TileConfig cfg{};
   cfg.palette_id = 1;
   for (int t = 0; t < 8; ++t) {
     cfg.rows[t] = 16;
     cfg.colsb[t] = 64;
   }
-  // Inline asm with a memory operand: GCC 12 does not treat __builtin_ia32_ldtilecfg as reading
-  // its argument and may drop the stores that fill cfg.
-  __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
-  configured = true;
+  return cfg;
+}
+
+// Makes sure the calling thread's tiles have our configuration, loading it when they do not.
+// Called at the start of every GEMM: AMX state is per thread and kept across context switches,
+// but other code in the process (oneDNN, libtorch) may release the tiles (tilerelease) or load
+// its own shapes between two of our calls; a stale check would then fault (SIGILL) or compute
+// with the wrong shapes. sttilecfg + a 64-byte compare costs far less than one tile multiply
+// chain. DetectCpu().amx (tile data permitted) must hold.
+inline void ConfigureTiles() {
+  static const TileConfig want = KernelTileConfig();
+  TileConfig cur;
+  // Inline asm with memory operands: GCC 12 does not treat __builtin_ia32_ldtilecfg as reading
+  // its argument and may drop the stores that fill the configuration.
+  __asm__ volatile("sttilecfg %0" : "=m"(cur));
+  if (__builtin_memcmp(&cur, &want, sizeof(TileConfig)) == 0) return;
+  __asm__ volatile("ldtilecfg %0" : : "m"(want));
 }
 
 }  // namespace encserve::kernels::amx
