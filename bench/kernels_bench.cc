@@ -1,9 +1,13 @@
 // fp32, bf16 and fp16-weight GEMM throughput per ISA at the model's shapes:
 // y[M, N] = x[M, K] · Wᵀ (+ bias). bf16 includes the fp32 → bf16 conversion of x (the engine does
-// it per GEMM); on the amx table it is tdpbf16ps, on avx512 vdpbf16ps.
-// Run: build/kernels_bench --benchmark_filter=Gemm
+// it per GEMM); on the amx table it is tdpbf16ps, on avx512 vdpbf16ps. The fp32 GEMMs also
+// report "%FMA peak" against the single-core fp32 ceiling measured in-process by the same probe
+// as BM_PeakFma512 / BM_PeakFma256 (independent vfmadd231ps chains held in registers).
+// Run: build/kernels_bench --benchmark_filter='Peak|Gemm'
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -11,6 +15,99 @@
 
 namespace encserve::kernels {
 namespace {
+
+// Peak probes in assembly (GCC keeps intrinsic accumulator arrays partly in memory): 24 (zmm)
+// or 12 (ymm) independent vfmadd231ps chains, well above FMA latency (4) × ports (2).
+#define ENCSERVE_R3(op, a, b, c) op(a) op(b) op(c)
+#define ENCSERVE_Z(i) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+#define ENCSERVE_Y(i) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #i "\n\t"
+
+__attribute__((target("avx512f"))) void PeakFmaLoop512(long iters) {
+  __asm__ volatile(
+      "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
+      "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
+      "1:\n\t" ENCSERVE_R3(ENCSERVE_Z, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Z, 3, 4, 5)
+          ENCSERVE_R3(ENCSERVE_Z, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Z, 9, 10, 11)
+              ENCSERVE_R3(ENCSERVE_Z, 12, 13, 14) ENCSERVE_R3(ENCSERVE_Z, 15, 16, 17)
+                  ENCSERVE_R3(ENCSERVE_Z, 18, 19, 20) ENCSERVE_R3(ENCSERVE_Z, 21, 22, 23)
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      "vzeroupper\n\t"
+      : "+r"(iters)
+      :
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
+        "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
+}
+
+__attribute__((target("avx2,fma"))) void PeakFmaLoop256(long iters) {
+  __asm__ volatile(
+      "vpxor %%ymm15, %%ymm15, %%ymm15\n\t"
+      "vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
+      "1:\n\t" ENCSERVE_R3(ENCSERVE_Y, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Y, 3, 4, 5)
+          ENCSERVE_R3(ENCSERVE_Y, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Y, 9, 10, 11)
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      "vzeroupper\n\t"
+      : "+r"(iters)
+      :
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+        "xmm10", "xmm11", "xmm14", "xmm15");
+}
+
+constexpr long kPeakIters = 100000;
+constexpr double kFlops512 = 2.0 * 16 * 24 * kPeakIters;  // 16 fp32 lanes, 24 FMAs per trip
+constexpr double kFlops256 = 2.0 * 8 * 12 * kPeakIters;
+
+void SetFlops(benchmark::State& state, double flops) {
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+void BM_PeakFma512(benchmark::State& state) {
+  if (KernelsFor(Isa::kAvx512) == nullptr) {
+    state.SkipWithError("no AVX-512");
+    return;
+  }
+  for (auto _ : state) PeakFmaLoop512(kPeakIters);
+  SetFlops(state, kFlops512);
+}
+
+void BM_PeakFma256(benchmark::State& state) {
+  if (KernelsFor(Isa::kAvx2) == nullptr) {
+    state.SkipWithError("no AVX2/FMA");
+    return;
+  }
+  for (auto _ : state) PeakFmaLoop256(kPeakIters);
+  SetFlops(state, kFlops256);
+}
+
+double ThreadSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Best of 40 short probe runs (GFLOP/s), measured once per process, for the GEMMs' "%FMA peak":
+// the zmm probe for the AVX-512 tables, the ymm probe for avx2 and scalar.
+double MeasureFmaPeak(bool zmm) {
+  double best = 0;
+  for (int rep = 0; rep < 40; ++rep) {  // the first runs also bring the core up to speed
+    const double t0 = ThreadSeconds();
+    zmm ? PeakFmaLoop512(kPeakIters) : PeakFmaLoop256(kPeakIters);
+    best = std::max(best, (zmm ? kFlops512 : kFlops256) / (ThreadSeconds() - t0) * 1e-9);
+  }
+  return best;
+}
+
+double FmaPeakGflops(bool zmm) {
+  if (zmm) {
+    static const double p512 = MeasureFmaPeak(true);
+    return p512;
+  }
+  static const double p256 = MeasureFmaPeak(false);
+  return p256;
+}
 
 void BM_GemmF32(benchmark::State& state, Isa isa) {
   const KernelTable* t = KernelsFor(isa);
@@ -25,17 +122,18 @@ void BM_GemmF32(benchmark::State& state, Isa isa) {
   for (auto& v : x) v = d(rng);
   for (auto& v : w) v = d(rng);
   PackedF32 packed = PackF32(w.data(), nullptr, n, k, t->gemm_nr);
+  const double t0 = ThreadSeconds();  // thread CPU time, as the benchmark's own CPU column
   for (auto _ : state) {
     t->gemm_f32(x.data(), k, m, packed, y.data(), n, 0, n, Epilogue::kBias);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-}
-
-void SetGflops(benchmark::State& state, int m, int n, int k) {
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * m * n * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  const double secs = ThreadSeconds() - t0;
+  const double flops = 2.0 * m * n * k;
+  SetFlops(state, flops);
+  if (KernelsFor(Isa::kAvx2) != nullptr && secs > 0) {
+    const double peak = FmaPeakGflops(isa >= Isa::kAvx512);
+    state.counters["%FMA peak"] = 100.0 * flops * state.iterations() / secs * 1e-9 / peak;
+  }
 }
 
 void BM_GemmBf16(benchmark::State& state, Isa isa) {
@@ -59,7 +157,7 @@ void BM_GemmBf16(benchmark::State& state, Isa isa) {
     t->gemm_bf16_dot(xb.data(), ldxb, m, packed, y.data(), n, 0, n, Epilogue::kBias);
     benchmark::DoNotOptimize(y.data());
   }
-  SetGflops(state, m, n, k);
+  SetFlops(state, 2.0 * m * n * k);
 }
 
 void BM_GemmF16Weights(benchmark::State& state, Isa isa) {
@@ -79,7 +177,7 @@ void BM_GemmF16Weights(benchmark::State& state, Isa isa) {
     t->gemm_half(x.data(), k, m, packed, y.data(), n, 0, n, Epilogue::kBias);
     benchmark::DoNotOptimize(y.data());
   }
-  SetGflops(state, m, n, k);
+  SetFlops(state, 2.0 * m * n * k);
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
@@ -89,6 +187,8 @@ void Shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
+BENCHMARK(BM_PeakFma512);
+BENCHMARK(BM_PeakFma256);
 BENCHMARK_CAPTURE(BM_GemmF32, avx512, Isa::kAvx512)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmF32, avx2, Isa::kAvx2)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmF32, scalar, Isa::kScalar)->Args({16, 384, 384});

@@ -2,7 +2,8 @@
 // with int8 weights (gemm_s8) and int4 g64 weights (gemm_s4), the activations quantised once per
 // GEMM (BM_QuantizeRows measures that cost separately; BM_*Total include it). GOP/s counts
 // 2·M·N·K per iteration. BM_PeakVnni512 / BM_PeakVnni256: independent vpdpbusd on registers, the
-// single-core ceiling the GEMMs are reported against; BM_PeakAmxInt8: tdpbusd into 4 C tiles.
+// single-core ceiling the GEMMs are reported against; BM_PeakAmxInt8: tdpbusd into 4 C tiles;
+// BM_PeakAmxBf16: the same with tdpbf16ps (GFLOP/s, the ceiling for bf16 GEMMs on AMX).
 // Run: kernels_quant_bench --benchmark_filter='Peak|GemmS8/(avx512_vnni|amx)/512/384/1536'
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -147,6 +148,7 @@ struct alignas(64) AmxConfig {
   uint8_t rows[16];
 };
 
+template <bool kBf16>
 void PeakLoopAmx(long iters) {
   AmxConfig cfg{};
   cfg.palette = 1;
@@ -160,10 +162,17 @@ void PeakLoopAmx(long iters) {
   _tile_zero(6);
   _tile_zero(7);
   for (long i = 0; i < iters; ++i) {
-    _tile_dpbusd(0, 4, 6);
-    _tile_dpbusd(1, 4, 7);
-    _tile_dpbusd(2, 5, 6);
-    _tile_dpbusd(3, 5, 7);
+    if constexpr (kBf16) {  // zero tiles: bf16 +0 products, no denormal or NaN slow paths
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    } else {
+      _tile_dpbusd(0, 4, 6);
+      _tile_dpbusd(1, 4, 7);
+      _tile_dpbusd(2, 5, 6);
+      _tile_dpbusd(3, 5, 7);
+    }
   }
   // No tilerelease: the amx kernels configure each thread once (the same shapes as here).
 }
@@ -174,8 +183,21 @@ void BM_PeakAmxInt8(benchmark::State& state) {
     return;
   }
   const long iters = 20000;
-  for (auto _ : state) PeakLoopAmx(iters);
+  for (auto _ : state) PeakLoopAmx<false>(iters);
   SetOps(state, 2.0 * 16 * 16 * 64 * 4 * iters);
+}
+
+// 16 × 16 fp32 outputs, 32 bf16 products each, per tdpbf16ps.
+void BM_PeakAmxBf16(benchmark::State& state) {
+  if (!DetectCpu().amx_bf16) {
+    state.SkipWithError("no AMX-BF16");
+    return;
+  }
+  const long iters = 20000;
+  for (auto _ : state) PeakLoopAmx<true>(iters);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 16 * 16 * 32 * 4 * iters,
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
@@ -202,6 +224,7 @@ void BM_GemmS8WithQuantize(benchmark::State& state, QuantIsa isa) {
 BENCHMARK(BM_PeakVnni512);
 BENCHMARK(BM_PeakVnni256);
 BENCHMARK(BM_PeakAmxInt8);
+BENCHMARK(BM_PeakAmxBf16);
 BENCHMARK_CAPTURE(BM_GemmS8, amx, QuantIsa::kAmx)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS8, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, amx, QuantIsa::kAmx)->Apply(Shapes);
