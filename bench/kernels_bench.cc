@@ -2,7 +2,8 @@
 // y[M, N] = x[M, K] · Wᵀ (+ bias). bf16 includes the fp32 → bf16 conversion of x (the engine does
 // it per GEMM); on the amx table it is tdpbf16ps, on avx512 vdpbf16ps. The fp32 GEMMs also
 // report "%FMA peak" against the single-core fp32 ceiling measured in-process by the same probe
-// as BM_PeakFma512 / BM_PeakFma256 (independent vfmadd231ps chains held in registers).
+// as BM_PeakFma512 / BM_PeakFma256 (independent vfmadd231ps chains held in registers);
+// BM_PeakBf16Dot512: the vdpbf16ps ceiling of the avx512 bf16 GEMM.
 // Run: build/kernels_bench --benchmark_filter='Peak|Gemm'
 #include <benchmark/benchmark.h>
 
@@ -30,6 +31,28 @@ __attribute__((target("avx512f"))) void PeakFmaLoop512(long iters) {
           ENCSERVE_R3(ENCSERVE_Z, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Z, 9, 10, 11)
               ENCSERVE_R3(ENCSERVE_Z, 12, 13, 14) ENCSERVE_R3(ENCSERVE_Z, 15, 16, 17)
                   ENCSERVE_R3(ENCSERVE_Z, 18, 19, 20) ENCSERVE_R3(ENCSERVE_Z, 21, 22, 23)
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      "vzeroupper\n\t"
+      : "+r"(iters)
+      :
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
+        "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
+}
+
+// The same with vdpbf16ps (AVX512-BF16: two bf16 products per fp32 lane), the ceiling of the
+// avx512 bf16 GEMM. Zero operands: no denormal slow paths.
+#define ENCSERVE_B(i) "vdpbf16ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+
+__attribute__((target("avx512f,avx512bf16"))) void PeakBf16DotLoop512(long iters) {
+  __asm__ volatile(
+      "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
+      "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
+      "1:\n\t" ENCSERVE_R3(ENCSERVE_B, 0, 1, 2) ENCSERVE_R3(ENCSERVE_B, 3, 4, 5)
+          ENCSERVE_R3(ENCSERVE_B, 6, 7, 8) ENCSERVE_R3(ENCSERVE_B, 9, 10, 11)
+              ENCSERVE_R3(ENCSERVE_B, 12, 13, 14) ENCSERVE_R3(ENCSERVE_B, 15, 16, 17)
+                  ENCSERVE_R3(ENCSERVE_B, 18, 19, 20) ENCSERVE_R3(ENCSERVE_B, 21, 22, 23)
       "dec %0\n\t"
       "jnz 1b\n\t"
       "vzeroupper\n\t"
@@ -86,6 +109,15 @@ double ThreadSeconds() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void BM_PeakBf16Dot512(benchmark::State& state) {
+  if (KernelsFor(Isa::kAvx512) == nullptr || !DetectCpu().avx512_bf16) {
+    state.SkipWithError("no AVX512-BF16");
+    return;
+  }
+  for (auto _ : state) PeakBf16DotLoop512(kPeakIters);
+  SetFlops(state, 2 * kFlops512);  // 32 bf16 products per instruction
 }
 
 // Best of 40 short probe runs (GFLOP/s), measured once per process, for the GEMMs' "%FMA peak":
@@ -189,6 +221,7 @@ void Shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_PeakFma512);
 BENCHMARK(BM_PeakFma256);
+BENCHMARK(BM_PeakBf16Dot512);
 BENCHMARK_CAPTURE(BM_GemmF32, avx512, Isa::kAvx512)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmF32, avx2, Isa::kAvx2)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmF32, scalar, Isa::kScalar)->Args({16, 384, 384});

@@ -53,7 +53,7 @@ run_bench() {  # binary, filter, output
 }
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1  # the bench also sets both to one in-process
 echo "== peak probes" >&2
-run_bench "$B/kernels_bench" '^BM_PeakFma' "$RUN/peaks_fp32.json"
+run_bench "$B/kernels_bench" '^BM_Peak' "$RUN/peaks_fp32.json"
 run_bench "$B/kernels_quant_bench" '^BM_Peak' "$RUN/peaks_quant.json"
 # Which ISA oneDNN dispatches to, from its verbose log (one small run, not timed).
 DNNL_ISA="$(DNNL_VERBOSE=1 "$B/gemm_peers_bench" --benchmark_filter='onednn/16/384/384' \

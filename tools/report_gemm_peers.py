@@ -2,7 +2,7 @@
 """Turns the GEMM peer benchmark JSON into docs/benchmarks/gemm-peers.md (stdlib only).
 
 Inputs (Google Benchmark JSON, written by scripts/bench_gemm_peers.sh):
-  RUN/peaks_fp32.json   kernels_bench BM_PeakFma512 / BM_PeakFma256
+  RUN/peaks_fp32.json   kernels_bench BM_PeakFma512 / BM_PeakFma256 / BM_PeakBf16Dot512
   RUN/peaks_quant.json  kernels_quant_bench BM_PeakVnni* / BM_PeakAmxInt8 / BM_PeakAmxBf16
   RUN/peers.json        gemm_peers_bench (<precision>/<impl>/M/K/N)
   RUN/meta.json         date, commit, cpu flags, load average, note, oneDNN verbose ISA line
@@ -18,15 +18,15 @@ import statistics
 
 HAND_MARK = "<!-- hand-written below: kept when the script regenerates this file -->"
 
-# (title, encserve impls, peer impls, peak key, unit)
+# (title, encserve impls, peer impls, unit)
 TABLES = [
-    ("fp32", ["encserve"], ["onednn", "openblas"], "fma512", "GFLOP/s"),
+    ("fp32", ["encserve"], ["onednn", "openblas"], "GFLOP/s"),
     ("bf16 (x converted from fp32 inside the timed call, both engines)",
-     ["encserve", "encserve_avx512"], ["onednn"], "amx_bf16", "GFLOP/s"),
+     ["encserve", "encserve_avx512"], ["onednn"], "GFLOP/s"),
     ("int8, activations already quantised", ["encserve"], ["onednn_s8s8", "onednn_u8s8"],
-     "amx_int8", "GOP/s"),
+     "GOP/s"),
     ("int8, activation quantisation inside the timed call", ["encserve+q"], ["onednn_s8s8+q"],
-     "amx_int8", "GOP/s"),
+     "GOP/s"),
 ]
 PRECISION_OF = {0: "f32", 1: "bf16", 2: "int8", 3: "int8"}
 
@@ -59,37 +59,50 @@ def results(doc):
     return out
 
 
+PROBES = [  # key, benchmark, counter, description
+    ("fma512", "BM_PeakFma512", "GFLOP/s", "vfmadd231ps zmm (24 chains)"),
+    ("fma256", "BM_PeakFma256", "GFLOP/s", "vfmadd231ps ymm (12 chains)"),
+    ("bf16dot", "BM_PeakBf16Dot512", "GFLOP/s", "vdpbf16ps zmm (24 chains)"),
+    ("vnni512", "BM_PeakVnni512", "GOP/s", "vpdpbusd zmm"),
+    ("vnni256", "BM_PeakVnni256", "GOP/s", "vpdpbusd ymm (AVX-VNNI)"),
+    ("amx_int8", "BM_PeakAmxInt8", "GOP/s", "AMX tdpbusd (4 C tiles)"),
+    ("amx_bf16", "BM_PeakAmxBf16", "GFLOP/s", "AMX tdpbf16ps (4 C tiles)"),
+]
+# Per precision, the ceilings in order of preference (the first one measured is used).
+PEAK_FOR = {"f32": ["fma512", "fma256"], "bf16": ["amx_bf16", "bf16dot", "fma512", "fma256"],
+            "int8": ["amx_int8", "vnni512", "vnni256"]}
+
+
 def peak_values(fp32, quant):
     p = {}
-    for key, name, counter in [("fma512", "BM_PeakFma512", "GFLOP/s"),
-                               ("fma256", "BM_PeakFma256", "GFLOP/s"),
-                               ("vnni512", "BM_PeakVnni512", "GOP/s"),
-                               ("vnni256", "BM_PeakVnni256", "GOP/s"),
-                               ("amx_int8", "BM_PeakAmxInt8", "GOP/s"),
-                               ("amx_bf16", "BM_PeakAmxBf16", "GFLOP/s")]:
+    for key, name, counter, _ in PROBES:
         r = fp32.get(name) or quant.get(name)
         if r and not r["error"] and counter in r["c"]:
             p[key] = r["c"][counter] / 1e9
-    # Fallbacks where a unit is missing: the best ceiling this CPU has for that precision.
-    p.setdefault("fma512", p.get("fma256"))
-    p.setdefault("amx_int8", p.get("vnni512", p.get("vnni256")))
-    if "amx_bf16" not in p and p.get("fma512"):
-        p["amx_bf16"] = 2 * p["fma512"]  # vdpbf16ps: two products per fp32 lane
     return p
+
+
+def peak_for(prec, peaks):
+    """(value, description) of the best ceiling measured for a precision."""
+    for key in PEAK_FOR[prec]:
+        if peaks.get(key):
+            return peaks[key], next(d for k, _, _, d in PROBES if k == key)
+    return None, "peak (not measured)"
 
 
 def fmt(v):
     return "–" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.1f}")
 
 
-def table(title, prec, encs, peers, peak, unit, res, shapes):
+def table(title, prec, encs, peers, peaks, unit, res, shapes):
+    peak, peak_desc = peak_for(prec, peaks)
     encs = [e for e in encs if any(f"{prec}/{e}/" in n for n in res)]
     peers = [p for p in peers if any(f"{prec}/{p}/" in n for n in res)]
     if not encs:
         return []
     cols = encs + peers
     lines = [f"### {title}", "",
-             f"{unit}, one thread; % peak against the measured {peak_name(prec)} "
+             f"{unit}, one thread; % peak against the measured {peak_desc} peak "
              f"({fmt(peak)} {unit}).", "",
              "| M | K | N | " + " | ".join(cols) + " | encserve ÷ best peer | encserve % peak"
              " | best peer % peak |",
@@ -122,11 +135,6 @@ def table(title, prec, encs, peers, peak, unit, res, shapes):
         for c in cols) + ".")
     lines.append("")
     return lines
-
-
-def peak_name(prec):
-    return {"f32": "AVX-512 FMA peak", "bf16": "AMX-BF16 peak",
-            "int8": "AMX-INT8 peak"}[prec]
 
 
 def main():
@@ -182,20 +190,15 @@ def main():
         "What each row times is listed at the top of `bench/gemm_peers_bench.cc`.", "",
         "## Measured single-core peaks", "",
         "| probe | rate |", "|---|---|"]
-    for key, label, unit in [("fma512", "vfmadd231ps zmm (24 chains)", "GFLOP/s"),
-                             ("fma256", "vfmadd231ps ymm (12 chains)", "GFLOP/s"),
-                             ("vnni512", "vpdpbusd zmm", "GOP/s"),
-                             ("vnni256", "vpdpbusd ymm (AVX-VNNI)", "GOP/s"),
-                             ("amx_int8", "AMX tdpbusd (4 C tiles)", "GOP/s"),
-                             ("amx_bf16", "AMX tdpbf16ps (4 C tiles)", "GFLOP/s")]:
+    for key, _, unit, label in PROBES:
         if peaks.get(key):
             out.append(f"| {label} | {fmt(peaks[key])} {unit} |")
     if peaks.get("fma512"):
         out += ["", f"The FMA-512 peak implies {peaks['fma512'] / 64:.2f} GHz if the core has two "
                 "512-bit FMA ports (64 flops/cycle)."]
     out += ["", "## Results", ""]
-    for i, (title, encs, prs, pk, unit) in enumerate(TABLES):
-        out += table(title, PRECISION_OF[i], encs, prs, peaks.get(pk), unit, res, shapes)
+    for i, (title, encs, prs, unit) in enumerate(TABLES):
+        out += table(title, PRECISION_OF[i], encs, prs, peaks, unit, res, shapes)
 
     hand = "\n## What wins per precision and what we keep\n\n(to be written after a run)\n"
     if os.path.exists(a.out):
