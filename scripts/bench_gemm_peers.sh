@@ -47,9 +47,9 @@ B="$BUILD_DIR/bench"
 RUN="results/gemm-peers/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$RUN"
 LOAD1="$(cut -d' ' -f1 /proc/loadavg)"
-run_bench() {  # binary, filter, output
+run_bench() {  # binary, filter, output, extra flags
   "$1" --benchmark_filter="$2" --benchmark_min_time="$MIN_TIME" \
-    --benchmark_repetitions="$REPETITIONS" --benchmark_out="$3" --benchmark_out_format=json
+    --benchmark_repetitions="$REPETITIONS" --benchmark_out="$3" --benchmark_out_format=json "${@:4}"
 }
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1  # the bench also sets both to one in-process
 echo "== peak probes" >&2
@@ -59,6 +59,8 @@ run_bench "$B/kernels_quant_bench" '^BM_Peak' "$RUN/peaks_quant.json"
 DNNL_ISA="$(DNNL_VERBOSE=1 "$B/gemm_peers_bench" --benchmark_filter='onednn/16/384/384' \
   --benchmark_min_time=0.001 2>/dev/null | grep -m1 'info,cpu,isa:' | sed 's/.*isa://' || true)"
 echo "== gemm_peers_bench (about 2-3 minutes)" >&2
+# In registration order (encserve first): not --benchmark_enable_random_interleaving, see
+# RegisterAll in bench/gemm_peers_bench.cc.
 run_bench "$B/gemm_peers_bench" '.' "$RUN/peers.json"
 
 python3 - "$RUN/meta.json" "$LOAD1" "$MIN_TIME" "$REPETITIONS" "${NOTE:-}" "$DNNL_ISA" <<'PY'
