@@ -3,7 +3,7 @@
 # shapes, one thread, plus the single-core peak probes (FMA, VNNI, AMX); writes
 # docs/benchmarks/gemm-peers.md (and its JSON under docs/benchmarks/gemm-peers-run/).
 # Installs libdnnl-dev and libopenblas-dev with apt when run as root and they are missing.
-# Takes about 3 minutes after the build. Run on an otherwise idle machine:
+# Takes about 2 minutes after the build. Run on an otherwise idle machine:
 #   bash scripts/bench_gemm_peers.sh
 # Environment: BUILD_DIR (build), JOBS (2), MIN_TIME (0.1 s per benchmark), REPETITIONS (3; the
 # report takes medians), CMAKE_ARGS, NOTE (a line for the doc header; "smoke run, machine not
@@ -58,7 +58,7 @@ run_bench "$B/kernels_quant_bench" '^BM_Peak' "$RUN/peaks_quant.json"
 # Which ISA oneDNN dispatches to, from its verbose log (one small run, not timed).
 DNNL_ISA="$(DNNL_VERBOSE=1 "$B/gemm_peers_bench" --benchmark_filter='onednn/16/384/384' \
   --benchmark_min_time=0.001 2>/dev/null | grep -m1 'info,cpu,isa:' | sed 's/.*isa://' || true)"
-echo "== gemm_peers_bench (about 2-3 minutes)" >&2
+echo "== gemm_peers_bench (about 90 s)" >&2
 # In registration order (encserve first): not --benchmark_enable_random_interleaving, see
 # RegisterAll in bench/gemm_peers_bench.cc.
 run_bench "$B/gemm_peers_bench" '.' "$RUN/peers.json"

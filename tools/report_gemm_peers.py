@@ -73,6 +73,21 @@ PEAK_FOR = {"f32": ["fma512", "fma256"], "bf16": ["amx_bf16", "bf16dot", "fma512
             "int8": ["amx_int8", "vnni512", "vnni256"]}
 
 
+KEEP = ("name", "run_name", "run_type", "repetition_index", "iterations", "real_time",
+        "cpu_time", "time_unit", "GFLOP/s", "GOP/s", "rel_err", "label", "error_occurred",
+        "error_message")
+
+
+def write_trimmed(doc, path):
+    """The run's JSON without the aggregate rows and per-run noise, one benchmark a line (this
+    script reads it back the same way)."""
+    runs = [{k: b[k] for k in KEEP if k in b} for b in doc.get("benchmarks", [])
+            if b.get("run_type") != "aggregate"]
+    with open(path, "w") as f:
+        f.write('{"context": ' + json.dumps(doc.get("context", {})) + ',\n"benchmarks": [\n')
+        f.write(",\n".join(json.dumps(r) for r in runs) + "\n]}\n")
+
+
 def peak_values(fp32, quant):
     p = {}
     for key, name, counter, _ in PROBES:
@@ -209,8 +224,9 @@ def main():
         f.write("\n".join(out) + "\n" + HAND_MARK + hand)
     if a.copy_json:
         os.makedirs(a.copy_json, exist_ok=True)
-        for fn in ("meta.json", "peaks_fp32.json", "peaks_quant.json", "peers.json"):
-            shutil.copy(os.path.join(a.run, fn), os.path.join(a.copy_json, fn))
+        shutil.copy(os.path.join(a.run, "meta.json"), os.path.join(a.copy_json, "meta.json"))
+        for fn in ("peaks_fp32.json", "peaks_quant.json", "peers.json"):
+            write_trimmed(load(os.path.join(a.run, fn)), os.path.join(a.copy_json, fn))
     print(f"wrote {a.out}")
 
 
