@@ -7,7 +7,8 @@
 //   f32/onednn          matmul f32, weights format_tag::any (reordered once), bias fused
 //   f32/openblas        cblas_sgemm(RowMajor, NoTrans, Trans) on W as given; y preset to the
 //                       bias rows, beta = 1 (the bias copy is timed)
-//   bf16/encserve       convert_bf16(x) + gemm_bf16_dot on PackBf16Pairs (timed together)
+//   bf16/encserve       convert_bf16(x) + gemm_bf16_dot on PackBf16Pairs (timed together), the
+//                       active table's (AMX tdpbf16ps); bf16/encserve_avx512: the vdpbf16ps one
 //   bf16/onednn         reorder x f32→bf16 + matmul bf16×bf16→f32 (timed together)
 //   int8/encserve       gemm_s8 on already quantised rows (per-row scales); PackS8 weights
 //   int8/encserve+q     quantize_rows + gemm_s8
@@ -117,16 +118,17 @@ void BM_EncBf16(benchmark::State& state, Isa isa) {
     state.SkipWithError("no bf16 dot-product GEMM in this kernel table");
     return;
   }
-  PackedBf16Pairs w = PackBf16Pairs(p.w.data(), p.bias.data(), p.n, p.k, t->gemm_nr);
-  const int ldxb = w.k_pairs() * 2;
-  std::vector<uint16_t> xb(size_t(p.m) * ldxb);
+  PackedBf16Pairs w =
+      PackBf16Pairs(p.w.data(), p.bias.data(), p.n, p.k, t->gemm_nr, t->bf16_k_align);
+  const int ldxb = Bf16Stride(*t, p.k);
+  std::vector<uint16_t> xb(size_t(p.m + t->bf16_mr - 1) * ldxb);  // whole AMX tiles may be read
   std::vector<float> y(size_t(p.m) * p.n);
   for (auto _ : state) {
     t->convert_bf16(p.x.data(), p.m, p.k, xb.data(), ldxb);
     t->gemm_bf16_dot(xb.data(), ldxb, p.m, w, y.data(), p.n, 0, p.n, Epilogue::kBias);
     Sink(y);
   }
-  // The amx table reuses the avx512 bf16 GEMM until it has its own; say which one ran.
+  // Say which kernel ran when a table reuses the avx512 (vdpbf16ps) one.
   const KernelTable* avx512 = KernelsFor(Isa::kAvx512);
   const bool vdp = isa != Isa::kAvx512 && avx512 && avx512->gemm_bf16_dot == t->gemm_bf16_dot;
   state.SetLabel(std::string(t->name) + (vdp ? " (avx512 vdpbf16ps kernel)" : ""));
@@ -332,7 +334,7 @@ void RegisterAll() {
   reg("f32/encserve", BM_EncF32);
   const Isa active = Kernels().isa;
   reg("bf16/encserve", [active](benchmark::State& s) { BM_EncBf16(s, active); });
-  // Once the active table has its own bf16 GEMM (AMX), keep the AVX512-BF16 one for comparison.
+  // When the active table has its own bf16 GEMM (AMX), the AVX512-BF16 one for comparison.
   const KernelTable* avx512 = KernelsFor(Isa::kAvx512);
   if (active > Isa::kAvx512 && avx512 != nullptr && avx512->gemm_bf16_dot != nullptr &&
       avx512->gemm_bf16_dot != Kernels().gemm_bf16_dot)
