@@ -144,10 +144,10 @@ void BM_EncS8(benchmark::State& state, bool with_quantize) {
     return;
   }
   QuantizedRows xq;
-  t.quantize_rows(p.x.data(), p.m, p.k, &xq);
+  t.quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
   std::vector<float> y(size_t(p.m) * p.n);
   for (auto _ : state) {
-    if (with_quantize) t.quantize_rows(p.x.data(), p.m, p.k, &xq);
+    if (with_quantize) t.quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
     t.gemm_s8(xq, *w, y.data(), p.n, 0, p.n, Epilogue::kBias);
     Sink(y);
   }
@@ -324,9 +324,9 @@ void Shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
-// Every encserve benchmark runs before any oneDNN one: oneDNN releases the AMX tiles after each
-// call, while encserve's amx kernels load their tile configuration once per thread and would
-// then fault (SIGILL) on unconfigured tiles. So no --benchmark_enable_random_interleaving.
+// encserve benchmarks are registered first. oneDNN releases the AMX tiles after each call; our
+// amx kernels re-check the tile configuration at every GEMM (kernels/amx/amx_tiles.h), so
+// --benchmark_enable_random_interleaving is safe too (it once faulted with SIGILL).
 void RegisterAll() {
   auto reg = [](const char* name, auto fn) {
     benchmark::RegisterBenchmark(name, fn)->Apply(Shapes);

@@ -59,8 +59,7 @@ run_bench "$B/kernels_quant_bench" '^BM_Peak' "$RUN/peaks_quant.json"
 DNNL_ISA="$(DNNL_VERBOSE=1 "$B/gemm_peers_bench" --benchmark_filter='onednn/16/384/384' \
   --benchmark_min_time=0.001 2>/dev/null | grep -m1 'info,cpu,isa:' | sed 's/.*isa://' || true)"
 echo "== gemm_peers_bench (about 90 s)" >&2
-# In registration order (encserve first): not --benchmark_enable_random_interleaving, see
-# RegisterAll in bench/gemm_peers_bench.cc.
+# In registration order (encserve first; see RegisterAll in bench/gemm_peers_bench.cc).
 run_bench "$B/gemm_peers_bench" '.' "$RUN/peers.json"
 
 python3 - "$RUN/meta.json" "$LOAD1" "$MIN_TIME" "$REPETITIONS" "${NOTE:-}" "$DNNL_ISA" <<'PY'
