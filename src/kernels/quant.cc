@@ -106,6 +106,7 @@ StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,
   p.scales.resize(static_cast<size_t>(np) * nr);
   p.bias.resize(static_cast<size_t>(np) * nr);
   p.wsum128.resize(static_cast<size_t>(np) * nr);
+  p.colsum.resize(static_cast<size_t>(np) * nr);
   for (int j = 0; j < n; ++j) {
     const float* row = w + static_cast<size_t>(j) * k;
     float scale, inv;
@@ -121,6 +122,7 @@ StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,
     p.scales[j] = scale;
     p.bias[j] = bias != nullptr ? bias[j] : 0.0f;
     p.wsum128[j] = 128 * sum;
+    p.colsum[j] = static_cast<float>(static_cast<double>(scale) * sum);
   }
   return p;
 }
@@ -146,9 +148,11 @@ StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int g
   p.scales.resize(static_cast<size_t>(np) * ng * nr);
   p.wsum128.resize(static_cast<size_t>(np) * ng * nr);
   p.bias.resize(static_cast<size_t>(np) * nr);
+  p.colsum.resize(static_cast<size_t>(np) * nr);
   for (int j = 0; j < n; ++j) {
     const float* row = w + static_cast<size_t>(j) * k;
     const int pi = j / nr, c = j % nr;
+    double colsum = 0;
     uint8_t* dst = p.panels.data() + static_cast<size_t>(pi) * k * nr / 2;
     const int shift = c < half ? 0 : 4, cc = c % half;
     for (int g = 0; g < ng; ++g) {
@@ -164,8 +168,10 @@ StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int g
       const size_t at = (static_cast<size_t>(pi) * ng + g) * nr + c;
       p.scales[at] = scale;
       p.wsum128[at] = 128 * sum;
+      colsum += static_cast<double>(scale) * sum;
     }
     p.bias[j] = bias != nullptr ? bias[j] : 0.0f;
+    p.colsum[j] = static_cast<float>(colsum);
   }
   return p;
 }

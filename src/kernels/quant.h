@@ -1,19 +1,25 @@
 // Quantised GEMM kernels: int8 weights (per output channel) and int4 weights (per group along K),
-// both with int8 activations quantised per row at run time. One QuantKernelTable per ISA, chosen
-// at run time (QuantKernelsFor) like the fp32 KernelTable; every kernel has a naive twin in
-// kernels/ref_quant.h. Layouts and the maths are in docs/kernels_quant.md.
+// both with 8-bit activations quantised per row (asymmetric, with a zero point) at run time. One
+// QuantKernelTable per ISA, chosen at run time (QuantKernelsFor) like the fp32 KernelTable; every
+// kernel has a naive twin in kernels/ref_quant.h. Layouts and the maths are in
+// docs/kernels_quant.md.
 //
 //   weights  W [n, k] (PyTorch Linear layout), bias [n]
 //   int8     per output channel: s_j = max_k |W[j,k]| / 127 (1 for an all-zero row),
 //            q = rint(W · 127/max) ∈ [-127, 127]
 //   int4     symmetric, no offset: per (j, group of g ∈ {32, 64, 128} along K)
 //            s = max|W| / 7 (1 for an all-zero group), q = rint(W · 7/max) ∈ [-7, 7]
-//   x        [m, k] per row: a_i = max_k |x[i,k]| / 127 (1 for an all-zero row),
-//            xq = rint(x · 127/max) ∈ [-127, 127], stored as the byte xq + 128 (u8, for VNNI)
-//   y[i, j]  = epilogue(a_i · s_j · Σ_k xq·q + bias[j])                    (int8)
-//            = epilogue(a_i · Σ_groups s_{j,g} · Σ_{k∈g} xq·q + bias[j])   (int4)
-// rint rounds half to even; the products x · (127/max) are single float multiplies, so every
-// table and the reference quantise bit-identically.
+//   x        [m, k] per row, asymmetric over [lo, hi] = [min(0, min_k x), max(0, max_k x)]:
+//            a_i = (hi − lo) / 255, inv = 255 / (hi − lo), zp_i = rint(−lo · inv) ∈ [0, 255],
+//            xu = clamp(rint(x · inv) + zp_i, 0, 255) (u8, for VNNI / AMX); an all-zero row has
+//            a_i = 1, zp_i = 128. The kernels work with xq = xu − 128 ∈ [-128, 127], so
+//            x ≈ a_i · (xq + 128 − zp_i) and the zero point becomes a rank-one term with
+//            c_i = a_i · (128 − zp_i) (QuantizedRows::shifts) and, per output column,
+//            colsum_j = s_j · Σ_k q[j,k] (int8) or Σ_g s_{j,g} · Σ_{k∈g} q[j,k] (int4):
+//   y[i, j]  = epilogue(a_i · s_j · Σ_k xq·q + (c_i · colsum_j + bias[j]))                  (int8)
+//            = epilogue(a_i · Σ_groups s_{j,g} · Σ_{k∈g} xq·q + (c_i · colsum_j + bias[j])) (int4)
+// rint rounds half to even; the products x · inv are single float multiplies, so every table
+// and the reference quantise bit-identically.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +39,7 @@ struct PackedS8 {
   AlignedBuffer<float> scales;       // num_panels() × nr: s_j (0 past n)
   AlignedBuffer<float> bias;         // num_panels() × nr (zeros when the layer has no bias)
   AlignedBuffer<int32_t> wsum128;    // num_panels() × nr: 128 · Σ_k q[j,k], the u8-shift term
+  AlignedBuffer<float> colsum;       // num_panels() × nr: s_j · Σ_k q[j,k], the zero-point term
 
   int num_panels() const { return nr == 0 ? 0 : (n + nr - 1) / nr; }
   const int8_t* panel(int p) const { return panels.data() + static_cast<size_t>(p) * kp * nr; }
@@ -47,6 +54,7 @@ struct PackedS4 {
   AlignedBuffer<float> scales;     // num_panels() × num_groups() × nr (0 past n)
   AlignedBuffer<int32_t> wsum128;  // num_panels() × num_groups() × nr
   AlignedBuffer<float> bias;       // num_panels() × nr
+  AlignedBuffer<float> colsum;     // num_panels() × nr: Σ_g s_{j,g} · Σ_{k∈g} q[j,k]
 
   int num_panels() const { return nr == 0 ? 0 : (n + nr - 1) / nr; }
   int num_groups() const { return group_size == 0 ? 0 : k / group_size; }
@@ -54,12 +62,13 @@ struct PackedS4 {
 };
 
 // Activations quantised once per GEMM (shared by all column partitions). Row i is kp bytes at
-// data + i·kp (xq + 128; bytes past k hold 128, i.e. zero). The amx table also fills rows m up
-// to the next multiple of 32 with 128, so that whole 16-row tiles can be loaded.
+// data + i·kp (xu; bytes past k hold 128 and meet zero weights). The amx table also fills rows m
+// up to the next multiple of 32 with 128, so that whole 16-row tiles can be loaded.
 struct QuantizedRows {
   int m = 0, k = 0, kp = 0;
   AlignedBuffer<uint8_t> data;  // at least m × kp
   AlignedBuffer<float> scales;  // at least m: a_i
+  AlignedBuffer<float> shifts;  // at least m: c_i = a_i · (128 − zp_i)
   AlignedBuffer<float> scaled;  // quantize_rows' scratch: one row times col_scale
   const uint8_t* row(int i) const { return data.data() + static_cast<size_t>(i) * kp; }
 };

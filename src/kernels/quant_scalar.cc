@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/quant.h"
+#include "kernels/quant_params.h"
 
 namespace encserve::kernels {
 namespace {
@@ -22,6 +23,7 @@ void QuantizeRowsScalar(const float* x, int m, int k, const float* col_scale, Qu
   out->kp = kp;
   out->data.reserve_at_least(static_cast<size_t>(m) * kp);
   out->scales.reserve_at_least(m);
+  out->shifts.reserve_at_least(m);
   if (col_scale != nullptr) out->scaled.reserve_at_least(k);
   for (int i = 0; i < m; ++i) {
     const float* r = x + static_cast<size_t>(i) * k;
@@ -30,15 +32,17 @@ void QuantizeRowsScalar(const float* x, int m, int k, const float* col_scale, Qu
       r = out->scaled.data();
     }
     uint8_t* q = out->data.data() + static_cast<size_t>(i) * kp;
-    float mx = 0.0f;
-    for (int kk = 0; kk < k; ++kk) mx = std::fmax(mx, std::fabs(r[kk]));
-    float inv = 127.0f / mx;
-    const bool zero = !(mx > 0.0f) || !std::isfinite(inv);
-    if (zero) inv = 0.0f;
-    out->scales[i] = zero ? 1.0f : mx / 127.0f;
+    float lo = 0.0f, hi = 0.0f;
     for (int kk = 0; kk < k; ++kk) {
-      const float v = std::fmax(-127.0f, std::fmin(127.0f, std::nearbyint(r[kk] * inv)));
-      q[kk] = static_cast<uint8_t>(static_cast<int>(v) + 128);
+      lo = std::fmin(lo, r[kk]);
+      hi = std::fmax(hi, r[kk]);
+    }
+    const RowQuant rq = RowQuantParams(lo, hi);
+    out->scales[i] = rq.scale;
+    out->shifts[i] = rq.shift;
+    for (int kk = 0; kk < k; ++kk) {
+      const int u = static_cast<int>(std::nearbyint(r[kk] * rq.inv)) + rq.zp;
+      q[kk] = static_cast<uint8_t>(u < 0 ? 0 : (u > 255 ? 255 : u));
     }
     for (int kk = k; kk < kp; ++kk) q[kk] = 128;
   }
@@ -54,6 +58,7 @@ void GemmS8Scalar(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, 
     const float* ws = w.scales.data() + p * kNr;
     const float* bias = w.bias.data() + p * kNr;
     const int32_t* wsum = w.wsum128.data() + p * kNr;
+    const float* cs = w.colsum.data() + p * kNr;
     for (int i = 0; i < x.m; ++i) {
       const uint8_t* a = x.row(i);
       for (int c = 0; c < kNr; ++c) acc[c] = -wsum[c];
@@ -64,8 +69,10 @@ void GemmS8Scalar(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, 
         }
       }
       float* out = y + static_cast<size_t>(i) * ldy + p * kNr;
-      const float as = x.scales[i];
-      for (int c = 0; c < cols; ++c) out[c] = Finish(as * ws[c] * float(acc[c]) + bias[c], ep);
+      const float as = x.scales[i], xc = x.shifts[i];
+      for (int c = 0; c < cols; ++c) {
+        out[c] = Finish(std::fma(float(acc[c]), as * ws[c], std::fma(xc, cs[c], bias[c])), ep);
+      }
     }
   }
 }
@@ -80,6 +87,7 @@ void GemmS4Scalar(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, 
     const uint8_t* bp = w.panel(p);
     const int cols = std::min(kNr, n1 - p * kNr);
     const float* bias = w.bias.data() + p * kNr;
+    const float* cs = w.colsum.data() + p * kNr;
     for (int i = 0; i < x.m; ++i) {
       const uint8_t* a = x.row(i);
       std::fill(facc, facc + kNr, 0.0f);
@@ -99,8 +107,10 @@ void GemmS4Scalar(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, 
         for (int c = 0; c < kNr; ++c) facc[c] += w.scales[at + c] * float(acc[c]);
       }
       float* out = y + static_cast<size_t>(i) * ldy + p * kNr;
-      const float as = x.scales[i];
-      for (int c = 0; c < cols; ++c) out[c] = Finish(as * facc[c] + bias[c], ep);
+      const float as = x.scales[i], xc = x.shifts[i];
+      for (int c = 0; c < cols; ++c) {
+        out[c] = Finish(std::fma(facc[c], as, std::fma(xc, cs[c], bias[c])), ep);
+      }
     }
   }
 }

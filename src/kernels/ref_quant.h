@@ -6,20 +6,22 @@
 
 namespace encserve::kernels::ref {
 
-// x [m, k] → xq [m, k] ∈ [-127, 127] (signed, without the +128 shift) and scale [m]; with
-// col_scale the rows quantised are x[i, c] · col_scale[c].
-void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale,
+// x [m, k] → xq [m, k] = xu − 128 ∈ [-128, 127] (asymmetric per row, kernels/quant.h), scale
+// [m] = a_i and shift [m] = c_i = a_i · (128 − zp_i); with col_scale the rows quantised are
+// x[i, c] · col_scale[c].
+void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale, float* shift,
                   const float* col_scale = nullptr);
 // w [n, k] → q [n, k] ∈ [-127, 127], scale [n] (per output channel).
 void QuantizeWeightsS8(const float* w, int n, int k, int8_t* q, float* scale);
 // w [n, k] → q [n, k] ∈ [-7, 7], scale [n, k / group] (k % group == 0).
 void QuantizeWeightsS4(const float* w, int n, int k, int group, int8_t* q, float* scale);
 
-// y[i, j] = epi(xs_i · ws_j · Σ_k xq·wq + bias_j); bias may be null; gelu: exact erf GELU.
-void GemmS8(const int8_t* xq, const float* xs, int m, const int8_t* wq, const float* ws,
-            const float* bias, float* y, int n, int k, bool gelu);
-// y[i, j] = epi(xs_i · Σ_g ws[j, g] · Σ_{k∈g} xq·wq + bias_j).
-void GemmS4(const int8_t* xq, const float* xs, int m, const int8_t* wq, const float* ws, int group,
-            const float* bias, float* y, int n, int k, bool gelu);
+// y[i, j] = epi(xs_i · ws_j · Σ_k xq·wq + xc_i · ws_j · Σ_k wq + bias_j); bias may be null;
+// gelu: exact erf GELU.
+void GemmS8(const int8_t* xq, const float* xs, const float* xc, int m, const int8_t* wq,
+            const float* ws, const float* bias, float* y, int n, int k, bool gelu);
+// y[i, j] = epi(xs_i · Σ_g ws[j, g] · Σ_{k∈g} xq·wq + xc_i · Σ_g ws[j, g] · Σ_{k∈g} wq + bias_j).
+void GemmS4(const int8_t* xq, const float* xs, const float* xc, int m, const int8_t* wq,
+            const float* ws, int group, const float* bias, float* y, int n, int k, bool gelu);
 
 }  // namespace encserve::kernels::ref

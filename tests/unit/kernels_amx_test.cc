@@ -48,8 +48,9 @@ class AmxInt8Test : public ::testing::Test {
   const QuantKernelTable* vnni_ = nullptr;
 };
 
-// Integer data with max |value| = 127 in every row makes every scale exactly 1, so y is the
-// integer dot product itself (exact in float below 2^24).
+// Activation rows spanning exactly [-128, 127] (step 1, zero point 128) and weight rows with
+// max |value| = 127 make every scale exactly 1, so y is the integer dot product itself (exact in
+// float below 2^24).
 TEST_F(AmxInt8Test, IntegerDotProductsAreExact) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> d(-127, 127);
@@ -59,7 +60,10 @@ TEST_F(AmxInt8Test, IntegerDotProductsAreExact) {
       std::vector<float> x(size_t(m) * k), w(size_t(n) * k), b(n, 0.0f);
       for (auto& v : x) v = float(d(rng));
       for (auto& v : w) v = float(d(rng));
-      for (int i = 0; i < m; ++i) x[size_t(i) * k + i % k] = (i % 2) ? 127.0f : -127.0f;
+      for (int i = 0; i < m; ++i) {
+        x[size_t(i) * k + i % k] = -128.0f;
+        x[size_t(i) * k + (i + 1) % k] = 127.0f;
+      }
       for (int j = 0; j < n; ++j) w[size_t(j) * k + j % k] = 127.0f;
       const auto y = Run(*amx_, x, w, b, m, n, k, Epilogue::kBias);
       for (int i = 0; i < m; ++i) {

@@ -53,17 +53,17 @@ Problem MakeProblem(int m, int n, int k, int group, uint32_t seed) {
 // checked against the same problems).
 std::vector<float> ComputeReference(const Problem& p, bool int4, bool gelu) {
   std::vector<int8_t> xq(size_t(p.m) * p.k), wq(size_t(p.n) * p.k);
-  std::vector<float> xs(p.m), ws(size_t(p.n) * (int4 ? p.k / p.group : 1));
+  std::vector<float> xs(p.m), xc(p.m), ws(size_t(p.n) * (int4 ? p.k / p.group : 1));
   std::vector<float> y(size_t(p.m) * p.n);
-  ref::QuantizeRows(p.x.data(), p.m, p.k, xq.data(), xs.data());
+  ref::QuantizeRows(p.x.data(), p.m, p.k, xq.data(), xs.data(), xc.data());
   if (int4) {
     ref::QuantizeWeightsS4(p.w.data(), p.n, p.k, p.group, wq.data(), ws.data());
-    ref::GemmS4(xq.data(), xs.data(), p.m, wq.data(), ws.data(), p.group, p.bias.data(), y.data(),
-                p.n, p.k, gelu);
+    ref::GemmS4(xq.data(), xs.data(), xc.data(), p.m, wq.data(), ws.data(), p.group, p.bias.data(),
+                y.data(), p.n, p.k, gelu);
   } else {
     ref::QuantizeWeightsS8(p.w.data(), p.n, p.k, wq.data(), ws.data());
-    ref::GemmS8(xq.data(), xs.data(), p.m, wq.data(), ws.data(), p.bias.data(), y.data(), p.n, p.k,
-                gelu);
+    ref::GemmS8(xq.data(), xs.data(), xc.data(), p.m, wq.data(), ws.data(), p.bias.data(), y.data(),
+                p.n, p.k, gelu);
   }
   return y;
 }
@@ -117,13 +117,17 @@ class QuantIsaTest : public ::testing::TestWithParam<QuantIsa> {
 
 TEST_P(QuantIsaTest, QuantizeRowsMatchesReference) {
   for (int k : {1, 3, 7, 32, 37, 64, 384, 1539}) {
-    const int m = 5;
+    const int m = 7;
     auto x = Random(size_t(m) * k, k, 3.0f);
     std::fill(x.begin() + k, x.begin() + 2 * k, 0.0f);           // an all-zero row
     for (int j = 0; j < k; ++j) x[size_t(3) * k + j] *= 1e-39f;  // a denormal one
+    for (int j = 0; j < k; ++j) {
+      x[size_t(4) * k + j] = std::fabs(x[size_t(4) * k + j]) + 0.5f;  // all positive (GELU-like)
+      x[size_t(5) * k + j] = -std::fabs(x[size_t(5) * k + j]);        // all negative
+    }
     std::vector<int8_t> want(size_t(m) * k);
-    std::vector<float> want_s(m);
-    ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data());
+    std::vector<float> want_s(m), want_c(m);
+    ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data(), want_c.data());
     QuantizedRows q;
     table_->quantize_rows(x.data(), m, k, nullptr, &q);
     ASSERT_EQ(q.m, m);
@@ -131,12 +135,20 @@ TEST_P(QuantIsaTest, QuantizeRowsMatchesReference) {
     ASSERT_EQ(q.kp % 4, 0);
     for (int i = 0; i < m; ++i) {
       EXPECT_EQ(q.scales[i], want_s[i]) << "k=" << k << " row " << i;
+      EXPECT_EQ(q.shifts[i], want_c[i]) << "k=" << k << " row " << i;
       for (int j = 0; j < q.kp; ++j) {
         const int expect = j < k ? want[size_t(i) * k + j] + 128 : 128;
         ASSERT_EQ(q.row(i)[j], expect) << "k=" << k << " row " << i << " col " << j;
       }
+      // What the kernels compute from it: x ≈ a·(xu − 128) + c, within half a step.
+      for (int j = 0; j < k; ++j) {
+        const float deq = q.scales[i] * float(q.row(i)[j] - 128) + q.shifts[i];
+        ASSERT_LE(std::fabs(deq - x[size_t(i) * k + j]), 0.5f * q.scales[i] * 1.0001f + 1e-30f)
+            << "k=" << k << " row " << i << " col " << j;
+      }
     }
     EXPECT_EQ(want_s[1], 1.0f);
+    EXPECT_EQ(want_c[1], 0.0f);
   }
 }
 
@@ -153,14 +165,15 @@ TEST_P(QuantIsaTest, QuantizeRowsWithColumnScaleMatchesPremultiplied) {
       for (int c = 0; c < k; ++c) xs[size_t(i) * k + c] *= s[c];
     }
     std::vector<int8_t> want(size_t(m) * k);
-    std::vector<float> want_s(m);
-    ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data(), s.data());
+    std::vector<float> want_s(m), want_c(m);
+    ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data(), want_c.data(), s.data());
     QuantizedRows fused, pre;
     table_->quantize_rows(x.data(), m, k, s.data(), &fused);
     table_->quantize_rows(xs.data(), m, k, nullptr, &pre);
     for (int i = 0; i < m; ++i) {
       ASSERT_EQ(fused.scales[i], want_s[i]) << "k=" << k << " row " << i;
       ASSERT_EQ(fused.scales[i], pre.scales[i]) << "k=" << k << " row " << i;
+      ASSERT_EQ(fused.shifts[i], want_c[i]) << "k=" << k << " row " << i;
       for (int j = 0; j < fused.kp; ++j) {
         const int expect = j < k ? want[size_t(i) * k + j] + 128 : 128;
         ASSERT_EQ(fused.row(i)[j], expect) << "k=" << k << " row " << i << " col " << j;

@@ -19,6 +19,7 @@
 #include "kernels/amx/amx_tiles.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/quant_params.h"
 
 namespace encserve::kernels {
 namespace {

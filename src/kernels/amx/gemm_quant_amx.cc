@@ -21,6 +21,7 @@
 
 #include "kernels/amx/amx_tiles.h"
 #include "kernels/quant.h"
+#include "kernels/quant_params.h"
 
 namespace encserve::kernels {
 namespace {
@@ -68,18 +69,20 @@ inline void StoreBlockS8(int32_t* acc) {
 }
 
 // y[r, 0:cols] = epi(a_r · s · (acc[r] − wsum128) + bias) for r < rows.
-inline void EpilogueS8(const int32_t* acc, int rows, const float* xs, const int32_t* wsum,
-                       const float* ws, const float* bias, float* y, int ldy, int cols,
-                       Epilogue ep) {
+inline void EpilogueS8(const int32_t* acc, int rows, const float* xs, const float* xc,
+                       const int32_t* wsum, const float* ws, const float* cs, const float* bias,
+                       float* y, int ldy, int cols, Epilogue ep) {
   const i512 c0 = _mm512_loadu_si512(wsum), c1 = _mm512_loadu_si512(wsum + 16);
   const f512 s0 = _mm512_loadu_ps(ws), s1 = _mm512_loadu_ps(ws + 16);
   const f512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+  const f512 cs0 = _mm512_loadu_ps(cs), cs1 = _mm512_loadu_ps(cs + 16);
   for (int r = 0; r < rows; ++r) {
-    const f512 a = _mm512_set1_ps(xs[r]);
+    const f512 a = _mm512_set1_ps(xs[r]), c = _mm512_set1_ps(xc[r]);
     const f512 v0 = ToFloat(_mm512_sub_epi32(_mm512_load_si512(acc + r * kNr), c0));
     const f512 v1 = ToFloat(_mm512_sub_epi32(_mm512_load_si512(acc + r * kNr + 16), c1));
-    Store2(y + static_cast<long>(r) * ldy, _mm512_fmadd_ps(v0, _mm512_mul_ps(a, s0), b0),
-           _mm512_fmadd_ps(v1, _mm512_mul_ps(a, s1), b1), cols, ep);
+    Store2(y + static_cast<long>(r) * ldy,
+           _mm512_fmadd_ps(v0, _mm512_mul_ps(a, s0), _mm512_fmadd_ps(c, cs0, b0)),
+           _mm512_fmadd_ps(v1, _mm512_mul_ps(a, s1), _mm512_fmadd_ps(c, cs1, b1)), cols, ep);
   }
 }
 
@@ -101,8 +104,9 @@ void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int
     int i = -1, off = 0, rows = 0, cols = 0;
   } prev;
   auto finish = [&](const int32_t* a, const Pending& b) {
-    EpilogueS8(a, b.rows, x.scales.data() + b.i, w.wsum128.data() + b.off, w.scales.data() + b.off,
-               w.bias.data() + b.off, y + static_cast<long>(b.i) * ldy + b.off, ldy, b.cols, ep);
+    EpilogueS8(a, b.rows, x.scales.data() + b.i, x.shifts.data() + b.i, w.wsum128.data() + b.off,
+               w.scales.data() + b.off, w.colsum.data() + b.off, w.bias.data() + b.off,
+               y + static_cast<long>(b.i) * ldy + b.off, ldy, b.cols, ep);
   };
   int buf = 0;
   for (int pb = p0; pb < p1; pb += block) {

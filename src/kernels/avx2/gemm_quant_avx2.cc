@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/quant.h"
+#include "kernels/quant_params.h"
 
 #ifdef __AVXVNNI__
 #error "kernels/avx2/ must not be compiled with -mavxvnni"

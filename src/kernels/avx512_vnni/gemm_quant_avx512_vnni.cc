@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/quant.h"
+#include "kernels/quant_params.h"
 
 namespace encserve::kernels {
 namespace {
@@ -28,9 +29,9 @@ inline int32_t Load4(const uint8_t* p) {
   return v;
 }
 template <int MR>
-inline void TileS8(const uint8_t* x, int ldx, const float* xs, const int8_t* wp, int kb,
-                   const int32_t* wsum, const float* ws, const float* bias, float* y, int ldy,
-                   int cols, Epilogue ep) {
+inline void TileS8(const uint8_t* x, int ldx, const float* xs, const float* xc, const int8_t* wp,
+                   int kb, const int32_t* wsum, const float* ws, const float* cs, const float* bias,
+                   float* y, int ldy, int cols, Epilogue ep) {
   i512 acc0[MR], acc1[MR];
   const i512 z = _mm512_setzero_si512();
   const i512 c0 = _mm512_sub_epi32(z, _mm512_loadu_si512(wsum));
@@ -60,12 +61,13 @@ inline void TileS8(const uint8_t* x, int ldx, const float* xs, const int8_t* wp,
   }
   const f512 s0 = _mm512_loadu_ps(ws), s1 = _mm512_loadu_ps(ws + 16);
   const f512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+  const f512 cs0 = _mm512_loadu_ps(cs), cs1 = _mm512_loadu_ps(cs + 16);
   for (int r = 0; r < MR; ++r) {
-    const f512 a = _mm512_set1_ps(xs[r]);
+    const f512 a = _mm512_set1_ps(xs[r]), c = _mm512_set1_ps(xc[r]);
     const f512 v0 = ToFloat(_mm512_load_si512(tile[r]));
     const f512 v1 = ToFloat(_mm512_load_si512(tile[r] + 16));
-    Store2(y + r * ldy, _mm512_fmadd_ps(v0, _mm512_mul_ps(a, s0), b0),
-           _mm512_fmadd_ps(v1, _mm512_mul_ps(a, s1), b1), cols, ep);
+    Store2(y + r * ldy, _mm512_fmadd_ps(v0, _mm512_mul_ps(a, s0), _mm512_fmadd_ps(c, cs0, b0)),
+           _mm512_fmadd_ps(v1, _mm512_mul_ps(a, s1), _mm512_fmadd_ps(c, cs1, b1)), cols, ep);
   }
 }
 
@@ -109,9 +111,9 @@ __attribute__((noinline)) void GroupS4(const uint8_t* x, int ldx, const uint8_t*
 // Per group the exact integer sums are scaled by s_g into float partial sums (facc, in L1); the
 // epilogue scales them by a_i / 16.
 template <int MR>
-inline void TileS4(const uint8_t* x, int ldx, const float* xs, const uint8_t* wp, int ng, int g4,
-                   const int32_t* wsum, const float* sc, const float* bias, float* y, int ldy,
-                   int cols, Epilogue ep) {
+inline void TileS4(const uint8_t* x, int ldx, const float* xs, const float* xc, const uint8_t* wp,
+                   int ng, int g4, const int32_t* wsum, const float* sc, const float* cs,
+                   const float* bias, float* y, int ldy, int cols, Epilogue ep) {
   alignas(64) float facc[MR][kNr] = {};
   alignas(64) int32_t tile[MR][kNr];
   for (int g = 0; g < ng; ++g) {
@@ -126,10 +128,12 @@ inline void TileS4(const uint8_t* x, int ldx, const float* xs, const uint8_t* wp
     }
   }
   const f512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+  const f512 cs0 = _mm512_loadu_ps(cs), cs1 = _mm512_loadu_ps(cs + 16);
   for (int r = 0; r < MR; ++r) {
     const f512 a = _mm512_set1_ps(xs[r] * 0.0625f);  // undo the 16 · q
-    Store2(y + r * ldy, _mm512_fmadd_ps(_mm512_load_ps(facc[r]), a, b0),
-           _mm512_fmadd_ps(_mm512_load_ps(facc[r] + 16), a, b1), cols, ep);
+    const f512 c = _mm512_set1_ps(xc[r]);
+    Store2(y + r * ldy, _mm512_fmadd_ps(_mm512_load_ps(facc[r]), a, _mm512_fmadd_ps(c, cs0, b0)),
+           _mm512_fmadd_ps(_mm512_load_ps(facc[r] + 16), a, _mm512_fmadd_ps(c, cs1, b1)), cols, ep);
   }
 }
 
@@ -172,17 +176,19 @@ void GemmS8Vnni(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, in
       const int rows = x.m - i < kMr ? x.m - i : kMr;
       const uint8_t* xr = x.row(i);
       const float* xs = x.scales.data() + i;
+      const float* xc = x.shifts.data() + i;
       for (int p = pb; p < pe; ++p) {
         const int off = p * kNr, cols = n1 - off < kNr ? n1 - off : kNr;
         const int8_t* wp = w.panel(p);
         const int32_t* wsum = w.wsum128.data() + off;
         const float* ws = w.scales.data() + off;
+        const float* cs = w.colsum.data() + off;
         const float* bias = w.bias.data() + off;
         float* yt = y + static_cast<size_t>(i) * ldy + off;
         if (rows == kMr) {
-          TileS8<kMr>(xr, ldx, xs, wp, kb, wsum, ws, bias, yt, ldy, cols, ep);
+          TileS8<kMr>(xr, ldx, xs, xc, wp, kb, wsum, ws, cs, bias, yt, ldy, cols, ep);
         } else {
-          TailS8<kMr - 1>(rows, xr, ldx, xs, wp, kb, wsum, ws, bias, yt, ldy, cols, ep);
+          TailS8<kMr - 1>(rows, xr, ldx, xs, xc, wp, kb, wsum, ws, cs, bias, yt, ldy, cols, ep);
         }
       }
     }
@@ -200,17 +206,19 @@ void GemmS4Vnni(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, in
       const int rows = x.m - i < kMr ? x.m - i : kMr;
       const uint8_t* xr = x.row(i);
       const float* xs = x.scales.data() + i;
+      const float* xc = x.shifts.data() + i;
       for (int p = pb; p < pe; ++p) {
         const int off = p * kNr, cols = n1 - off < kNr ? n1 - off : kNr;
         const uint8_t* wp = w.panel(p);
         const int32_t* wsum = w.wsum128.data() + static_cast<size_t>(p) * ng * kNr;
         const float* sc = w.scales.data() + static_cast<size_t>(p) * ng * kNr;
+        const float* cs = w.colsum.data() + off;
         const float* bias = w.bias.data() + off;
         float* yt = y + static_cast<size_t>(i) * ldy + off;
         if (rows == kMr) {
-          TileS4<kMr>(xr, ldx, xs, wp, ng, g4, wsum, sc, bias, yt, ldy, cols, ep);
+          TileS4<kMr>(xr, ldx, xs, xc, wp, ng, g4, wsum, sc, cs, bias, yt, ldy, cols, ep);
         } else {
-          TailS4<kMr - 1>(rows, xr, ldx, xs, wp, ng, g4, wsum, sc, bias, yt, ldy, cols, ep);
+          TailS4<kMr - 1>(rows, xr, ldx, xs, xc, wp, ng, g4, wsum, sc, cs, bias, yt, ldy, cols, ep);
         }
       }
     }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/quant.h"
+#include "kernels/quant_params.h"
 
 #ifndef __AVXVNNI__
 #error "kernels/avx_vnni/ must be compiled with -mavxvnni"

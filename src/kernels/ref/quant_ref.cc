@@ -28,7 +28,9 @@ float Epilogue(double v, bool gelu) {
 
 }  // namespace
 
-void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale, const float* col_scale) {
+// Asymmetric per-row activation quantisation (kernels/quant.h), written out plainly.
+void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale, float* shift,
+                  const float* col_scale) {
   std::vector<float> row(k);
   for (int i = 0; i < m; ++i) {
     const float* r = x + size_t(i) * k;
@@ -36,12 +38,32 @@ void QuantizeRows(const float* x, int m, int k, int8_t* xq, float* scale, const 
       for (int c = 0; c < k; ++c) row[c] = r[c] * col_scale[c];
       r = row.data();
     }
-    QuantizeBlock(r, k, 127, xq + size_t(i) * k, &scale[i]);
+    float lo = 0.0f, hi = 0.0f;
+    for (int c = 0; c < k; ++c) {
+      lo = std::fmin(lo, r[c]);
+      hi = std::fmax(hi, r[c]);
+    }
+    const float range = hi - lo;
+    float inv = 255.0f / range;
+    int zp = 128;
+    if (!(range > 0.0f) || !std::isfinite(inv)) {
+      inv = 0.0f;
+      scale[i] = 1.0f;
+    } else {
+      scale[i] = range / 255.0f;
+      zp = static_cast<int>(std::nearbyint(-lo * inv));
+    }
+    shift[i] = scale[i] * static_cast<float>(128 - zp);
+    for (int c = 0; c < k; ++c) {
+      const int u = static_cast<int>(std::nearbyint(r[c] * inv)) + zp;
+      xq[size_t(i) * k + c] = static_cast<int8_t>((u < 0 ? 0 : (u > 255 ? 255 : u)) - 128);
+    }
   }
 }
 
 void QuantizeWeightsS8(const float* w, int n, int k, int8_t* q, float* scale) {
-  QuantizeRows(w, n, k, q, scale);
+  for (int j = 0; j < n; ++j)
+    QuantizeBlock(w + size_t(j) * k, k, 127, q + size_t(j) * k, &scale[j]);
 }
 
 void QuantizeWeightsS4(const float* w, int n, int k, int group, int8_t* q, float* scale) {
@@ -54,32 +76,38 @@ void QuantizeWeightsS4(const float* w, int n, int k, int group, int8_t* q, float
   }
 }
 
-void GemmS8(const int8_t* xq, const float* xs, int m, const int8_t* wq, const float* ws,
-            const float* bias, float* y, int n, int k, bool gelu) {
+void GemmS8(const int8_t* xq, const float* xs, const float* xc, int m, const int8_t* wq,
+            const float* ws, const float* bias, float* y, int n, int k, bool gelu) {
   for (int i = 0; i < m; ++i) {
     for (int j = 0; j < n; ++j) {
-      int64_t dot = 0;
-      for (int kk = 0; kk < k; ++kk)
+      int64_t dot = 0, wsum = 0;
+      for (int kk = 0; kk < k; ++kk) {
         dot += int64_t(xq[size_t(i) * k + kk]) * wq[size_t(j) * k + kk];
-      const double v = double(xs[i]) * ws[j] * double(dot) + (bias ? bias[j] : 0.0);
+        wsum += wq[size_t(j) * k + kk];
+      }
+      const double v = double(xs[i]) * ws[j] * double(dot) + double(xc[i]) * ws[j] * double(wsum) +
+                       (bias ? bias[j] : 0.0);
       y[size_t(i) * n + j] = Epilogue(v, gelu);
     }
   }
 }
 
-void GemmS4(const int8_t* xq, const float* xs, int m, const int8_t* wq, const float* ws, int group,
-            const float* bias, float* y, int n, int k, bool gelu) {
+void GemmS4(const int8_t* xq, const float* xs, const float* xc, int m, const int8_t* wq,
+            const float* ws, int group, const float* bias, float* y, int n, int k, bool gelu) {
   const int ng = k / group;
   for (int i = 0; i < m; ++i) {
     for (int j = 0; j < n; ++j) {
-      double acc = 0.0;
+      double acc = 0.0, colsum = 0.0;
       for (int g = 0; g < ng; ++g) {
-        int64_t dot = 0;
-        for (int kk = g * group; kk < (g + 1) * group; ++kk)
+        int64_t dot = 0, wsum = 0;
+        for (int kk = g * group; kk < (g + 1) * group; ++kk) {
           dot += int64_t(xq[size_t(i) * k + kk]) * wq[size_t(j) * k + kk];
+          wsum += wq[size_t(j) * k + kk];
+        }
         acc += double(ws[size_t(j) * ng + g]) * double(dot);
+        colsum += double(ws[size_t(j) * ng + g]) * double(wsum);
       }
-      const double v = double(xs[i]) * acc + (bias ? bias[j] : 0.0);
+      const double v = double(xs[i]) * acc + double(xc[i]) * colsum + (bias ? bias[j] : 0.0);
       y[size_t(i) * n + j] = Epilogue(v, gelu);
     }
   }

@@ -1,0 +1,34 @@
+// Per-row parameters of the asymmetric activation quantisation (kernels/quant.h), shared by every
+// quantize_rows so that all tables compute them with the same float operations. In an anonymous
+// namespace on purpose: each translation unit (compiled for its own ISA) gets its own copy, and
+// the linker can never pick an AVX-512 build of it for the scalar table.
+#pragma once
+
+#include <cmath>
+
+namespace encserve::kernels {
+namespace {
+
+struct RowQuant {
+  float scale;  // a_i
+  float inv;    // 255 / (hi − lo), 0 for an all-zero row
+  int zp;       // zero point ∈ [0, 255]
+  float shift;  // c_i = a_i · (128 − zp)
+};
+
+// lo ≤ 0 ≤ hi: the row's minimum and maximum, each clamped to include zero.
+inline RowQuant RowQuantParams(float lo, float hi) {
+  const float range = hi - lo;
+  const float inv = 255.0f / range;
+  RowQuant p{1.0f, 0.0f, 128, 0.0f};
+  if (range > 0.0f && std::isfinite(inv)) {
+    p.scale = range / 255.0f;
+    p.inv = inv;
+    p.zp = static_cast<int>(std::nearbyint(-lo * inv));
+    p.shift = p.scale * static_cast<float>(128 - p.zp);
+  }
+  return p;
+}
+
+}  // namespace
+}  // namespace encserve::kernels
