@@ -39,6 +39,9 @@ if [ "${SKIP_PEERS:-0}" != 1 ]; then
     python3 -m pip install -q -r bench/peers/requirements.txt
   python3 bench/peers/run_peers.py --max-seconds-per-point "$CAP" --out "$RUN/peers.json"
 fi
+# Cosine to the fp32 path per precision on 800 real texts (the accuracy targets).
+[ -x "$BUILD_DIR/tests/precision_test" ] && "$BUILD_DIR/tests/precision_test" 2>/dev/null |
+  grep 'cosine vs fp32' > "$RUN/precision.txt" || true
 for bench in "$BUILD_DIR"/bench/kernels_bench "$BUILD_DIR"/bench/kernels_quant_bench; do
   [ -x "$bench" ] && "$bench" --benchmark_min_time=0.2 2>/dev/null >> "$RUN/kernels.txt" || true
 done

@@ -3,11 +3,15 @@
 
 Inputs in RUN_DIR: encserve.jsonl (bench-engine --json lines), sts.jsonl (eval-sts --json
 lines), peers.json (bench/peers/run_peers.py), kernels.txt (Google Benchmark console output),
-meta.json (machine, commit, date). Every number in the output comes from those files.
+meta.json (machine, commit, date). Every number in the output comes from those files, except the
+hand-written section after HAND_MARK in an existing output file, which is kept across re-runs.
 """
 import json
+import re
 import sys
 from pathlib import Path
+
+HAND_MARK = "<!-- hand-written below: kept when the script regenerates this file -->"
 
 
 def load_jsonl(path):
@@ -24,6 +28,62 @@ def fmt(x, digits=0):
     return "–" if x is None else f"{x:,.{digits}f}"
 
 
+def kernel_rates(text):
+    """{benchmark name: rate in G(FL)OP/s} from Google Benchmark console lines."""
+    rates = {}
+    for line in text.splitlines():
+        m = re.match(r"^(BM_\S+)\s.*?G(?:FL)?OP/s=([0-9.]+)([GT])/s", line)
+        if m:
+            rates[m.group(1)] = float(m.group(2)) * (1000.0 if m.group(3) == "T" else 1.0)
+    return rates
+
+
+def targets(ours_by, peers_by, rates):
+    """The issue's targets, each computed from this run: (target, measured, met?)."""
+    rows = []
+
+    def tput(name, k):
+        o = ours_by.get((name,) + k) or peers_by.get((name,) + k)
+        return o and (o.get("items_per_s") or o.get("texts_per_s"))
+
+    def ratio(a, b, k):
+        x, y = tput(a, k), tput(b, k)
+        return x / y if x and y else None
+
+    f16b32 = ("fixed", 16, 32)
+    r = ratio("int8", "ort_int8", f16b32)
+    if r:
+        rows.append(("int8 ≥ 2× ONNX Runtime int8, seq 16 b32", f"{r:.2f}×", r >= 2))
+    t = tput("int8", ("msmarco", None, 128))
+    if t:
+        rows.append(("int8 ≥ 5,000 MS MARCO queries/s at b128 (on the reference Zen 5)",
+                     f"{t:,.0f} q/s", t >= 5000))
+    r = ratio("fp32", "ort_fp32", f16b32)
+    if r:
+        rows.append(("fp32 ≥ 1.3× ONNX Runtime fp32, seq 16 b32", f"{r:.2f}×", r >= 1.3))
+    r = ratio("bf16", "fp32", f16b32)
+    if r:
+        rows.append(("bf16 ≥ 1.6× encserve fp32, seq 16 b32", f"{r:.2f}×", r >= 1.6))
+    for prec in ("int8", "int4"):
+        for k, what in ((("msmarco", None, 1), "real MS MARCO query"), (("fixed", 16, 1), "16 tokens")):
+            o = ours_by.get((prec,) + k)
+            if o:
+                rows.append((f"batch 1 p50 ≤ 0.46 ms, {prec}, {what}", f"{o['p50_ms']:.2f} ms",
+                             o["p50_ms"] <= 0.46))
+    for gemm, peaks, label in (("BM_GemmS8/amx/512/384/1536", ("BM_PeakAmxInt8", "BM_PeakVnni512"),
+                                "int8 GEMM ≥ 70 % of peak at M=512 (384×1536)"),
+                               ("BM_GemmF32/avx512/512/384/1536", ("BM_PeakFma512",),
+                                "fp32 GEMM ≥ 80 % of FMA peak at M=512 (384×1536)")):
+        if gemm in rates:
+            for peak in peaks:
+                if peak in rates:
+                    share = rates[gemm] / rates[peak]
+                    rows.append((f"{label}, vs {peak[7:]}",
+                                 f"{rates[gemm]:,.0f} of {rates[peak]:,.0f} = {share:.0%}",
+                                 share >= (0.7 if "S8" in gemm else 0.8)))
+    return rows
+
+
 def main():
     run = Path(sys.argv[1])
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("docs/benchmarks/engine.md")
@@ -32,12 +92,17 @@ def main():
     peers = json.loads((run / "peers.json").read_text()) if (run / "peers.json").exists() else {"points": []}
     meta = json.loads((run / "meta.json").read_text())
     kernels = (run / "kernels.txt").read_text() if (run / "kernels.txt").exists() else ""
+    precision = (run / "precision.txt").read_text() if (run / "precision.txt").exists() else ""
 
     precisions = [p for p in ["fp32", "bf16", "fp16", "int8", "int4"] if any(o["precision"] == p for o in ours)]
     peer_names = sorted({p["peer"] for p in peers["points"]})
     ours_by = {(o["precision"],) + key(o): o for o in ours}
     peers_by = {(p["peer"],) + key(p): p for p in peers["points"]}
     keys = sorted({key(o) for o in ours}, key=lambda k: (["fixed", "msmarco", "dl19"].index(k[0]), k[1] or 0, k[2]))
+
+    hand = "\n## Findings\n\n(to be written after a run)\n"
+    if out.exists() and HAND_MARK in out.read_text():
+        hand = out.read_text().split(HAND_MARK, 1)[1]
 
     L = []
     L.append("# Engine benchmark: encserve precisions vs ONNX Runtime and PyTorch")
@@ -66,18 +131,27 @@ def main():
             row.append(f"{fmt(q and q['texts_per_s'])} ({fmt(q and q['p50_ms'], 2)} ms)" if q else "–")
         L.append("| " + " | ".join(row) + " |")
     L.append("")
+    L.append("## Targets (issue 3), computed from this run")
+    L.append("")
+    L.append("| target | measured | met |")
+    L.append("|---|---|---|")
+    for what, got, ok in targets(ours_by, peers_by, kernel_rates(kernels)):
+        L.append(f"| {what} | {got} | {'yes' if ok else '**no**'} |")
+    L.append("")
     L.append("## Ratios (encserve ÷ peer, throughput)")
     L.append("")
     pairs = [("fp32", "ort_fp32"), ("fp32", "torch_fp32"), ("int8", "ort_int8"), ("int8", "torch_int8"),
-             ("bf16", "ort_fp32"), ("int4", "ort_int8")]
-    pairs = [(a, b) for a, b in pairs if a in precisions and b in peer_names]
+             ("bf16", "ort_fp32"), ("bf16", "fp32"), ("int4", "ort_int8")]
+    pairs = [(a, b) for a, b in pairs if a in precisions and (b in peer_names or b in precisions)]
     L.append("| workload | seq | batch | " + " | ".join(f"{a} ÷ {b}" for a, b in pairs) + " |")
     L.append("|---|---|---|" + "---|" * len(pairs))
     for k in keys:
         cells = []
         for a, b in pairs:
-            o, q = ours_by.get((a,) + k), peers_by.get((b,) + k)
-            cells.append(f"{o['items_per_s'] / q['texts_per_s']:.2f}×" if o and q and q["texts_per_s"] else "–")
+            o = ours_by.get((a,) + k)
+            q = peers_by.get((b,) + k) or ours_by.get((b,) + k)
+            qv = q and (q.get("texts_per_s") or q.get("items_per_s"))
+            cells.append(f"{o['items_per_s'] / qv:.2f}×" if o and qv else "–")
         L.append(f"| {k[0]} | {k[1] or '–'} | {k[2]} | " + " | ".join(cells) + " |")
     L.append("")
     L.append("## Accuracy per precision")
@@ -89,6 +163,22 @@ def main():
     L.append("|---|---|---|")
     for s in sts:
         L.append(f"| {s['precision']}{' g' + str(s['group_size']) if 'group_size' in s else ''} | {s['spearman']:.4f} | {s['pearson']:.4f} |")
+    cos_targets = {"bf16": (0.9999, None), "fp16": (0.9999, None), "int8": (0.999, 0.99), "int4": (0.99, None)}
+    cos = [m.groups() for m in re.finditer(
+        r"^(\w+) \(kernels (\w+)\): cosine vs fp32 mean ([0-9.]+) min ([0-9.]+) over (\d+) texts",
+        precision, re.M)]
+    if cos:
+        L.append("")
+        L.append(f"Cosine of each precision's embeddings to the fp32 path (`precision_test`, {cos[0][4]} "
+                 "real texts: MS MARCO queries and STS-B sentences), against the issue's targets:")
+        L.append("")
+        L.append("| precision | kernels | mean cosine | min cosine | target | met |")
+        L.append("|---|---|---|---|---|---|")
+        for prec, isa, mean, mn, _ in cos:
+            tmean, tmin = cos_targets.get(prec, (None, None))
+            ok = tmean is not None and float(mean) >= tmean and (tmin is None or float(mn) >= tmin)
+            want = (f"mean ≥ {tmean}" + (f", min ≥ {tmin}" if tmin else "")) if tmean else "–"
+            L.append(f"| {prec} | {isa} | {mean} | {mn} | {want} | {'yes' if ok else '**no**'} |")
     if peers.get("accuracy"):
         L.append("")
         L.append("Peers vs sentence-transformers (cosine on 200 MS MARCO queries):")
@@ -104,7 +194,9 @@ def main():
         L.append("```")
         L.append(kernels.rstrip())
         L.append("```")
-    out.write_text("\n".join(L) + "\n")
+    L.append("")
+    L.append(HAND_MARK)
+    out.write_text("\n".join(L) + hand)
     print(f"wrote {out}")
 
 
