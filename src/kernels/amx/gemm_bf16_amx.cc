@@ -27,7 +27,6 @@ namespace {
 #include "kernels/simd/quant_avx512.inc"
 
 constexpr int kNr = 32;     // panel width: two B tiles
-constexpr int kMr = 32;     // rows per block: two A tiles
 constexpr int kTileK = 32;  // bf16 values of k per tile row (64 bytes)
 constexpr int kPairRowBytes = kNr * 2 * 2;
 
@@ -58,16 +57,6 @@ inline void ComputeBlockBf16(const uint16_t* x, long ldx_bytes, const uint16_t* 
   }
 }
 
-template <int MT>
-inline void StoreBlockF32(float* acc) {
-  _tile_stored(0, acc, kNr * 4);
-  _tile_stored(1, acc + 16, kNr * 4);
-  if constexpr (MT == 2) {
-    _tile_stored(2, acc + 16 * kNr, kNr * 4);
-    _tile_stored(3, acc + 16 * kNr + 16, kNr * 4);
-  }
-}
-
 // y[r, 0:cols] = epi(acc[r] + bias) for r < rows.
 inline void EpilogueF32(const float* acc, int rows, const float* bias, float* y, int ldy, int cols,
                         Epilogue ep) {
@@ -90,39 +79,20 @@ void GemmBf16Amx(const uint16_t* xb, int ldxb, int m, const PackedBf16Pairs& w, 
   const int p0 = n0 / kNr, p1 = (n1 + kNr - 1) / kNr;
   const int panel_bytes = w.k_pairs() * kPairRowBytes;
   const int block = kL2WeightBytes / panel_bytes > 1 ? kL2WeightBytes / panel_bytes : 1;
-  alignas(64) float acc[2][kMr * kNr];
-  struct Pending {
-    int i = -1, off = 0, rows = 0, cols = 0;
-  } prev;
-  auto finish = [&](const float* a, const Pending& b) {
-    EpilogueF32(a, b.rows, w.bias.data() + b.off, y + static_cast<long>(b.i) * ldy + b.off, ldy,
-                b.cols, ep);
-  };
-  int buf = 0;
-  for (int pb = p0; pb < p1; pb += block) {
-    const int pe = pb + block < p1 ? pb + block : p1;
-    for (int i = 0; i < m; i += kMr) {
-      const int rows = m - i < kMr ? m - i : kMr;
-      const uint16_t* xr = xb + static_cast<long>(i) * ldxb;
-      for (int p = pb; p < pe; ++p) {
-        const int off = p * kNr, cols = n1 - off < kNr ? n1 - off : kNr;
-        if (rows > 16) {
+  amx::RunBlocks<float>(
+      m, n1, p0, p1, block,
+      [&](int i, int p, bool two) {
+        const uint16_t* xr = xb + static_cast<long>(i) * ldxb;
+        if (two) {
           ComputeBlockBf16<2>(xr, ldx_bytes, w.panel(p), kt);
         } else {
           ComputeBlockBf16<1>(xr, ldx_bytes, w.panel(p), kt);
         }
-        if (prev.i >= 0) finish(acc[buf ^ 1], prev);
-        if (rows > 16) {
-          StoreBlockF32<2>(acc[buf]);
-        } else {
-          StoreBlockF32<1>(acc[buf]);
-        }
-        prev = Pending{i, off, rows, cols};
-        buf ^= 1;
-      }
-    }
-  }
-  if (prev.i >= 0) finish(acc[buf ^ 1], prev);
+      },
+      [&](const float* c, int i, int off, int rows, int cols) {
+        EpilogueF32(c, rows, w.bias.data() + off, y + static_cast<long>(i) * ldy + off, ldy, cols,
+                    ep);
+      });
 }
 
 }  // namespace encserve::kernels

@@ -57,17 +57,6 @@ inline void ComputeBlockS8(const uint8_t* x, long ldx, const int8_t* wp, int kt)
   }
 }
 
-// acc[MT·16, 32] = C tiles.
-template <int MT>
-inline void StoreBlockS8(int32_t* acc) {
-  _tile_stored(0, acc, kNr * 4);
-  _tile_stored(1, acc + 16, kNr * 4);
-  if constexpr (MT == 2) {
-    _tile_stored(2, acc + 16 * kNr, kNr * 4);
-    _tile_stored(3, acc + 16 * kNr + 16, kNr * 4);
-  }
-}
-
 // y[r, 0:cols] = epi(a_r · s · (acc[r] − wsum128) + bias) for r < rows.
 inline void EpilogueS8(const int32_t* acc, int rows, const float* xs, const float* xc,
                        const int32_t* wsum, const float* ws, const float* cs, const float* bias,
@@ -86,10 +75,8 @@ inline void EpilogueS8(const int32_t* acc, int rows, const float* xs, const floa
   }
 }
 
-// Loop order as the VNNI kernel: blocks of panels whose weights fit in L2, then 32-row blocks
-// (their activations stay in L1 for K = 384), then the panels of the block. Software pipelined:
-// the tdpbusd of block b are issued before the AVX-512 epilogue of block b − 1 (from the other
-// half of a double buffer), so the tile unit and the vector units overlap.
+// Loop order as the VNNI kernel, software pipelined (amx::RunBlocks): the tdpbusd of block b are
+// issued before the AVX-512 epilogue of block b − 1.
 constexpr int kL2WeightBytes = 768 * 1024;
 
 void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int n0, int n1,
@@ -99,40 +86,20 @@ void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int
   const long ldx = x.kp;
   const int p0 = n0 / kNr, p1 = (n1 + kNr - 1) / kNr;
   const int block = kL2WeightBytes / (w.kp * kNr) > 1 ? kL2WeightBytes / (w.kp * kNr) : 1;
-  alignas(64) int32_t acc[2][kMr * kNr];
-  struct Pending {
-    int i = -1, off = 0, rows = 0, cols = 0;
-  } prev;
-  auto finish = [&](const int32_t* a, const Pending& b) {
-    EpilogueS8(a, b.rows, x.scales.data() + b.i, x.shifts.data() + b.i, w.wsum128.data() + b.off,
-               w.scales.data() + b.off, w.colsum.data() + b.off, w.bias.data() + b.off,
-               y + static_cast<long>(b.i) * ldy + b.off, ldy, b.cols, ep);
-  };
-  int buf = 0;
-  for (int pb = p0; pb < p1; pb += block) {
-    const int pe = pb + block < p1 ? pb + block : p1;
-    for (int i = 0; i < x.m; i += kMr) {
-      const int rows = x.m - i < kMr ? x.m - i : kMr;
-      const uint8_t* xr = x.row(i);
-      for (int p = pb; p < pe; ++p) {
-        const int off = p * kNr, cols = n1 - off < kNr ? n1 - off : kNr;
-        if (rows > 16) {
-          ComputeBlockS8<2>(xr, ldx, w.panel(p), kt);
+  amx::RunBlocks<int32_t>(
+      x.m, n1, p0, p1, block,
+      [&](int i, int p, bool two) {
+        if (two) {
+          ComputeBlockS8<2>(x.row(i), ldx, w.panel(p), kt);
         } else {
-          ComputeBlockS8<1>(xr, ldx, w.panel(p), kt);
+          ComputeBlockS8<1>(x.row(i), ldx, w.panel(p), kt);
         }
-        if (prev.i >= 0) finish(acc[buf ^ 1], prev);
-        if (rows > 16) {
-          StoreBlockS8<2>(acc[buf]);
-        } else {
-          StoreBlockS8<1>(acc[buf]);
-        }
-        prev = Pending{i, off, rows, cols};
-        buf ^= 1;
-      }
-    }
-  }
-  if (prev.i >= 0) finish(acc[buf ^ 1], prev);
+      },
+      [&](const int32_t* c, int i, int off, int rows, int cols) {
+        EpilogueS8(c, rows, x.scales.data() + i, x.shifts.data() + i, w.wsum128.data() + off,
+                   w.scales.data() + off, w.colsum.data() + off, w.bias.data() + off,
+                   y + static_cast<long>(i) * ldy + off, ldy, cols, ep);
+      });
 }
 
 void QuantizeRowsAmx(const float* x, int m, int k, const float* col_scale, QuantizedRows* out) {
