@@ -13,70 +13,25 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "peak_probe.h"
 
 namespace encserve::kernels {
 namespace {
 
-// Peak probes in assembly (GCC keeps intrinsic accumulator arrays partly in memory): 24 (zmm)
-// or 12 (ymm) independent vfmadd231ps chains, well above FMA latency (4) × ports (2).
-#define ENCSERVE_R3(op, a, b, c) op(a) op(b) op(c)
-#define ENCSERVE_Z(i) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
-#define ENCSERVE_Y(i) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #i "\n\t"
-
-__attribute__((target("avx512f"))) void PeakFmaLoop512(long iters) {
-  __asm__ volatile(
-      "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
-      "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
-      "1:\n\t" ENCSERVE_R3(ENCSERVE_Z, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Z, 3, 4, 5)
-          ENCSERVE_R3(ENCSERVE_Z, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Z, 9, 10, 11)
-              ENCSERVE_R3(ENCSERVE_Z, 12, 13, 14) ENCSERVE_R3(ENCSERVE_Z, 15, 16, 17)
-                  ENCSERVE_R3(ENCSERVE_Z, 18, 19, 20) ENCSERVE_R3(ENCSERVE_Z, 21, 22, 23)
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      "vzeroupper\n\t"
-      : "+r"(iters)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
-        "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
-}
-
-// The same with vdpbf16ps (AVX512-BF16: two bf16 products per fp32 lane), the ceiling of the
-// avx512 bf16 GEMM. Zero operands: no denormal slow paths.
-#define ENCSERVE_B(i) "vdpbf16ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
-
-__attribute__((target("avx512f,avx512bf16"))) void PeakBf16DotLoop512(long iters) {
-  __asm__ volatile(
-      "vpxord %%zmm31, %%zmm31, %%zmm31\n\t"
-      "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
-      "1:\n\t" ENCSERVE_R3(ENCSERVE_B, 0, 1, 2) ENCSERVE_R3(ENCSERVE_B, 3, 4, 5)
-          ENCSERVE_R3(ENCSERVE_B, 6, 7, 8) ENCSERVE_R3(ENCSERVE_B, 9, 10, 11)
-              ENCSERVE_R3(ENCSERVE_B, 12, 13, 14) ENCSERVE_R3(ENCSERVE_B, 15, 16, 17)
-                  ENCSERVE_R3(ENCSERVE_B, 18, 19, 20) ENCSERVE_R3(ENCSERVE_B, 21, 22, 23)
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      "vzeroupper\n\t"
-      : "+r"(iters)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
-        "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
-}
-
-__attribute__((target("avx2,fma"))) void PeakFmaLoop256(long iters) {
-  __asm__ volatile(
-      "vpxor %%ymm15, %%ymm15, %%ymm15\n\t"
-      "vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
-      "1:\n\t" ENCSERVE_R3(ENCSERVE_Y, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Y, 3, 4, 5)
-          ENCSERVE_R3(ENCSERVE_Y, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Y, 9, 10, 11)
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      "vzeroupper\n\t"
-      : "+r"(iters)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm14", "xmm15");
-}
+// Peak probes (bench/peak_probe.h): vfmadd231ps, and vdpbf16ps (AVX512-BF16: two bf16 products
+// per fp32 lane, the ceiling of the avx512 bf16 GEMM). Zero operands: no denormal slow paths.
+#define ENCSERVE_FMA_Z(i) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+#define ENCSERVE_FMA_Y(i) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #i "\n\t"
+#define ENCSERVE_BF16_Z(i) "vdpbf16ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+ENCSERVE_PEAK_LOOP_ZMM(PeakFmaLoop512, "avx512f",
+                       "vpxord %%zmm31, %%zmm31, %%zmm31\n\tvpxord %%zmm30, %%zmm30, %%zmm30\n\t",
+                       ENCSERVE_FMA_Z)
+ENCSERVE_PEAK_LOOP_ZMM(PeakBf16DotLoop512, "avx512f,avx512bf16",
+                       "vpxord %%zmm31, %%zmm31, %%zmm31\n\tvpxord %%zmm30, %%zmm30, %%zmm30\n\t",
+                       ENCSERVE_BF16_Z)
+ENCSERVE_PEAK_LOOP_YMM(PeakFmaLoop256, "avx2,fma",
+                       "vpxor %%ymm15, %%ymm15, %%ymm15\n\tvpxor %%ymm14, %%ymm14, %%ymm14\n\t",
+                       ENCSERVE_FMA_Y)
 
 constexpr long kPeakIters = 100000;
 constexpr double kFlops512 = 2.0 * 16 * 24 * kPeakIters;  // 16 fp32 lanes, 24 FMAs per trip

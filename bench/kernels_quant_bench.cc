@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/quant.h"
+#include "peak_probe.h"
 
 namespace encserve::kernels {
 namespace {
@@ -82,43 +83,16 @@ void BM_QuantizeRows(benchmark::State& state, QuantIsa isa) {
       double(m) * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
-// Peak probes in assembly (GCC keeps intrinsic accumulator arrays partly in memory): 24 (zmm)
-// or 12 (ymm) independent vpdpbusd chains, well above latency × throughput.
-#define ENCSERVE_R3(op, a, b, c) op(a) op(b) op(c)
-#define ENCSERVE_Z(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
-#define ENCSERVE_Y(i) "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm" #i "\n\t"
-
-__attribute__((target("avx512f,avx512vnni"))) void PeakLoop512(long iters) {
-  __asm__ volatile(
-      "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"
-      "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"
-      "1:\n\t" ENCSERVE_R3(ENCSERVE_Z, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Z, 3, 4, 5)
-          ENCSERVE_R3(ENCSERVE_Z, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Z, 9, 10, 11)
-              ENCSERVE_R3(ENCSERVE_Z, 12, 13, 14) ENCSERVE_R3(ENCSERVE_Z, 15, 16, 17)
-                  ENCSERVE_R3(ENCSERVE_Z, 18, 19, 20) ENCSERVE_R3(ENCSERVE_Z, 21, 22, 23)
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      : "+r"(iters)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
-        "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
-}
-
-__attribute__((target("avx2,avxvnni"))) void PeakLoop256(long iters) {
-  __asm__ volatile(
-      "vpcmpeqd %%ymm15, %%ymm15, %%ymm15\n\t"
-      "vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
-      "1:\n\t" ENCSERVE_R3(ENCSERVE_Y, 0, 1, 2) ENCSERVE_R3(ENCSERVE_Y, 3, 4, 5)
-          ENCSERVE_R3(ENCSERVE_Y, 6, 7, 8) ENCSERVE_R3(ENCSERVE_Y, 9, 10, 11)
-      "dec %0\n\t"
-      "jnz 1b\n\t"
-      "vzeroupper\n\t"
-      : "+r"(iters)
-      :
-      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm14", "xmm15");
-}
+// Peak probes (bench/peak_probe.h): vpdpbusd, zmm and VEX ymm (AVX-VNNI).
+#define ENCSERVE_VNNI_Z(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+#define ENCSERVE_VNNI_Y(i) "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm" #i "\n\t"
+ENCSERVE_PEAK_LOOP_ZMM(PeakLoop512, "avx512f,avx512vnni",
+                       "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"
+                       "vpxord %%zmm30, %%zmm30, %%zmm30\n\t",
+                       ENCSERVE_VNNI_Z)
+ENCSERVE_PEAK_LOOP_YMM(PeakLoop256, "avx2,avxvnni",
+                       "vpcmpeqd %%ymm15, %%ymm15, %%ymm15\n\tvpxor %%ymm14, %%ymm14, %%ymm14\n\t",
+                       ENCSERVE_VNNI_Y)
 
 void BM_PeakVnni512(benchmark::State& state) {
   if (QuantKernelsExact(QuantIsa::kAvx512Vnni) == nullptr) {
