@@ -96,18 +96,33 @@ double FmaPeakGflops(bool zmm) {
   return p256;
 }
 
+// One GEMM problem from the benchmark's arguments {m, k, n}: x [m, k] and W [n, k] ~ N(0, 1).
+struct Problem {
+  explicit Problem(const benchmark::State& state)
+      : m(state.range(0)),
+        k(state.range(1)),
+        n(state.range(2)),
+        x(size_t(m) * k),
+        w(size_t(n) * k),
+        y(size_t(m) * n) {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> d;
+    for (auto& v : x) v = d(rng);
+    for (auto& v : w) v = d(rng);
+  }
+  int m, k, n;
+  std::vector<float> x, w, y;
+};
+
 void BM_GemmF32(benchmark::State& state, Isa isa) {
   const KernelTable* t = KernelsFor(isa);
   if (t == nullptr) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
   }
-  const int m = state.range(0), k = state.range(1), n = state.range(2);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d;
-  std::vector<float> x(size_t(m) * k), w(size_t(n) * k), y(size_t(m) * n);
-  for (auto& v : x) v = d(rng);
-  for (auto& v : w) v = d(rng);
+  Problem p(state);
+  const int m = p.m, k = p.k, n = p.n;
+  std::vector<float>&x = p.x, &w = p.w, &y = p.y;
   PackedF32 packed = PackF32(w.data(), nullptr, n, k, t->gemm_nr);
   const double t0 = ThreadSeconds();  // thread CPU time, as the benchmark's own CPU column
   for (auto _ : state) {
@@ -129,12 +144,9 @@ void BM_GemmBf16(benchmark::State& state, Isa isa) {
     state.SkipWithError("no bf16 dot products at this ISA on this CPU");
     return;
   }
-  const int m = state.range(0), k = state.range(1), n = state.range(2);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d;
-  std::vector<float> x(size_t(m) * k), w(size_t(n) * k), y(size_t(m) * n);
-  for (auto& v : x) v = d(rng);
-  for (auto& v : w) v = d(rng);
+  Problem p(state);
+  const int m = p.m, k = p.k, n = p.n;
+  std::vector<float>&x = p.x, &w = p.w, &y = p.y;
   const PackedBf16Pairs packed =
       PackBf16Pairs(w.data(), nullptr, n, k, t->gemm_nr, t->bf16_k_align);
   const int ldxb = Bf16Stride(*t, k);
@@ -153,12 +165,9 @@ void BM_GemmF16Weights(benchmark::State& state, Isa isa) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
   }
-  const int m = state.range(0), k = state.range(1), n = state.range(2);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d;
-  std::vector<float> x(size_t(m) * k), w(size_t(n) * k), y(size_t(m) * n);
-  for (auto& v : x) v = d(rng);
-  for (auto& v : w) v = d(rng);
+  Problem p(state);
+  const int m = p.m, k = p.k, n = p.n;
+  std::vector<float>&x = p.x, &w = p.w, &y = p.y;
   const PackedHalf packed = PackHalf(w.data(), nullptr, n, k, t->gemm_nr, HalfFormat::kF16);
   for (auto _ : state) {
     t->gemm_half(x.data(), k, m, packed, y.data(), n, 0, n, Epilogue::kBias);
