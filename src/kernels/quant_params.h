@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 namespace encserve::kernels {
 namespace {
@@ -28,6 +29,13 @@ inline RowQuant RowQuantParams(float lo, float hi) {
     p.shift = p.scale * static_cast<float>(128 - p.zp);
   }
   return p;
+}
+
+// One activation byte: clamp(rint(x · inv) + zp, 0, 255), the scalar form of what the vector
+// paths compute with vcvtps2dq, vpaddd and saturating packs.
+inline uint8_t QuantizeU8(float x, const RowQuant& p) {
+  const int u = static_cast<int>(std::nearbyint(x * p.inv)) + p.zp;
+  return static_cast<uint8_t>(u < 0 ? 0 : (u > 255 ? 255 : u));
 }
 
 }  // namespace

@@ -40,10 +40,7 @@ void QuantizeRowsScalar(const float* x, int m, int k, const float* col_scale, Qu
     const RowQuant rq = RowQuantParams(lo, hi);
     out->scales[i] = rq.scale;
     out->shifts[i] = rq.shift;
-    for (int kk = 0; kk < k; ++kk) {
-      const int u = static_cast<int>(std::nearbyint(r[kk] * rq.inv)) + rq.zp;
-      q[kk] = static_cast<uint8_t>(u < 0 ? 0 : (u > 255 ? 255 : u));
-    }
+    for (int kk = 0; kk < k; ++kk) q[kk] = QuantizeU8(r[kk], rq);
     for (int kk = k; kk < kp; ++kk) q[kk] = 128;
   }
 }

@@ -121,10 +121,11 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
         });
         return;
       } else {
-        const int ldxb = kernels::Bf16Stride(kt, k);
-        // The kernel may read up to bf16_mr − 1 rows past m (whole AMX tiles).
+        // Rows as long as the packed weights' (padded) k; the kernel may read up to bf16_mr − 1
+        // rows past m (whole AMX tiles). Grow only: shrinking and re-growing a vector
+        // zero-fills megabytes per GEMM.
+        const int ldxb = w.bf16.k_pairs() * 2;
         thread_local std::vector<uint16_t> xb;
-        // Grow only: shrinking and re-growing a vector zero-fills megabytes per GEMM.
         const size_t need = static_cast<size_t>(m + kt.bf16_mr - 1) * ldxb;
         if (xb.size() < need) xb.resize(need);
         kt.convert_bf16(x, m, k, xb.data(), ldxb);
