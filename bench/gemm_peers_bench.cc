@@ -11,7 +11,7 @@
 //                       active table's (AMX tdpbf16ps); bf16/encserve_avx512: the vdpbf16ps one
 //   bf16/onednn         reorder x f32→bf16 + matmul bf16×bf16→f32 (timed together)
 //   int8/encserve       gemm_s8 on already quantised rows (per-row scales); PackS8 weights
-//   int8/encserve+q     quantize_rows + gemm_s8
+//   int8/encserve+q     QuantizeRows + gemm_s8
 //   int8/onednn_s8s8    matmul s8×s8→f32, x already quantised with one per-tensor scale,
 //                       per-output-channel weight scales (output scales), bias
 //   int8/onednn_u8s8    the same with u8 activations, no zero point (timing only, not checked)
@@ -144,10 +144,10 @@ void BM_EncS8(benchmark::State& state, bool with_quantize) {
     return;
   }
   QuantizedRows xq;
-  t.quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
+  QuantizeRows(t, p.x.data(), p.m, p.k, nullptr, &xq);
   std::vector<float> y(size_t(p.m) * p.n);
   for (auto _ : state) {
-    if (with_quantize) t.quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
+    if (with_quantize) QuantizeRows(t, p.x.data(), p.m, p.k, nullptr, &xq);
     t.gemm_s8(xq, *w, y.data(), p.n, 0, p.n, Epilogue::kBias);
     Sink(y);
   }

@@ -52,9 +52,9 @@ void BM_Gemm(benchmark::State& state, QuantIsa isa, int kind, bool total) {
     return;
   }
   QuantizedRows xq;
-  t->quantize_rows(d.x.data(), m, k, nullptr, &xq);
+  QuantizeRows(*t, d.x.data(), m, k, nullptr, &xq);
   for (auto _ : state) {
-    if (total) t->quantize_rows(d.x.data(), m, k, nullptr, &xq);
+    if (total) QuantizeRows(*t, d.x.data(), m, k, nullptr, &xq);
     if (kind == 0) {
       t->gemm_s8(xq, *w8, d.y.data(), n, 0, n, Epilogue::kBias);
     } else {
@@ -76,7 +76,7 @@ void BM_QuantizeRows(benchmark::State& state, QuantIsa isa) {
   Data d = MakeData(m, k, 1);
   QuantizedRows xq;
   for (auto _ : state) {
-    t->quantize_rows(d.x.data(), m, k, nullptr, &xq);
+    QuantizeRows(*t, d.x.data(), m, k, nullptr, &xq);
     benchmark::DoNotOptimize(xq.data.data());
   }
   state.counters["Gelem/s"] = benchmark::Counter(

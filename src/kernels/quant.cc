@@ -2,6 +2,7 @@
 #include "kernels/quant.h"
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace encserve::kernels {
@@ -86,6 +87,27 @@ const QuantKernelTable& QuantKernelsFor(Isa isa) {
   if (t == nullptr && isa >= Isa::kAvx2) t = QuantKernelsExact(QuantIsa::kAvxVnni);
   if (t == nullptr && isa >= Isa::kAvx2) t = QuantKernelsExact(QuantIsa::kAvx2);
   return t != nullptr ? *t : ScalarQuantKernels();
+}
+
+void PrepareQuantizedRows(const QuantKernelTable& t, int m, int k, QuantizedRows* out) {
+  const int kp = (k + t.k_align - 1) / t.k_align * t.k_align;
+  const int m_pad = (m + t.row_align - 1) / t.row_align * t.row_align;
+  out->m = m;
+  out->k = k;
+  out->kp = kp;
+  out->data.reserve_at_least(static_cast<size_t>(m_pad) * kp);
+  out->scales.reserve_at_least(m);
+  out->shifts.reserve_at_least(m);
+  if (m_pad > m) {
+    std::memset(out->data.data() + static_cast<size_t>(m) * kp, 128,
+                static_cast<size_t>(m_pad - m) * kp);
+  }
+}
+
+void QuantizeRows(const QuantKernelTable& t, const float* x, int m, int k, const float* col_scale,
+                  QuantizedRows* out) {
+  PrepareQuantizedRows(t, m, k, out);
+  t.quantize_row_range(x, k, col_scale, 0, m, out);
 }
 
 const QuantKernelTable& QuantKernels() {

@@ -62,14 +62,13 @@ struct PackedS4 {
 };
 
 // Activations quantised once per GEMM (shared by all column partitions). Row i is kp bytes at
-// data + i·kp (xu; bytes past k hold 128 and meet zero weights). The amx table also fills rows m
-// up to the next multiple of 32 with 128, so that whole 16-row tiles can be loaded.
+// data + i·kp (xu; bytes past k hold 128 and meet zero weights). Rows m up to the next multiple
+// of the table's row_align (32 for amx) hold 128, so that whole 16-row tiles can be loaded.
 struct QuantizedRows {
   int m = 0, k = 0, kp = 0;
-  AlignedBuffer<uint8_t> data;  // at least m × kp
+  AlignedBuffer<uint8_t> data;  // at least m_pad × kp
   AlignedBuffer<float> scales;  // at least m: a_i
   AlignedBuffer<float> shifts;  // at least m: c_i = a_i · (128 − zp_i)
-  AlignedBuffer<float> scaled;  // quantize_rows' scratch: one row times col_scale
   const uint8_t* row(int i) const { return data.data() + static_cast<size_t>(i) * kp; }
 };
 
@@ -77,19 +76,31 @@ struct QuantKernelTable {
   const char* name;  // "amx", "avx512_vnni", "avx_vnni", "avx2", "scalar"
   int nr;            // panel width PackS8/PackS4 use for this table
   int mr;            // rows per micro-tile (row partitions are best made in multiples of it)
-  // Quantises x [m, k] (row-major, contiguous) into out, growing its buffers when needed. With
-  // col_scale ([k], or nullptr for none) the rows quantised are x[i, c] · col_scale[c] (one float
-  // multiply each): the activation side of SmoothQuant smoothing, fused into this pass.
-  void (*quantize_rows)(const float* x, int m, int k, const float* col_scale, QuantizedRows* out);
+  // Quantises rows r0 .. r1-1 of x [m, k] (row-major, contiguous; x points at row 0) into rows
+  // r0 .. r1-1 of out, which PrepareQuantizedRows sized for this table; disjoint row ranges may
+  // run on different threads at once. With col_scale ([k], or nullptr for none) the rows
+  // quantised are x[i, c] · col_scale[c] (one float multiply each): the activation side of
+  // SmoothQuant smoothing, fused into this pass. QuantizeRows does all rows in one call.
+  void (*quantize_row_range)(const float* x, int k, const float* col_scale, int r0, int r1,
+                             QuantizedRows* out);
   // y[m, n0:n1] = epilogue(dequantised x · Wᵀ + bias); n0 % nr == 0, n1 ≤ w.n, x.k == w.k.
   void (*gemm_s8)(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int n0, int n1,
                   Epilogue ep);
   void (*gemm_s4)(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, int n0, int n1,
                   Epilogue ep);
-  // PackS8 pads k (PackedS8::kp) and quantize_rows pads rows (QuantizedRows::kp) to a multiple
-  // of this: 4 for the dot-product kernels, 64 (one AMX tile row) for amx.
+  // PackS8 pads k (PackedS8::kp) and PrepareQuantizedRows pads rows (QuantizedRows::kp) to a
+  // multiple of this: 4 for the dot-product kernels, 64 (one AMX tile row) for amx.
   int k_align = 4;
+  // PrepareQuantizedRows fills rows m .. (m rounded up to this) − 1 with 128: 32 for amx.
+  int row_align = 1;
 };
+
+// Sets out's shape for x [m, k] quantised by table t (kp = k rounded up to t.k_align), grows its
+// buffers when needed and fills the padding rows (see row_align) with 128.
+void PrepareQuantizedRows(const QuantKernelTable& t, int m, int k, QuantizedRows* out);
+// PrepareQuantizedRows, then t.quantize_row_range over all m rows on the calling thread.
+void QuantizeRows(const QuantKernelTable& t, const float* x, int m, int k, const float* col_scale,
+                  QuantizedRows* out);
 
 // Every quantised table; which ones run here depends on the CPU.
 enum class QuantIsa { kScalar, kAvx2, kAvxVnni, kAvx512Vnni, kAmx };

@@ -1,7 +1,7 @@
 // Per-row parameters of the asymmetric activation quantisation (kernels/quant.h), shared by every
-// quantize_rows so that all tables compute them with the same float operations. In an anonymous
-// namespace on purpose: each translation unit (compiled for its own ISA) gets its own copy, and
-// the linker can never pick an AVX-512 build of it for the scalar table.
+// quantize_row_range so that all tables compute them with the same float operations. In an
+// anonymous namespace on purpose: each translation unit (compiled for its own ISA) gets its own
+// copy, and the linker can never pick an AVX-512 build of it for the scalar table.
 #pragma once
 
 #include <cmath>

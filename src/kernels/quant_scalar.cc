@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
@@ -16,20 +17,15 @@ float Finish(float v, Epilogue ep) {
   return ep == Epilogue::kBiasGelu ? 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)) : v;
 }
 
-void QuantizeRowsScalar(const float* x, int m, int k, const float* col_scale, QuantizedRows* out) {
-  const int kp = (k + 3) / 4 * 4;
-  out->m = m;
-  out->k = k;
-  out->kp = kp;
-  out->data.reserve_at_least(static_cast<size_t>(m) * kp);
-  out->scales.reserve_at_least(m);
-  out->shifts.reserve_at_least(m);
-  if (col_scale != nullptr) out->scaled.reserve_at_least(k);
-  for (int i = 0; i < m; ++i) {
+void QuantizeRowRangeScalar(const float* x, int k, const float* col_scale, int r0, int r1,
+                            QuantizedRows* out) {
+  const int kp = out->kp;
+  std::vector<float> scaled(col_scale != nullptr ? k : 0);
+  for (int i = r0; i < r1; ++i) {
     const float* r = x + static_cast<size_t>(i) * k;
     if (col_scale != nullptr) {
-      for (int kk = 0; kk < k; ++kk) out->scaled[kk] = r[kk] * col_scale[kk];
-      r = out->scaled.data();
+      for (int kk = 0; kk < k; ++kk) scaled[kk] = r[kk] * col_scale[kk];
+      r = scaled.data();
     }
     uint8_t* q = out->data.data() + static_cast<size_t>(i) * kp;
     float lo = 0.0f, hi = 0.0f;
@@ -115,8 +111,8 @@ void GemmS4Scalar(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, 
 }  // namespace
 
 const QuantKernelTable& ScalarQuantKernels() {
-  static const QuantKernelTable table{"scalar",           kNr,          1,
-                                      QuantizeRowsScalar, GemmS8Scalar, GemmS4Scalar};
+  static const QuantKernelTable table{"scalar",     kNr,         1, QuantizeRowRangeScalar,
+                                      GemmS8Scalar, GemmS4Scalar};
   return table;
 }
 

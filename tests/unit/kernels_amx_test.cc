@@ -34,7 +34,7 @@ class AmxInt8Test : public ::testing::Test {
                                 const std::vector<float>& w, const std::vector<float>& b, int m,
                                 int n, int k, Epilogue ep) {
     QuantizedRows xq;
-    t.quantize_rows(x.data(), m, k, nullptr, &xq);
+    QuantizeRows(t, x.data(), m, k, nullptr, &xq);
     auto pw = PackS8(w.data(), b.data(), n, k, t);
     EXPECT_TRUE(pw.ok());
     std::vector<float> y(size_t(m) * n + 1, 123.0f);
@@ -103,7 +103,7 @@ TEST_F(AmxInt8Test, ManyThreads) {
   const auto x = Random(size_t(m) * k, 1), w = Random(size_t(n) * k, 2, 0.1f), b = Random(n, 3);
   const auto want = Run(*vnni_, x, w, b, m, n, k, Epilogue::kBias);
   QuantizedRows xq;
-  amx_->quantize_rows(x.data(), m, k, nullptr, &xq);
+  QuantizeRows(*amx_, x.data(), m, k, nullptr, &xq);
   auto pw = PackS8(w.data(), b.data(), n, k, *amx_);
   ASSERT_TRUE(pw.ok());
   std::vector<float> y(size_t(m) * n, -1.0f);

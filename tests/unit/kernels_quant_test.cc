@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -86,7 +87,7 @@ class QuantIsaTest : public ::testing::TestWithParam<QuantIsa> {
   // The table's output for the whole problem, with a guard value after the last element.
   std::vector<float> Run(const Problem& p, bool int4, bool gelu) {
     QuantizedRows xq;
-    table_->quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
+    QuantizeRows(*table_, p.x.data(), p.m, p.k, nullptr, &xq);
     std::vector<float> y(size_t(p.m) * p.n + 1, 123.0f);
     const Epilogue ep = gelu ? Epilogue::kBiasGelu : Epilogue::kBias;
     if (int4) {
@@ -129,7 +130,7 @@ TEST_P(QuantIsaTest, QuantizeRowsMatchesReference) {
     std::vector<float> want_s(m), want_c(m);
     ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data(), want_c.data());
     QuantizedRows q;
-    table_->quantize_rows(x.data(), m, k, nullptr, &q);
+    QuantizeRows(*table_, x.data(), m, k, nullptr, &q);
     ASSERT_EQ(q.m, m);
     ASSERT_EQ(q.k, k);
     ASSERT_EQ(q.kp % 4, 0);
@@ -152,7 +153,7 @@ TEST_P(QuantIsaTest, QuantizeRowsMatchesReference) {
   }
 }
 
-// Smoothing fused into quantize_rows: the same bytes and scales as the reference on x · s, and
+// Smoothing fused into QuantizeRows: the same bytes and scales as the reference on x · s, and
 // as quantising the pre-multiplied rows.
 TEST_P(QuantIsaTest, QuantizeRowsWithColumnScaleMatchesPremultiplied) {
   for (int k : {1, 7, 15, 16, 17, 37, 384, 1539}) {
@@ -168,8 +169,8 @@ TEST_P(QuantIsaTest, QuantizeRowsWithColumnScaleMatchesPremultiplied) {
     std::vector<float> want_s(m), want_c(m);
     ref::QuantizeRows(x.data(), m, k, want.data(), want_s.data(), want_c.data(), s.data());
     QuantizedRows fused, pre;
-    table_->quantize_rows(x.data(), m, k, s.data(), &fused);
-    table_->quantize_rows(xs.data(), m, k, nullptr, &pre);
+    QuantizeRows(*table_, x.data(), m, k, s.data(), &fused);
+    QuantizeRows(*table_, xs.data(), m, k, nullptr, &pre);
     for (int i = 0; i < m; ++i) {
       ASSERT_EQ(fused.scales[i], want_s[i]) << "k=" << k << " row " << i;
       ASSERT_EQ(fused.scales[i], pre.scales[i]) << "k=" << k << " row " << i;
@@ -178,6 +179,36 @@ TEST_P(QuantIsaTest, QuantizeRowsWithColumnScaleMatchesPremultiplied) {
         const int expect = j < k ? want[size_t(i) * k + j] + 128 : 128;
         ASSERT_EQ(fused.row(i)[j], expect) << "k=" << k << " row " << i << " col " << j;
         ASSERT_EQ(fused.row(i)[j], pre.row(i)[j]) << "k=" << k << " row " << i << " col " << j;
+      }
+    }
+  }
+}
+
+// Disjoint row ranges quantised on two threads at once (as ops::Linear does) give the bytes,
+// scales and shifts of one QuantizeRows call, padding rows included; smoothing uses per-thread
+// scratch, so this also checks the two threads do not share it.
+TEST_P(QuantIsaTest, RowRangesOnTwoThreadsEqualOneCall) {
+  for (int k : {17, 384, 1536}) {
+    const int m = 45;
+    const auto x = Random(size_t(m) * k, k + 11, 3.0f);
+    auto s = Random(k, k + 12, 4.0f);
+    for (float& v : s) v = std::fabs(v) + 0.01f;
+    QuantizedRows whole, parts;
+    QuantizeRows(*table_, x.data(), m, k, s.data(), &whole);
+    PrepareQuantizedRows(*table_, m, k, &parts);
+    std::thread other([&] { table_->quantize_row_range(x.data(), k, s.data(), 19, m, &parts); });
+    table_->quantize_row_range(x.data(), k, s.data(), 0, 19, &parts);
+    other.join();
+    const int m_pad = (m + table_->row_align - 1) / table_->row_align * table_->row_align;
+    ASSERT_EQ(parts.kp, whole.kp);
+    for (int i = 0; i < m_pad; ++i) {
+      if (i < m) {
+        ASSERT_EQ(parts.scales[i], whole.scales[i]) << "k=" << k << " row " << i;
+        ASSERT_EQ(parts.shifts[i], whole.shifts[i]) << "k=" << k << " row " << i;
+      }
+      for (int j = 0; j < whole.kp; ++j) {
+        ASSERT_EQ(parts.row(i)[j], whole.row(i)[j]) << "k=" << k << " row " << i << " col " << j;
+        if (i >= m) ASSERT_EQ(parts.row(i)[j], 128) << "padding row " << i;
       }
     }
   }
@@ -259,7 +290,7 @@ TEST_P(QuantIsaTest, ColumnRangesWriteOnlyTheirColumns) {
       Problem p = MakeProblem(13, n, 192, 64, n);
       const int ldy = n + 3;  // gaps between rows must stay untouched
       QuantizedRows xq;
-      table_->quantize_rows(p.x.data(), p.m, p.k, nullptr, &xq);
+      QuantizeRows(*table_, p.x.data(), p.m, p.k, nullptr, &xq);
       auto w8 = PackS8(p.w.data(), p.bias.data(), n, p.k, *table_);
       auto w4 = PackS4(p.w.data(), p.bias.data(), n, p.k, 64, *table_);
       ASSERT_TRUE(w8.ok() && w4.ok());

@@ -102,10 +102,6 @@ void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int
       });
 }
 
-void QuantizeRowsAmx(const float* x, int m, int k, const float* col_scale, QuantizedRows* out) {
-  QuantizeRowsAvx512(x, m, k, col_scale, /*k_align=*/kTileK, /*row_align=*/kMr, out);
-}
-
 }  // namespace
 
 // int4 keeps the AVX-512 VNNI kernel (same nr = 32 panels; it reads rows at stride x.kp).
@@ -113,10 +109,11 @@ const QuantKernelTable& AmxQuantKernels() {
   static const QuantKernelTable table{"amx",
                                       kNr,
                                       kMr,
-                                      QuantizeRowsAmx,
+                                      QuantizeRowRangeAvx512,
                                       GemmS8Amx,
                                       Avx512VnniQuantKernels().gemm_s4,
-                                      /*k_align=*/kTileK};
+                                      /*k_align=*/kTileK,
+                                      /*row_align=*/kMr};
   return table;
 }
 

@@ -20,7 +20,8 @@ namespace {
 }  // namespace
 
 const QuantKernelTable& Avx2QuantKernels() {
-  static const QuantKernelTable table{"avx2", kNr, kMr, QuantizeRows256, GemmS8_256, GemmS4_256};
+  static const QuantKernelTable table{"avx2",     kNr,       kMr, QuantizeRowRange256,
+                                      GemmS8_256, GemmS4_256};
   return table;
 }
 

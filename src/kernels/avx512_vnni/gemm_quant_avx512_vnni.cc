@@ -225,15 +225,11 @@ void GemmS4Vnni(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, in
   }
 }
 
-void QuantizeRowsVnni(const float* x, int m, int k, const float* col_scale, QuantizedRows* out) {
-  QuantizeRowsAvx512(x, m, k, col_scale, /*k_align=*/4, /*row_align=*/1, out);
-}
-
 }  // namespace
 
 const QuantKernelTable& Avx512VnniQuantKernels() {
-  static const QuantKernelTable table{"avx512_vnni",    kNr,        kMr,
-                                      QuantizeRowsVnni, GemmS8Vnni, GemmS4Vnni};
+  static const QuantKernelTable table{"avx512_vnni",          kNr,        kMr,
+                                      QuantizeRowRangeAvx512, GemmS8Vnni, GemmS4Vnni};
   return table;
 }
 

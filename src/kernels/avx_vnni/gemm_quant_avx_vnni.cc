@@ -20,8 +20,8 @@ namespace {
 }  // namespace
 
 const QuantKernelTable& AvxVnniQuantKernels() {
-  static const QuantKernelTable table{"avx_vnni",      kNr,        kMr,
-                                      QuantizeRows256, GemmS8_256, GemmS4_256};
+  static const QuantKernelTable table{"avx_vnni",          kNr,        kMr,
+                                      QuantizeRowRange256, GemmS8_256, GemmS4_256};
   return table;
 }
 
