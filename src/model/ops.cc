@@ -26,7 +26,7 @@ void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qk
     const int s = task / num_heads, head = task % num_heads;
     const int begin = offsets[s], len = offsets[s + 1] - offsets[s];
     thread_local std::vector<float> scratch;
-    const size_t need = static_cast<size_t>(head_dim + 4) * (len + 16);
+    const size_t need = static_cast<size_t>(head_dim + 10) * (len + 16);
     if (scratch.size() < need) scratch.resize(need);
     const float* q = qkv + static_cast<long>(begin) * ld + head * head_dim;
     kt.attention_head_f32(q, q + h, q + 2 * h, ld, len, head_dim, scale,
