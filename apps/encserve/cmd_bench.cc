@@ -2,11 +2,14 @@
 //   --workload msmarco  real MS MARCO queries, tokenisation included (texts/s)
 //   --workload fixed    random token ids, fixed sequence length, no tokenisation (texts/s)
 //   --workload dl19     DL19 query–passage pairs scored (pairs/s; bi-encoder: cosine)
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "common.h"
 #include "eval/datasets.h"
@@ -26,21 +29,49 @@ struct Args {
   std::string json_out;
 };
 
-// Runs `step(i)` for i = 0.. until `count` steps or `max_seconds`; returns per-step latencies.
+// Runs `step(i)` for i = 0.. until `count` steps or `max_seconds`, from `callers` threads at
+// once (one per engine replica, so that replicas really compute concurrently). Throughput is
+// items / wall time.
+struct Timing {
+  std::vector<int> steps;   // the steps that ran
+  std::vector<double> lat;  // their latencies, ms
+  double wall_ms = 0;
+};
+
 template <typename Step>
-std::vector<double> TimeSteps(int count, int warmup, double max_seconds, Step&& step) {
-  for (int w = 0; w < warmup; ++w) step(w % std::max(count, 1));
-  std::vector<double> lat;
+Timing TimeSteps(int count, int warmup, double max_seconds, int callers, Step&& step) {
+  auto run = [&](auto&& body) {
+    std::vector<std::thread> threads;
+    for (int c = 1; c < callers; ++c) threads.emplace_back(body);
+    body();
+    for (auto& t : threads) t.join();
+  };
+  std::atomic<int> next{0};
+  run([&] {  // warm-up: every replica runs `warmup` steps
+    for (int w = next++; w < warmup * callers; w = next++) step(w % std::max(count, 1));
+  });
+  std::vector<double> lat(count, -1.0);
+  std::atomic<bool> stop{false};
+  next = 0;
   const auto t0 = std::chrono::steady_clock::now();
+  run([&] {
+    for (int i = next++; i < count && !stop; i = next++) {
+      const auto ts = std::chrono::steady_clock::now();
+      step(i);
+      lat[i] = MillisSince(ts);
+      if (i % 20 == 19) std::fprintf(stderr, "\r%d/%d batches", i + 1, count);
+      if (max_seconds > 0 && MillisSince(t0) > max_seconds * 1000) stop = true;
+    }
+  });
+  Timing t;
+  t.wall_ms = MillisSince(t0);
   for (int i = 0; i < count; ++i) {
-    const auto ts = std::chrono::steady_clock::now();
-    step(i);
-    lat.push_back(MillisSince(ts));
-    if (i % 20 == 19) std::fprintf(stderr, "\r%d/%d batches", i + 1, count);
-    if (max_seconds > 0 && MillisSince(t0) > max_seconds * 1000) break;
+    if (lat[i] < 0) continue;
+    t.steps.push_back(i);
+    t.lat.push_back(lat[i]);
   }
   std::fprintf(stderr, "\r                         \r");
-  return lat;
+  return t;
 }
 
 void Check(const Status& s) {
@@ -52,9 +83,10 @@ void Check(const Status& s) {
 void Run(const Args& a) {
   auto engine = LoadEngineOrReport(a.engine);
   if (!engine) throw CLI::RuntimeError(1);
-  std::vector<double> lat;
-  int items_per_step = a.batch;
-  long items = 0;
+  Timing t;
+  const int callers = a.engine.replicas;
+  // items per step: the batch (fixed) or the step's own size (msmarco / dl19, last one shorter)
+  std::function<long(int)> step_items = [&](int) { return static_cast<long>(a.batch); };
   if (a.workload == "fixed") {
     std::mt19937 rng(0);
     std::uniform_int_distribution<int> id(1000, 29999);
@@ -67,8 +99,8 @@ void Run(const Args& a) {
       batch.Add(ids, {});
     }
     const int steps = a.limit > 0 ? a.limit : std::max(20, 4096 / a.batch);
-    lat = TimeSteps(steps, a.warmup, a.max_seconds,
-                    [&](int) { Check(engine->EmbedBatch(batch, true).status()); });
+    t = TimeSteps(steps, a.warmup, a.max_seconds, callers,
+                  [&](int) { Check(engine->EmbedBatch(batch, true).status()); });
   } else if (a.workload == "msmarco") {
     auto q = eval::LoadMsMarcoQueries(
         a.data.empty() ? DefaultDataDir() + "/msmarco-dev-small-queries.tsv" : a.data);
@@ -78,10 +110,9 @@ void Run(const Args& a) {
     for (size_t i = 0; i < q->size(); i += a.batch) {
       batches.emplace_back(q->begin() + i, q->begin() + std::min(q->size(), i + a.batch));
     }
-    lat = TimeSteps(static_cast<int>(batches.size()), a.warmup, a.max_seconds,
-                    [&](int i) { Check(engine->Embed(batches[i]).status()); });
-    items_per_step = 0;
-    for (size_t i = 0; i < lat.size(); ++i) items += static_cast<long>(batches[i].size());
+    t = TimeSteps(static_cast<int>(batches.size()), a.warmup, a.max_seconds, callers,
+                  [&](int i) { Check(engine->Embed(batches[i]).status()); });
+    step_items = [&, batches](int i) { return static_cast<long>(batches[i].size()); };
   } else if (a.workload == "dl19") {
     auto run = eval::LoadTrecRunJson(
         a.data.empty() ? DefaultDataDir() + "/trec-dl19-bm25-top100.json" : a.data);
@@ -95,24 +126,25 @@ void Run(const Args& a) {
     for (size_t i = 0; i < pairs.size(); i += a.batch) {
       batches.emplace_back(pairs.begin() + i, pairs.begin() + std::min(pairs.size(), i + a.batch));
     }
-    lat = TimeSteps(static_cast<int>(batches.size()), a.warmup, a.max_seconds,
-                    [&](int i) { Check(engine->Score(batches[i]).status()); });
-    items_per_step = 0;
-    for (size_t i = 0; i < lat.size(); ++i) items += static_cast<long>(batches[i].size());
+    t = TimeSteps(static_cast<int>(batches.size()), a.warmup, a.max_seconds, callers,
+                  [&](int i) { Check(engine->Score(batches[i]).status()); });
+    step_items = [&, batches](int i) { return static_cast<long>(batches[i].size()); };
   } else {
     std::cerr << "error: unknown workload " << a.workload << " (msmarco, fixed, dl19)\n";
     throw CLI::RuntimeError(2);
   }
-  if (items_per_step > 0) items = static_cast<long>(lat.size()) * items_per_step;
-  double total_ms = 0;
-  for (double l : lat) total_ms += l;
-  const double per_s = items / (total_ms / 1000.0);
+  long items = 0;
+  for (int i : t.steps) items += step_items(i);
+  const std::vector<double>& lat = t.lat;
+  const double per_s = items / (t.wall_ms / 1000.0);
+  const bool split = !a.engine.no_split;
   std::printf(
-      "bench-engine: workload=%s precision=%s kernels=%s threads=%d replicas=%d batch=%d seq=%s "
-      "items=%ld time=%.2fs throughput=%.1f items/s batch_p50=%.3fms batch_p99=%.3fms\n",
+      "bench-engine: workload=%s precision=%s kernels=%s threads=%d replicas=%d split=%s batch=%d "
+      "seq=%s items=%ld time=%.2fs throughput=%.1f items/s batch_p50=%.3fms batch_p99=%.3fms\n",
       a.workload.c_str(), a.engine.precision.c_str(), engine->kernels().name, a.engine.threads,
-      a.engine.replicas, a.batch, a.workload == "fixed" ? std::to_string(a.seq).c_str() : "-",
-      items, total_ms / 1000.0, per_s, Percentile(lat, 50), Percentile(lat, 99));
+      a.engine.replicas, split ? "yes" : "no", a.batch,
+      a.workload == "fixed" ? std::to_string(a.seq).c_str() : "-", items, t.wall_ms / 1000.0, per_s,
+      Percentile(lat, 50), Percentile(lat, 99));
   if (!a.json_out.empty()) {
     nlohmann::ordered_json j;
     j["workload"] = a.workload;
@@ -120,10 +152,12 @@ void Run(const Args& a) {
     if (a.engine.precision == "int4") j["group_size"] = a.engine.group_size;
     j["kernels"] = engine->kernels().name;
     j["threads"] = a.engine.threads;
+    j["replicas"] = a.engine.replicas;
+    j["split"] = split;
     j["batch"] = a.batch;
     if (a.workload == "fixed") j["seq"] = a.seq;
     j["items"] = items;
-    j["seconds"] = total_ms / 1000.0;
+    j["seconds"] = t.wall_ms / 1000.0;
     j["items_per_s"] = per_s;
     j["p50_ms"] = Percentile(lat, 50);
     j["p99_ms"] = Percentile(lat, 99);

@@ -24,12 +24,15 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* flags) {
   cmd->add_option("-m,--model", flags->model,
                   "Hugging Face model folder (env ENCSERVE_MODEL overrides the default)")
       ->capture_default_str();
-  cmd->add_option("-t,--threads", flags->threads, "intra-op threads per replica")
+  cmd->add_option("-t,--threads", flags->threads, "threads per replica")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd->add_option("--replicas", flags->replicas, "engine replicas (concurrent batches)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  cmd->add_flag("--no-split", flags->no_split,
+                "never split a batch into per-thread runs of sequences; split every op over the "
+                "threads instead (intra-op only)");
   cmd->add_option("--isa", flags->isa,
                   "force kernels: scalar|avx2|avx512|amx (avx512: no AMX tiles; default: best)")
       ->check(CLI::IsMember({"scalar", "avx2", "avx512", "amx"}));
@@ -50,6 +53,7 @@ std::unique_ptr<Engine> LoadEngineOrReport(const EngineFlags& flags) {
   o.model_dir = flags.model;
   o.threads = flags.threads;
   o.replicas = flags.replicas;
+  o.split_batches = !flags.no_split;
   if (flags.max_length > 0) o.max_length = flags.max_length;
   kernels::ParsePrecision(flags.precision, &o.precision);
   o.group_size = flags.group_size;

@@ -15,8 +15,9 @@ struct EngineFlags {
   std::string model;
   int threads = 1;
   int replicas = 1;
-  std::string isa;     // empty: auto
-  int max_length = 0;  // 0: the model's
+  bool no_split = false;  // --no-split: intra-op parallelism for every batch
+  std::string isa;        // empty: auto
+  int max_length = 0;     // 0: the model's
   std::string precision = "fp32";
   int group_size = 64;
 };

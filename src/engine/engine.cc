@@ -9,11 +9,46 @@
 
 namespace encserve {
 
+// A part of a split batch: its sequences, a workspace and a pool of one (no workers: the ops
+// run on whichever thread of the replica's pool took the part).
+struct BatchPart {
+  ThreadPool solo{1};
+  Workspace ws;
+  TokenBatch batch;
+};
+
 struct Engine::Replica {
-  explicit Replica(int threads) : pool(threads) {}
+  explicit Replica(int threads) : pool(threads), parts(threads) {}
   ThreadPool pool;
   Workspace ws;
+  std::vector<BatchPart> parts;
 };
+
+// The fewest tokens per part for which a split pays (measured, 2 threads: docs/benchmarks/
+// engine.md). Each part streams all the weights through its own core, so the 4-byte fp32
+// weights need more rows to amortise that than the 1-2 byte ones (fp32 at 64 tokens per part
+// measured ~10 % slower split than intra-op; every other precision was faster split).
+int MinTokensPerPart(kernels::Precision p) {
+  return p == kernels::Precision::kF32 ? 128 : 64;
+}
+
+std::vector<int> SplitBatch(const std::vector<int>& offsets, int max_parts,
+                            int min_tokens_per_part) {
+  const int seqs = static_cast<int>(offsets.size()) - 1, tokens = offsets.back();
+  int parts = std::min(max_parts, seqs);
+  if (min_tokens_per_part > 0) parts = std::min(parts, tokens / min_tokens_per_part);
+  if (parts < 2) return {0, seqs};
+  std::vector<int> b{0};
+  for (int p = 1; p < parts; ++p) {
+    // The first sequence boundary at or past p/parts of the tokens, keeping ≥ 1 sequence per part.
+    const long target = static_cast<long>(tokens) * p / parts;
+    int s = b.back() + 1;
+    while (s < seqs - (parts - p) && offsets[s] < target) ++s;
+    b.push_back(s);
+  }
+  b.push_back(seqs);
+  return b;
+}
 
 // RAII: returns the replica to the free list on destruction.
 class Engine::ReplicaLease {
@@ -30,6 +65,7 @@ class Engine::ReplicaLease {
     engine_->cv_.notify_one();
   }
   Replica* operator->() const { return replica_; }
+  Replica& operator*() const { return *replica_; }
 
  private:
   const Engine* engine_;
@@ -103,14 +139,54 @@ Status Engine::ForEachBatch(const std::vector<Encoding>& encodings, Fn&& fn) con
   return Status::Ok();
 }
 
+template <typename Finish>
+Status Engine::RunBatch(const TokenBatch& batch, Replica& r, Finish&& finish) const {
+  const std::vector<int> b =
+      options_.split_batches
+          ? SplitBatch(batch.offsets, r.pool.num_threads(), MinTokensPerPart(options_.precision))
+          : std::vector<int>{0, batch.num_seqs()};
+  const int parts = static_cast<int>(b.size()) - 1;
+  if (parts == 1) {
+    ASSIGN_OR_RETURN(const float* hidden, model_->Encode(batch, r.ws, r.pool));
+    finish(batch, static_cast<const float*>(hidden), 0, r.pool);
+    return Status::Ok();
+  }
+  std::vector<Status> status(parts);
+  r.pool.ParallelFor(parts, [&](int p) {
+    BatchPart& part = r.parts[p];
+    part.batch.Clear();
+    const int t0 = batch.offsets[b[p]];
+    for (int s = b[p]; s < b[p + 1]; ++s) {
+      const int t1 = batch.offsets[s + 1];
+      part.batch.ids.insert(part.batch.ids.end(), batch.ids.begin() + batch.offsets[s],
+                            batch.ids.begin() + t1);
+      part.batch.type_ids.insert(part.batch.type_ids.end(),
+                                 batch.type_ids.begin() + batch.offsets[s],
+                                 batch.type_ids.begin() + t1);
+      part.batch.offsets.push_back(t1 - t0);
+    }
+    StatusOr<const float*> hidden = model_->Encode(part.batch, part.ws, part.solo);
+    if (!hidden.ok()) {
+      status[p] = hidden.status();
+      return;
+    }
+    finish(part.batch, *hidden, b[p], part.solo);
+  });
+  for (const Status& st : status) RETURN_IF_ERROR(st);
+  return Status::Ok();
+}
+
 StatusOr<Embeddings> Engine::EmbedBatch(const TokenBatch& batch, bool normalize) const {
   ReplicaLease r = Acquire();
-  ASSIGN_OR_RETURN(const float* hidden, model_->Encode(batch, r->ws, r->pool));
   Embeddings out;
   out.rows = batch.num_seqs();
   out.dim = model_->hidden_size();
   out.data.resize(static_cast<size_t>(out.rows) * out.dim);
-  model_->Pool(batch, hidden, normalize, out.data.data());
+  RETURN_IF_ERROR(
+      RunBatch(batch, *r, [&](const TokenBatch& sub, const float* hidden, int first, ThreadPool&) {
+        model_->Pool(sub, hidden, normalize,
+                     out.data.data() + static_cast<size_t>(first) * out.dim);
+      }));
   return out;
 }
 
@@ -119,12 +195,14 @@ StatusOr<Embeddings> Engine::LogitsBatch(const TokenBatch& batch) const {
     return FailedPrecondition("this model has no classification head (not a cross-encoder)");
   }
   ReplicaLease r = Acquire();
-  ASSIGN_OR_RETURN(const float* hidden, model_->Encode(batch, r->ws, r->pool));
   Embeddings out;
   out.rows = batch.num_seqs();
   out.dim = config().num_labels;
   out.data.resize(static_cast<size_t>(out.rows) * out.dim);
-  model_->Classify(batch, hidden, r->pool, out.data.data());
+  RETURN_IF_ERROR(RunBatch(
+      batch, *r, [&](const TokenBatch& sub, const float* hidden, int first, ThreadPool& pool) {
+        model_->Classify(sub, hidden, pool, out.data.data() + static_cast<size_t>(first) * out.dim);
+      }));
   return out;
 }
 

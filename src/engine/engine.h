@@ -24,8 +24,15 @@ namespace encserve {
 
 struct EngineOptions {
   std::string model_dir;
-  int threads = 1;   // intra-op threads per replica (the calling thread counts as one)
-  int replicas = 1;  // concurrent batches
+  int threads = 1;  // threads per replica (the calling thread counts as one)
+  // With threads > 1, a batch of several sequences is split into `threads` runs of whole
+  // sequences with about equal token counts, each run through the model on its own thread
+  // (single-threaded kernels, its own workspace): no barrier per op and every thread's
+  // activations stay in its own core's caches. Batches too small to split (see SplitBatch) and
+  // split_batches = false use intra-op parallelism (every op split over the threads) instead.
+  // Results are the same either way (every row's arithmetic is independent of the others).
+  bool split_batches = true;
+  int replicas = 1;                 // concurrent batches
   std::optional<kernels::Isa> isa;  // default: kernels::ActiveIsa()
   kernels::Precision precision = kernels::Precision::kF32;
   int group_size = 64;            // int4 only
@@ -58,6 +65,12 @@ struct PairTexts {
   std::vector<std::pair<int, int>> rows;
 };
 PairTexts DedupePairTexts(const std::vector<TextPair>& pairs);
+
+// Sequence-parallel split of a batch: boundaries 0 = b[0] < b[1] < … < b[p] = num_seqs of
+// p ≤ max_parts contiguous runs of sequences with about equal token counts (each run at least
+// min_tokens_per_part tokens). {0, num_seqs} (no split) when fewer than two runs qualify.
+std::vector<int> SplitBatch(const std::vector<int>& offsets, int max_parts,
+                            int min_tokens_per_part);
 
 class Engine {
  public:
@@ -93,6 +106,11 @@ class Engine {
   class ReplicaLease;
   Engine() = default;
   ReplicaLease Acquire() const;
+  // Encodes batch on replica r (split or intra-op parallel) and calls
+  // finish(sub_batch, hidden, first_seq, pool) for each part: hidden holds sub_batch's rows,
+  // whose first sequence is batch's sequence first_seq.
+  template <typename Finish>
+  Status RunBatch(const TokenBatch& batch, Replica& r, Finish&& finish) const;
   // Splits encodings into batches within the limits and runs fn(batch, first_index) on each.
   template <typename Fn>
   Status ForEachBatch(const std::vector<Encoding>& encodings, Fn&& fn) const;

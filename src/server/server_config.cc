@@ -92,7 +92,8 @@ Status ApplyModel(Section s, ServerConfig* c) {
   if (!isa.empty() && isa != "auto") {
     kernels::Isa parsed;
     if (!kernels::ParseIsa(isa, &parsed)) {
-      return InvalidArgument("model.isa: unknown ISA '" + isa + "' (auto, scalar, avx2, avx512, amx)");
+      return InvalidArgument("model.isa: unknown ISA '" + isa +
+                             "' (auto, scalar, avx2, avx512, amx)");
     }
     e.isa = parsed;
   }
@@ -110,8 +111,7 @@ ServerConfig DefaultServerConfig(const std::string& default_model_dir) {
   return c;
 }
 
-Status ApplyServerYaml(const std::string& yaml_text, const std::string& where,
-                       ServerConfig* c) {
+Status ApplyServerYaml(const std::string& yaml_text, const std::string& where, ServerConfig* c) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -134,6 +134,7 @@ Status ApplyServerYaml(const std::string& yaml_text, const std::string& where,
   RETURN_IF_ERROR(wrap(engine.Get("threads", &threads)));
   if (threads > 0) c->service.engine.threads = threads;
   RETURN_IF_ERROR(wrap(engine.Get("replicas", &c->service.engine.replicas)));
+  RETURN_IF_ERROR(wrap(engine.Get("split_batches", &c->service.engine.split_batches)));
   RETURN_IF_ERROR(wrap(engine.Finish()));
 
   ASSIGN_OR_RETURN(Section batching, top.Child("batching"));
@@ -153,7 +154,8 @@ Status ApplyServerYaml(const std::string& yaml_text, const std::string& where,
   RETURN_IF_ERROR(wrap(queue.Finish()));
 
   ASSIGN_OR_RETURN(Section limits, top.Child("limits"));
-  RETURN_IF_ERROR(wrap(limits.Get("max_client_batch_size", &c->service.limits.max_client_batch_size)));
+  RETURN_IF_ERROR(
+      wrap(limits.Get("max_client_batch_size", &c->service.limits.max_client_batch_size)));
   RETURN_IF_ERROR(wrap(limits.Get("max_text_chars", &c->service.limits.max_text_chars)));
   RETURN_IF_ERROR(wrap(limits.Get("max_body_bytes", &c->max_body_bytes)));
   RETURN_IF_ERROR(wrap(limits.Get("request_timeout_ms", &c->request_timeout_ms)));
@@ -204,17 +206,20 @@ Status ApplyServerYamlFile(const std::string& path, ServerConfig* config) {
 
 Status ValidateServerConfig(const ServerConfig& c) {
   auto port_ok = [](int p) { return p >= 0 && p <= 65535; };
-  if (!port_ok(c.grpc_port) || !port_ok(c.http_port)) return InvalidArgument("ports must be 0..65535");
+  if (!port_ok(c.grpc_port) || !port_ok(c.http_port))
+    return InvalidArgument("ports must be 0..65535");
   if (!c.grpc_enabled && !c.http_enabled) return InvalidArgument("both gRPC and HTTP are disabled");
   if (c.grpc_enabled && c.http_enabled && c.grpc_port == c.http_port && c.grpc_port != 0) {
     return InvalidArgument("gRPC and HTTP cannot share port " + std::to_string(c.grpc_port));
   }
-  if (c.http_io_threads < 1 || c.http_io_threads > 64) return InvalidArgument("http.io_threads must be 1..64");
+  if (c.http_io_threads < 1 || c.http_io_threads > 64)
+    return InvalidArgument("http.io_threads must be 1..64");
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return InvalidArgument("tls needs both cert_file and key_file");
   }
   if (c.max_body_bytes < 1024) return InvalidArgument("limits.max_body_bytes must be >= 1024");
-  if (c.request_timeout_ms < 1) return InvalidArgument("limits.request_timeout_ms must be positive");
+  if (c.request_timeout_ms < 1)
+    return InvalidArgument("limits.request_timeout_ms must be positive");
   if (c.shutdown_grace_ms < 0) return InvalidArgument("shutdown.grace_ms must be >= 0");
   const auto& b = c.service.batcher;
   if (b.policy.max_batch_size < 1 || b.policy.max_batch_tokens < 1) {

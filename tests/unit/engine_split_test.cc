@@ -1,0 +1,118 @@
+// The engine's sequence-parallel split (EngineOptions::split_batches): the pure split function,
+// and that split and intra-op runs of the real model and a tiny cross-encoder give the same
+// numbers in every precision.
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+#include "test_util.h"
+
+namespace encserve {
+namespace {
+
+std::vector<int> Offsets(const std::vector<int>& lens) {
+  std::vector<int> o{0};
+  for (int l : lens) o.push_back(o.back() + l);
+  return o;
+}
+
+TEST(SplitBatch, NoSplitForOneSequenceOrTooFewTokens) {
+  EXPECT_EQ(SplitBatch(Offsets({500}), 2, 64), (std::vector<int>{0, 1}));
+  EXPECT_EQ(SplitBatch(Offsets({30, 30, 30}), 2, 64), (std::vector<int>{0, 3}));  // 90 < 2·64
+  EXPECT_EQ(SplitBatch(Offsets({64, 64}), 1, 64), (std::vector<int>{0, 2}));      // one thread
+}
+
+TEST(SplitBatch, EqualSequencesSplitEvenly) {
+  EXPECT_EQ(SplitBatch(Offsets(std::vector<int>(32, 16)), 2, 64), (std::vector<int>{0, 16, 32}));
+  EXPECT_EQ(SplitBatch(Offsets(std::vector<int>(32, 16)), 4, 64),
+            (std::vector<int>{0, 8, 16, 24, 32}));
+  // 128 tokens, 64 per part at least: at most 2 parts even with 4 threads.
+  EXPECT_EQ(SplitBatch(Offsets(std::vector<int>(8, 16)), 4, 64), (std::vector<int>{0, 4, 8}));
+}
+
+TEST(SplitBatch, BalancesTokensNotSequences) {
+  // One long sequence and many short ones: the long one gets a part of its own.
+  EXPECT_EQ(SplitBatch(Offsets({200, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10}), 2, 64),
+            (std::vector<int>{0, 1, 11}));
+  EXPECT_EQ(SplitBatch(Offsets({10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 200}), 2, 64),
+            (std::vector<int>{0, 10, 11}));
+}
+
+TEST(SplitBatch, EveryPartHasASequenceAndBoundariesIncrease) {
+  for (int seqs = 2; seqs <= 40; seqs += 3) {
+    for (int parts = 2; parts <= 8; ++parts) {
+      std::vector<int> lens;
+      for (int s = 0; s < seqs; ++s) lens.push_back(1 + (s * 37) % 120);
+      const std::vector<int> b = SplitBatch(Offsets(lens), parts, 0);
+      ASSERT_EQ(b.front(), 0);
+      ASSERT_EQ(b.back(), seqs);
+      ASSERT_EQ(static_cast<int>(b.size()) - 1, std::min(parts, seqs)) << seqs << " " << parts;
+      for (size_t i = 1; i < b.size(); ++i) ASSERT_LT(b[i - 1], b[i]) << seqs << " " << parts;
+    }
+  }
+}
+
+std::vector<std::string> MsMarcoQueries(int n) {
+  std::ifstream in(testing::DataDir() + "/msmarco-dev-small-queries.tsv");
+  std::vector<std::string> out;
+  std::string line;
+  while (static_cast<int>(out.size()) < n && std::getline(in, line)) {
+    out.push_back(line.substr(line.find('\t') + 1));
+  }
+  return out;
+}
+
+std::unique_ptr<Engine> Load(const std::string& dir, kernels::Precision p, bool split) {
+  EngineOptions o;
+  o.model_dir = dir;
+  o.threads = 2;
+  o.precision = p;
+  o.split_batches = split;
+  auto e = Engine::Load(o);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return e.ok() ? std::move(e).value() : nullptr;
+}
+
+class SplitParity : public ::testing::TestWithParam<kernels::Precision> {};
+
+// 48 real queries (≈ 500 tokens: split into two parts) plus a long text at the end, so the parts
+// differ in size; every row must equal the intra-op result (each row's arithmetic does not
+// depend on the other rows, only float reassociation could differ).
+TEST_P(SplitParity, EmbeddingsEqualIntraOp) {
+  std::vector<std::string> texts = MsMarcoQueries(48);
+  ASSERT_EQ(texts.size(), 48u);
+  texts.push_back(std::string(600, 'x') + " the end of a long text");
+  auto split = Load(testing::ModelDir(), GetParam(), true);
+  auto intra = Load(testing::ModelDir(), GetParam(), false);
+  ASSERT_TRUE(split && intra);
+  auto a = split->Embed(texts);
+  auto b = intra->Embed(texts);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->rows, b->rows);
+  for (int i = 0; i < a->rows; ++i) {
+    EXPECT_LT(testing::MaxAbsDiff(a->row(i), b->row(i), a->dim), 1e-6f) << "text " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, SplitParity,
+                         ::testing::Values(kernels::Precision::kF32, kernels::Precision::kBF16,
+                                           kernels::Precision::kInt8, kernels::Precision::kInt4),
+                         [](const auto& info) { return kernels::PrecisionName(info.param); });
+
+TEST(SplitParity, CrossEncoderLogitsEqualIntraOp) {
+  const std::string dir = testing::TestData() + "/tiny-cross-encoder";
+  std::vector<TextPair> pairs;
+  for (const std::string& q : MsMarcoQueries(40)) pairs.emplace_back(q, q + " " + q + " " + q);
+  auto split = Load(dir, kernels::Precision::kF32, true);
+  auto intra = Load(dir, kernels::Precision::kF32, false);
+  ASSERT_TRUE(split && intra);
+  auto a = split->Logits(pairs);
+  auto b = intra->Logits(pairs);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status().ToString() << b.status().ToString();
+  ASSERT_EQ(a->rows, 40);
+  for (int i = 0; i < a->rows; ++i) {
+    EXPECT_LT(testing::MaxAbsDiff(a->row(i), b->row(i), a->dim), 1e-5f) << "pair " << i;
+  }
+}
+
+}  // namespace
+}  // namespace encserve
