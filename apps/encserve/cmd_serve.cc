@@ -21,6 +21,7 @@ struct ServeFlags {
   int group_size = 64, threads = 1, replicas = 1, grpc_port = 0, http_port = 0, max_length = 0;
   int max_batch_size = 0, max_batch_tokens = 0, max_wait_us = 0;
   bool no_batching = false;
+  bool no_split = false;
   std::string api_key;
   std::string backend;
 };
@@ -53,6 +54,7 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   if (given("--group-size")) e.group_size = f.group_size;
   if (given("--threads")) e.threads = f.threads;
   if (given("--replicas")) e.replicas = f.replicas;
+  if (f.no_split) e.split_batches = false;
   if (given("--max-length")) e.max_length = f.max_length;
   if (given("--isa")) {
     kernels::Isa isa;
@@ -64,7 +66,8 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   if (given("--http-port")) c.http_port = f.http_port;
   if (given("--max-batch-size")) c.service.batcher.policy.max_batch_size = f.max_batch_size;
   if (given("--max-batch-tokens")) c.service.batcher.policy.max_batch_tokens = f.max_batch_tokens;
-  if (given("--max-wait-us")) c.service.batcher.policy.max_wait = std::chrono::microseconds(f.max_wait_us);
+  if (given("--max-wait-us"))
+    c.service.batcher.policy.max_wait = std::chrono::microseconds(f.max_wait_us);
   if (f.no_batching) c.service.batcher.policy.enabled = false;
   if (given("--api-key")) c.api_key = f.api_key;
   if (given("--backend")) c.service.backend = f.backend;
@@ -74,8 +77,8 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   }
 
   Log("loading " + e.model_dir + " (" + kernels::PrecisionName(e.precision) + ", " +
-      std::to_string(e.replicas) + " replica(s) x " + std::to_string(e.threads) +
-      " thread(s)) and warming up");
+      std::to_string(e.replicas) + " replica(s) x " + std::to_string(e.threads) + " thread(s), " +
+      (e.split_batches ? "batches split by sequences" : "intra-op") + ") and warming up");
   const auto t0 = std::chrono::steady_clock::now();
   auto service = server::EngineService::Create(c.service);
   if (!service.ok()) {
@@ -134,8 +137,8 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  Log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
-      ": draining (grace " + std::to_string(c.shutdown_grace_ms) + " ms)");
+  Log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining (grace " +
+      std::to_string(c.shutdown_grace_ms) + " ms)");
   // Readiness turns false first; then stop accepting; in-flight requests finish.
   (*service)->SetNotReady();
   if (grpc) grpc->SetServing(false);
@@ -160,24 +163,33 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("-m,--model", f->model, "Hugging Face model folder");
   cmd->add_option("-p,--precision", f->precision, "fp32 | bf16 | fp16 | int8 | int4")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16", "int8", "int4"}));
-  cmd->add_option("--group-size", f->group_size, "int4 group size")->check(CLI::IsMember({32, 64, 128}));
-  cmd->add_option("-t,--threads", f->threads, "intra-op threads per replica")->check(CLI::Range(1, 256));
+  cmd->add_option("--group-size", f->group_size, "int4 group size")
+      ->check(CLI::IsMember({32, 64, 128}));
+  cmd->add_option("-t,--threads", f->threads, "threads per replica")->check(CLI::Range(1, 256));
+  cmd->add_flag("--no-split", f->no_split,
+                "intra-op parallelism only (engine.split_batches: false)");
   cmd->add_option("--replicas", f->replicas, "engine replicas")->check(CLI::Range(1, 64));
-  cmd->add_option("--isa", f->isa, "force kernels")->check(CLI::IsMember({"scalar", "avx2", "avx512", "amx"}));
+  cmd->add_option("--isa", f->isa, "force kernels")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx512", "amx"}));
   cmd->add_option("--max-length", f->max_length, "truncation length (tokens)");
   cmd->add_option("--host", f->host, "listen address (default 0.0.0.0)");
   cmd->add_option("--grpc-port", f->grpc_port, "gRPC port (default 50051; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--http-port", f->http_port, "HTTP port (default 8080; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--max-batch-size", f->max_batch_size, "items per batch")->check(CLI::Range(1, 4096));
-  cmd->add_option("--max-batch-tokens", f->max_batch_tokens, "tokens per batch")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--max-wait-us", f->max_wait_us, "batching delay (0 = greedy)")->check(CLI::Range(0, 10000000));
+  cmd->add_option("--max-batch-size", f->max_batch_size, "items per batch")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-batch-tokens", f->max_batch_tokens, "tokens per batch")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-wait-us", f->max_wait_us, "batching delay (0 = greedy)")
+      ->check(CLI::Range(0, 10000000));
   cmd->add_flag("--no-batching", f->no_batching, "every request runs as its own batch");
   cmd->add_option("--api-key", f->api_key, "require Authorization: Bearer <key>");
-  cmd->add_option("--backend", f->backend, "encserve | null (zeros, no model work: client capacity check)")
+  cmd->add_option("--backend", f->backend,
+                  "encserve | null (zeros, no model work: client capacity check)")
       ->check(CLI::IsMember({"encserve", "null"}));
-  cmd->add_option("--ready-file", f->ready_file, "write {grpc_port, http_port, pid} JSON when ready");
+  cmd->add_option("--ready-file", f->ready_file,
+                  "write {grpc_port, http_port, pid} JSON when ready");
   cmd->callback([f, cmd] {
     const int rc = Serve(*f, cmd);
     if (rc != 0) throw CLI::RuntimeError(rc);

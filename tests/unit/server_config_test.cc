@@ -23,8 +23,10 @@ TEST(ServerConfig, ShippedFileEqualsTheDefaults) {
   EXPECT_EQ(c.service.engine.precision, kernels::Precision::kF32);
   EXPECT_FALSE(c.service.engine.isa.has_value());
   EXPECT_FALSE(c.service.engine.max_length.has_value());
-  EXPECT_EQ(c.service.batcher.policy.max_batch_size, defaults.service.batcher.policy.max_batch_size);
-  EXPECT_EQ(c.service.batcher.policy.max_batch_tokens, defaults.service.batcher.policy.max_batch_tokens);
+  EXPECT_EQ(c.service.batcher.policy.max_batch_size,
+            defaults.service.batcher.policy.max_batch_size);
+  EXPECT_EQ(c.service.batcher.policy.max_batch_tokens,
+            defaults.service.batcher.policy.max_batch_tokens);
   EXPECT_EQ(c.service.batcher.policy.max_wait, defaults.service.batcher.policy.max_wait);
   EXPECT_EQ(c.service.batcher.max_queue_items, defaults.service.batcher.max_queue_items);
   EXPECT_EQ(c.service.batcher.max_queue_tokens, defaults.service.batcher.max_queue_tokens);
@@ -40,13 +42,16 @@ TEST(ServerConfig, OverridesApply) {
   ServerConfig c = DefaultServerConfig("/m");
   ASSERT_TRUE(ApplyServerYaml(R"(
 model: {precision: int8, max_length: 128}
-engine: {threads: 1, replicas: 2}
+engine: {threads: 1, replicas: 2, split_batches: false}
 batching: {enabled: false, max_batch_size: 8, max_wait_us: 1500}
 http: {port: 9000}
-)", "t.yaml", &c).ok());
+)",
+                              "t.yaml", &c)
+                  .ok());
   EXPECT_EQ(c.service.engine.precision, kernels::Precision::kInt8);
   EXPECT_EQ(c.service.engine.max_length, 128);
   EXPECT_EQ(c.service.engine.replicas, 2);
+  EXPECT_FALSE(c.service.engine.split_batches);
   EXPECT_FALSE(c.service.batcher.policy.enabled);
   EXPECT_EQ(c.service.batcher.policy.max_batch_size, 8);
   EXPECT_EQ(c.service.batcher.policy.max_wait.count(), 1500);
@@ -67,7 +72,8 @@ TEST(ServerConfig, ErrorsAreClear) {
   EXPECT_NE(err("engine: 3").find("engine: expected a mapping"), std::string::npos);
   EXPECT_NE(err("a: [b").find("not valid YAML"), std::string::npos);
   EXPECT_NE(err("colour: blue").find("unknown key colour"), std::string::npos);
-  EXPECT_NE(err("auth: {api_key_env: ENCSERVE_NO_SUCH_VARIABLE}").find("not set"), std::string::npos);
+  EXPECT_NE(err("auth: {api_key_env: ENCSERVE_NO_SUCH_VARIABLE}").find("not set"),
+            std::string::npos);
   ServerConfig c = DefaultServerConfig("/m");
   c.http_port = c.grpc_port;
   EXPECT_FALSE(ValidateServerConfig(c).ok());
