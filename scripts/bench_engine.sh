@@ -34,6 +34,17 @@ for p in $PRECISIONS; do
   "$B" bench-engine -p "$p" -t 2 -w dl19 -b 32 --max-seconds "$CAP" --json "$RUN/encserve.jsonl" 2>/dev/null
   "$B" eval-sts -p "$p" -t 2 --json "$RUN/sts.jsonl"
 done
+# The same 2 cores used three ways (docs/architecture.md, threading): a batch split by sequences
+# over 2 threads (the default), every op split over 2 threads (--no-split), and 2 replicas of
+# 1 thread fed by 2 concurrent callers; plus 1 thread alone for scale.
+for p in fp32 int8; do
+  for mode in "-t 2" "-t 2 --no-split" "-t 1 --replicas 2" "-t 1"; do
+    # shellcheck disable=SC2086
+    "$B" bench-engine -p "$p" $mode -w fixed --seq 16 -b 32 --max-seconds "$CAP" --json "$RUN/threading.jsonl" 2>/dev/null
+    # shellcheck disable=SC2086
+    "$B" bench-engine -p "$p" $mode -w msmarco -b 32 --max-seconds "$CAP" --json "$RUN/threading.jsonl" 2>/dev/null
+  done
+done
 if [ "${SKIP_PEERS:-0}" != 1 ]; then
   python3 -c "import onnxruntime, onnx, torch, transformers, sentence_transformers" 2>/dev/null ||
     python3 -m pip install -q -r bench/peers/requirements.txt

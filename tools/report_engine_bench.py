@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes docs/benchmarks/engine.md from one run of scripts/bench_engine.sh.
 
-Inputs in RUN_DIR: encserve.jsonl (bench-engine --json lines), sts.jsonl (eval-sts --json
-lines), peers.json (bench/peers/run_peers.py), kernels.txt (Google Benchmark console output),
-meta.json (machine, commit, date). Every number in the output comes from those files, except the
+Inputs in RUN_DIR: encserve.jsonl (bench-engine --json lines), threading.jsonl (the same, for
+the threading modes), sts.jsonl (eval-sts --json lines), peers.json (bench/peers/run_peers.py),
+kernels.txt (Google Benchmark console output), meta.json (machine, commit, date). Every number in the output comes from those files, except the
 hand-written section after HAND_MARK in an existing output file, which is kept across re-runs.
 """
 import json
@@ -154,6 +154,38 @@ def main():
             cells.append(f"{o['items_per_s'] / qv:.2f}×" if o and qv else "–")
         L.append(f"| {k[0]} | {k[1] or '–'} | {k[2]} | " + " | ".join(cells) + " |")
     L.append("")
+    threading = load_jsonl(run / "threading.jsonl")
+    if threading:
+        L.append("## Threading: the same 2 cores used three ways")
+        L.append("")
+        L.append("texts/s (batch p50 in ms). **split**: each batch cut into 2 runs of whole sequences, "
+                 "one per thread (the default); **intra-op**: every op split over 2 threads "
+                 "(`--no-split`); **2 replicas × 1**: two batches at once from two concurrent callers; "
+                 "**1 thread**: one core alone.")
+        L.append("")
+
+        def mode(t):
+            if t.get("replicas", 1) > 1:
+                return f"{t['replicas']} replicas × {t['threads']}"
+            if t["threads"] == 1:
+                return "1 thread"
+            return "split" if t.get("split", True) else "intra-op"
+
+        modes = ["split", "intra-op", "2 replicas × 1", "1 thread"]
+        by = {(t["precision"], t["workload"], t.get("seq"), t["batch"], mode(t)): t for t in threading}
+        rows = sorted({(t["precision"], t["workload"], t.get("seq"), t["batch"]) for t in threading},
+                      key=lambda r: (r[0], r[1], r[3]))
+        L.append("| precision | workload | seq | batch | " + " | ".join(modes) + " | split ÷ intra-op |")
+        L.append("|---|---|---|---|" + "---|" * (len(modes) + 1))
+        for r in rows:
+            cells = []
+            for m in modes:
+                t = by.get(r + (m,))
+                cells.append(f"{fmt(t['items_per_s'])} ({fmt(t['p50_ms'], 2)} ms)" if t else "–")
+            a, b = by.get(r + ("split",)), by.get(r + ("intra-op",))
+            ratio = f"{a['items_per_s'] / b['items_per_s']:.2f}×" if a and b else "–"
+            L.append(f"| {r[0]} | {r[1]} | {r[2] or '–'} | {r[3]} | " + " | ".join(cells) + f" | {ratio} |")
+        L.append("")
     L.append("## Accuracy per precision")
     L.append("")
     L.append("STS-B test Spearman computed by `encserve eval-sts` (published fp32 figure: 0.8203). "
