@@ -13,7 +13,9 @@ GELU fused) and `ffn_out` (output.dense, k = 1536, input = GELU output). Attenti
 LayerNorm, GELU and embeddings stay fp32. Pooling: mean over tokens + L2 normalisation, as
 sentence-transformers does.
 
-The engine's current scheme ("cur-int8", "cur-int4-g64"):
+The engine's scheme before asymmetric activations and affine int4 ("cur-int8", "cur-int4-g64",
+the baseline the findings compare with; "eng-int8" and "eng-int4-g64" are the engine today:
+activations "asym", int4 weights "affine"):
   * SmoothQuant α = 0.5: s_c = clamp(sqrt(act_absmax_c / max_j |W[j,c]|), 1e-3, 1e3) (1 if
     either is 0); W[:, c]·s_c is quantised, x[:, c]·(1/s_c) at run time (float32 products).
     act_absmax: the fp32 model on 16 LCG pseudo-random sequences of 64 token ids (state = 12345;
@@ -134,8 +136,11 @@ def build_schemes() -> Dict[str, Tuple[str, Scheme]]:
         out[s.name] = (group, s)
 
     # ---- verification of the engine's current schemes
-    add("verify", S("cur-int8", note="engine today: SQ 0.5 rand calib, sym rows"))
-    add("verify", S("cur-int4-g64", wbits=4, group=64, note="engine today"))
+    add("verify", S("cur-int8", note="engine before asym rows: SQ 0.5 rand calib, sym rows"))
+    add("verify", S("cur-int4-g64", wbits=4, group=64, note="engine before affine int4"))
+    add("verify", S("eng-int8", act="asym", note="engine today"))
+    add("verify", S("eng-int4-g64", wbits=4, group=64, act="asym", wfmt="affine",
+                    note="engine today"))
 
     # ---- int8 variants
     add("int8", S("i8-nosmooth", smooth="none"))

@@ -26,6 +26,27 @@ int Quantize(float w, float inv, int qmax) {
   return r > qmax ? qmax : (r < -qmax ? -qmax : static_cast<int>(r));
 }
 
+// Affine int4 group parameters (kernels/quant.h): W ≈ scale · q + offset, q ∈ [-8, 7].
+struct AffineS4 {
+  float lo, scale, inv, offset;
+};
+
+AffineS4 AffineGroupS4(const float* p, int n) {
+  float lo = p[0], hi = p[0];
+  for (int i = 1; i < n; ++i) {
+    lo = std::fmin(lo, p[i]);
+    hi = std::fmax(hi, p[i]);
+  }
+  const float scale = (hi - lo) / 15.0f, inv = 15.0f / (hi - lo);
+  if (!(scale > 0.0f) || !std::isfinite(inv)) return {lo, 0.0f, 0.0f, lo};  // constant group
+  return {lo, scale, inv, lo + 8.0f * scale};
+}
+
+int QuantizeAffineS4(float w, const AffineS4& a) {
+  const float r = std::nearbyint((w - a.lo) * a.inv);
+  return (r < 0.0f ? 0 : (r > 15.0f ? 15 : static_cast<int>(r))) - 8;
+}
+
 float MaxAbs(const float* p, int n) {
   float mx = 0.0f;
   for (int i = 0; i < n; ++i) mx = std::fmax(mx, std::fabs(p[i]));
@@ -171,6 +192,7 @@ StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int g
   p.wsum128.resize(static_cast<size_t>(np) * ng * nr);
   p.bias.resize(static_cast<size_t>(np) * nr);
   p.colsum.resize(static_cast<size_t>(np) * nr);
+  p.offsets.resize(static_cast<size_t>(np) * ng * nr);
   for (int j = 0; j < n; ++j) {
     const float* row = w + static_cast<size_t>(j) * k;
     const int pi = j / nr, c = j % nr;
@@ -178,19 +200,19 @@ StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int g
     uint8_t* dst = p.panels.data() + static_cast<size_t>(pi) * k * nr / 2;
     const int shift = c < half ? 0 : 4, cc = c % half;
     for (int g = 0; g < ng; ++g) {
-      float scale, inv;
-      BlockScale(MaxAbs(row + g * group_size, group_size), 7.0f, &scale, &inv);
+      const AffineS4 a = AffineGroupS4(row + g * group_size, group_size);
       int sum = 0;
       for (int kk = g * group_size; kk < (g + 1) * group_size; ++kk) {
-        const int q = Quantize(row[kk], inv, 7);
+        const int q = QuantizeAffineS4(row[kk], a);
         uint8_t& b = dst[(static_cast<size_t>(kk / 4) * half + cc) * 4 + kk % 4];
         b = static_cast<uint8_t>(b | ((q & 0xF) << shift));
         sum += q;
       }
       const size_t at = (static_cast<size_t>(pi) * ng + g) * nr + c;
-      p.scales[at] = scale;
+      p.scales[at] = a.scale;
+      p.offsets[at] = a.offset;
       p.wsum128[at] = 128 * sum;
-      colsum += static_cast<double>(scale) * sum;
+      colsum += static_cast<double>(a.scale) * sum + static_cast<double>(a.offset) * group_size;
     }
     p.bias[j] = bias != nullptr ? bias[j] : 0.0f;
     p.colsum[j] = static_cast<float>(colsum);

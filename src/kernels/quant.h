@@ -7,17 +7,22 @@
 //   weights  W [n, k] (PyTorch Linear layout), bias [n]
 //   int8     per output channel: s_j = max_k |W[j,k]| / 127 (1 for an all-zero row),
 //            q = rint(W · 127/max) ∈ [-127, 127]
-//   int4     symmetric, no offset: per (j, group of g ∈ {32, 64, 128} along K)
-//            s = max|W| / 7 (1 for an all-zero group), q = rint(W · 7/max) ∈ [-7, 7]
+//   int4     affine (MLX style: a scale and an offset per group): per (j, group of g ∈ {32, 64,
+//            128} along K) with lo/hi the group's min/max, s = (hi − lo) / 15 (0 for a constant
+//            group), q = clamp(rint((W − lo) / s), 0, 15) − 8 ∈ [-8, 7], o = lo + 8·s, so that
+//            W ≈ s·q + o (a constant group, zeros included, is exact: s = 0, o = lo)
 //   x        [m, k] per row, asymmetric over [lo, hi] = [min(0, min_k x), max(0, max_k x)]:
 //            a_i = (hi − lo) / 255, inv = 255 / (hi − lo), zp_i = rint(−lo · inv) ∈ [0, 255],
 //            xu = clamp(rint(x · inv) + zp_i, 0, 255) (u8, for VNNI / AMX); an all-zero row has
 //            a_i = 1, zp_i = 128. The kernels work with xq = xu − 128 ∈ [-128, 127], so
 //            x ≈ a_i · (xq + 128 − zp_i) and the zero point becomes a rank-one term with
 //            c_i = a_i · (128 − zp_i) (QuantizedRows::shifts) and, per output column,
-//            colsum_j = s_j · Σ_k q[j,k] (int8) or Σ_g s_{j,g} · Σ_{k∈g} q[j,k] (int4):
+//            colsum_j = Σ_k Ŵ[j,k] (the dequantised weights: s_j · Σ_k q[j,k] for int8,
+//            Σ_g (s_{j,g} · Σ_{k∈g} q[j,k] + g · o_{j,g}) for int4), and for int4 the offsets
+//            meet the activations' group sums X_{i,g} = Σ_{k∈g} xq[i,k]:
 //   y[i, j]  = epilogue(a_i · s_j · Σ_k xq·q + (c_i · colsum_j + bias[j]))                  (int8)
-//            = epilogue(a_i · Σ_groups s_{j,g} · Σ_{k∈g} xq·q + (c_i · colsum_j + bias[j])) (int4)
+//            = epilogue(a_i · Σ_g (s_{j,g} · Σ_{k∈g} xq·q + o_{j,g} · X_{i,g})
+//                       + (c_i · colsum_j + bias[j]))                                       (int4)
 // rint rounds half to even; the products x · inv are single float multiplies, so every table
 // and the reference quantise bit-identically.
 #pragma once
@@ -47,14 +52,15 @@ struct PackedS8 {
 
 // int4 weights: panel p holds k/4 blocks of nr/2 × 4 bytes; byte (c, t) of a block has q[col c]
 // [k = 4·b + t] in its low nibble and q[col c + nr/2][same k] in its high nibble (two's
-// complement nibbles). Per group: scales and 128 · Σ q, both nr wide.
+// complement nibbles). Per group: scales, offsets and 128 · Σ q, all nr wide.
 struct PackedS4 {
   int n = 0, k = 0, group_size = 0, nr = 0;
   AlignedBuffer<uint8_t> panels;   // num_panels() × k/4 × nr/2 × 4
-  AlignedBuffer<float> scales;     // num_panels() × num_groups() × nr (0 past n)
+  AlignedBuffer<float> scales;     // num_panels() × num_groups() × nr: s (0 past n)
+  AlignedBuffer<float> offsets;    // num_panels() × num_groups() × nr: o (0 past n)
   AlignedBuffer<int32_t> wsum128;  // num_panels() × num_groups() × nr
   AlignedBuffer<float> bias;       // num_panels() × nr
-  AlignedBuffer<float> colsum;     // num_panels() × nr: Σ_g s_{j,g} · Σ_{k∈g} q[j,k]
+  AlignedBuffer<float> colsum;     // num_panels() × nr: Σ_k Ŵ[j,k]
 
   int num_panels() const { return nr == 0 ? 0 : (n + nr - 1) / nr; }
   int num_groups() const { return group_size == 0 ? 0 : k / group_size; }

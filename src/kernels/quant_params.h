@@ -38,5 +38,21 @@ inline uint8_t QuantizeU8(float x, const RowQuant& p) {
   return static_cast<uint8_t>(u < 0 ? 0 : (u > 255 ? 255 : u));
 }
 
+// The int4 kernels' activation group sums (kernels/quant.h, X_{i,g} = Σ_{k∈g} xq) for `rows`
+// rows of quantised activations (u8 at x + r·ldx): out[r · ng + g] = mult · X, ng = k / group.
+// Exact integers (|X| ≤ 128 · group), computed once per row tile and reused by every panel.
+inline void GroupSumsXq(const uint8_t* x, int ldx, int rows, int k, int group, float mult,
+                        float* out) {
+  const int ng = k / group;
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* row = x + static_cast<long>(r) * ldx;
+    for (int g = 0; g < ng; ++g) {
+      int sum = 0;
+      for (int c = g * group; c < (g + 1) * group; ++c) sum += row[c];
+      out[r * ng + g] = mult * static_cast<float>(sum - 128 * group);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace encserve::kernels

@@ -97,7 +97,12 @@ void GemmS4Scalar(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, 
             }
           }
         }
-        for (int c = 0; c < kNr; ++c) facc[c] += w.scales[at + c] * float(acc[c]);
+        // the offsets meet the group's activation sum X = Σ_{k∈g} xq
+        int xsum = 0;
+        for (int kk = g * w.group_size; kk < (g + 1) * w.group_size; ++kk) xsum += a[kk] - 128;
+        for (int c = 0; c < kNr; ++c) {
+          facc[c] += std::fma(w.scales[at + c], float(acc[c]), w.offsets[at + c] * float(xsum));
+        }
       }
       float* out = y + static_cast<size_t>(i) * ldy + p * kNr;
       const float as = x.scales[i], xc = x.shifts[i];

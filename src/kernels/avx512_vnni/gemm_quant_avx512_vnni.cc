@@ -110,21 +110,28 @@ __attribute__((noinline)) void GroupS4(const uint8_t* x, int ldx, const uint8_t*
 
 // Per group the exact integer sums are scaled by s_g into float partial sums (facc, in L1); the
 // epilogue scales them by a_i / 16.
+// xsum [MR][ng]: the rows' group sums 16 · X (GroupSumsXq), which the affine offsets multiply.
 template <int MR>
 inline void TileS4(const uint8_t* x, int ldx, const float* xs, const float* xc, const uint8_t* wp,
-                   int ng, int g4, const int32_t* wsum, const float* sc, const float* cs,
-                   const float* bias, float* y, int ldy, int cols, Epilogue ep) {
+                   int ng, int g4, const int32_t* wsum, const float* sc, const float* off,
+                   const float* xsum, const float* cs, const float* bias, float* y, int ldy,
+                   int cols, Epilogue ep) {
   alignas(64) float facc[MR][kNr] = {};
   alignas(64) int32_t tile[MR][kNr];
   for (int g = 0; g < ng; ++g) {
     GroupS4<MR>(x + 4 * g * g4, ldx, wp + static_cast<size_t>(g) * g4 * 64, g4, wsum + g * kNr,
                 tile);
     const f512 s0 = _mm512_loadu_ps(sc + g * kNr), s1 = _mm512_loadu_ps(sc + g * kNr + 16);
+    const f512 o0 = _mm512_loadu_ps(off + g * kNr), o1 = _mm512_loadu_ps(off + g * kNr + 16);
     for (int r = 0; r < MR; ++r) {
+      const f512 xg = _mm512_set1_ps(xsum[r * ng + g]);
       const f512 t0 = ToFloat(_mm512_load_si512(tile[r]));
       const f512 t1 = ToFloat(_mm512_load_si512(tile[r] + 16));
-      _mm512_store_ps(facc[r], _mm512_fmadd_ps(t0, s0, _mm512_load_ps(facc[r])));
-      _mm512_store_ps(facc[r] + 16, _mm512_fmadd_ps(t1, s1, _mm512_load_ps(facc[r] + 16)));
+      _mm512_store_ps(facc[r],
+                      _mm512_fmadd_ps(t0, s0, _mm512_fmadd_ps(xg, o0, _mm512_load_ps(facc[r]))));
+      _mm512_store_ps(
+          facc[r] + 16,
+          _mm512_fmadd_ps(t1, s1, _mm512_fmadd_ps(xg, o1, _mm512_load_ps(facc[r] + 16))));
     }
   }
   const f512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
@@ -200,6 +207,9 @@ void GemmS4Vnni(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, in
   const int ng = w.num_groups(), g4 = w.group_size / 4, ldx = x.kp;
   const int p0 = n0 / kNr, p1 = (n1 + kNr - 1) / kNr;
   const int block = kL2WeightBytes / (w.k * kNr / 2) > 1 ? kL2WeightBytes / (w.k * kNr / 2) : 1;
+  thread_local AlignedBuffer<float> xsum_buf;  // kMr × ng group sums of one row tile
+  xsum_buf.reserve_at_least(static_cast<size_t>(kMr) * ng);
+  float* xsum = xsum_buf.data();
   for (int pb = p0; pb < p1; pb += block) {
     const int pe = pb + block < p1 ? pb + block : p1;
     for (int i = 0; i < x.m; i += kMr) {
@@ -207,18 +217,22 @@ void GemmS4Vnni(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, in
       const uint8_t* xr = x.row(i);
       const float* xs = x.scales.data() + i;
       const float* xc = x.shifts.data() + i;
+      GroupSumsXq(xr, ldx, rows, w.k, w.group_size, 16.0f, xsum);  // 16: the kernel's 16 · q
       for (int p = pb; p < pe; ++p) {
         const int off = p * kNr, cols = n1 - off < kNr ? n1 - off : kNr;
         const uint8_t* wp = w.panel(p);
-        const int32_t* wsum = w.wsum128.data() + static_cast<size_t>(p) * ng * kNr;
-        const float* sc = w.scales.data() + static_cast<size_t>(p) * ng * kNr;
+        const size_t at = static_cast<size_t>(p) * ng * kNr;
+        const int32_t* wsum = w.wsum128.data() + at;
+        const float* sc = w.scales.data() + at;
+        const float* of = w.offsets.data() + at;
         const float* cs = w.colsum.data() + off;
         const float* bias = w.bias.data() + off;
         float* yt = y + static_cast<size_t>(i) * ldy + off;
         if (rows == kMr) {
-          TileS4<kMr>(xr, ldx, xs, xc, wp, ng, g4, wsum, sc, cs, bias, yt, ldy, cols, ep);
+          TileS4<kMr>(xr, ldx, xs, xc, wp, ng, g4, wsum, sc, of, xsum, cs, bias, yt, ldy, cols, ep);
         } else {
-          TailS4<kMr - 1>(rows, xr, ldx, xs, xc, wp, ng, g4, wsum, sc, cs, bias, yt, ldy, cols, ep);
+          TailS4<kMr - 1>(rows, xr, ldx, xs, xc, wp, ng, g4, wsum, sc, of, xsum, cs, bias, yt, ldy,
+                          cols, ep);
         }
       }
     }

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -66,12 +67,25 @@ void QuantizeWeightsS8(const float* w, int n, int k, int8_t* q, float* scale) {
     QuantizeBlock(w + size_t(j) * k, k, 127, q + size_t(j) * k, &scale[j]);
 }
 
-void QuantizeWeightsS4(const float* w, int n, int k, int group, int8_t* q, float* scale) {
+void QuantizeWeightsS4(const float* w, int n, int k, int group, int8_t* q, float* scale,
+                       float* offset) {
   const int ng = k / group;
   for (int j = 0; j < n; ++j) {
     for (int g = 0; g < ng; ++g) {
       const size_t at = size_t(j) * k + size_t(g) * group;
-      QuantizeBlock(w + at, group, 7, q + at, &scale[size_t(j) * ng + g]);
+      const float lo = *std::min_element(w + at, w + at + group);
+      const float hi = *std::max_element(w + at, w + at + group);
+      float s = (hi - lo) / 15.0f, inv = 15.0f / (hi - lo);
+      if (!(s > 0.0f) || !std::isfinite(inv)) {  // a constant group: exact with q = -8
+        s = 0.0f;
+        inv = 0.0f;
+      }
+      scale[size_t(j) * ng + g] = s;
+      offset[size_t(j) * ng + g] = s > 0.0f ? lo + 8.0f * s : lo;
+      for (int c = 0; c < group; ++c) {
+        const float r = std::nearbyint((w[at + c] - lo) * inv);
+        q[at + c] = static_cast<int8_t>((r < 0.0f ? 0 : (r > 15.0f ? 15 : int(r))) - 8);
+      }
     }
   }
 }
@@ -93,22 +107,20 @@ void GemmS8(const int8_t* xq, const float* xs, const float* xc, int m, const int
 }
 
 void GemmS4(const int8_t* xq, const float* xs, const float* xc, int m, const int8_t* wq,
-            const float* ws, int group, const float* bias, float* y, int n, int k, bool gelu) {
+            const float* ws, const float* wo, int group, const float* bias, float* y, int n, int k,
+            bool gelu) {
   const int ng = k / group;
   for (int i = 0; i < m; ++i) {
     for (int j = 0; j < n; ++j) {
-      double acc = 0.0, colsum = 0.0;
-      for (int g = 0; g < ng; ++g) {
-        int64_t dot = 0, wsum = 0;
-        for (int kk = g * group; kk < (g + 1) * group; ++kk) {
-          dot += int64_t(xq[size_t(i) * k + kk]) * wq[size_t(j) * k + kk];
-          wsum += wq[size_t(j) * k + kk];
-        }
-        acc += double(ws[size_t(j) * ng + g]) * double(dot);
-        colsum += double(ws[size_t(j) * ng + g]) * double(wsum);
+      double acc = 0.0;
+      for (int kk = 0; kk < k; ++kk) {
+        const int g = kk / group;
+        const double x = double(xs[i]) * xq[size_t(i) * k + kk] + xc[i];
+        const double wv = double(ws[size_t(j) * ng + g]) * wq[size_t(j) * k + kk] +
+                          double(wo[size_t(j) * ng + g]);
+        acc += x * wv;
       }
-      const double v = double(xs[i]) * acc + double(xc[i]) * colsum + (bias ? bias[j] : 0.0);
-      y[size_t(i) * n + j] = Epilogue(v, gelu);
+      y[size_t(i) * n + j] = Epilogue(acc + (bias ? bias[j] : 0.0), gelu);
     }
   }
 }
