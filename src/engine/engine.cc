@@ -146,6 +146,9 @@ Status Engine::RunBatch(const TokenBatch& batch, Replica& r, Finish&& finish) co
           ? SplitBatch(batch.offsets, r.pool.num_threads(), MinTokensPerPart(options_.precision))
           : std::vector<int>{0, batch.num_seqs()};
   const int parts = static_cast<int>(b.size()) - 1;
+  // The whole batch first, so that an error names the sequence's index in the batch, not in
+  // its part.
+  RETURN_IF_ERROR(model_->Validate(batch));
   if (parts == 1) {
     ASSIGN_OR_RETURN(const float* hidden, model_->Encode(batch, r.ws, r.pool));
     finish(batch, static_cast<const float*>(hidden), 0, r.pool);

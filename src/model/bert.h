@@ -51,6 +51,10 @@ class BertModel {
   StatusOr<const float*> Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool,
                                 ActivationStats* stats = nullptr) const;
 
+  // What Encode checks first: a non-empty batch, consistent offsets, every sequence 1 ..
+  // max_position_embeddings tokens, ids and type ids in range (errors name the sequence).
+  Status Validate(const TokenBatch& batch) const;
+
   // Sentence embeddings [num_seqs, H] from Encode()'s output (pooling + optional normalise).
   void Pool(const TokenBatch& batch, const float* hidden, bool normalize, float* out) const;
 
@@ -65,7 +69,6 @@ class BertModel {
         weights_(std::move(weights)),
         kernels_(kernels),
         precision_(precision) {}
-  Status Validate(const TokenBatch& batch) const;
   Status Calibrate(ActivationStats* stats) const;
 
   ModelConfig config_;

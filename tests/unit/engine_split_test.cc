@@ -98,6 +98,25 @@ INSTANTIATE_TEST_SUITE_P(Precisions, SplitParity,
                                            kernels::Precision::kInt8, kernels::Precision::kInt4),
                          [](const auto& info) { return kernels::PrecisionName(info.param); });
 
+// An invalid sequence in the second part of a split batch is reported with its index in the
+// whole batch.
+TEST(SplitErrors, NameTheSequenceInTheWholeBatch) {
+  auto engine = Load(testing::ModelDir(), kernels::Precision::kInt8, true);
+  ASSERT_TRUE(engine);
+  TokenBatch batch;
+  for (int s = 0; s < 9; ++s) batch.Add(std::vector<int32_t>(20, 1000), {});
+  batch.Add(std::vector<int32_t>(600, 1000), {});          // past max_position_embeddings (512)
+  ASSERT_GT(SplitBatch(batch.offsets, 2, 64).size(), 2u);  // it would be split
+  auto r = engine->EmbedBatch(batch, true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("sequence 9 has 600 tokens"), std::string::npos)
+      << r.status().message();
+  // and the engine still serves
+  batch.Clear();
+  for (int s = 0; s < 10; ++s) batch.Add(std::vector<int32_t>(20, 1000), {});
+  EXPECT_TRUE(engine->EmbedBatch(batch, true).ok());
+}
+
 TEST(SplitParity, CrossEncoderLogitsEqualIntraOp) {
   const std::string dir = testing::TestData() + "/tiny-cross-encoder";
   std::vector<TextPair> pairs;
