@@ -778,27 +778,21 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-def load_msmarco(path):
-    qs = []
+def tsv_rows(path, maxsplit=-1):
+    """The non-empty lines of a UTF-8 TSV file, split on tabs (at most maxsplit times)."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.rstrip("\n").rstrip("\r")
-            if not line:
-                continue
-            qs.append(line.split("\t", 1)[1])
-    return qs
+            if line:
+                yield line.split("\t", maxsplit)
+
+
+def load_msmarco(path):
+    return [row[1] for row in tsv_rows(path, 1)]
 
 
 def load_stsb(path):
-    pairs = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n").rstrip("\r")
-            if not line:
-                continue
-            p = line.split("\t")
-            pairs.append((p[5], p[6], float(p[4])))
-    return pairs
+    return [(p[5], p[6], float(p[4])) for p in tsv_rows(path)]
 
 
 def spearman(a, b):

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -86,7 +85,7 @@ void Run(const Args& a) {
   Timing t;
   const int callers = a.engine.replicas;
   // items per step: the batch (fixed) or the step's own size (msmarco / dl19, last one shorter)
-  std::function<long(int)> step_items = [&](int) { return static_cast<long>(a.batch); };
+  std::vector<long> step_items;
   if (a.workload == "fixed") {
     std::mt19937 rng(0);
     std::uniform_int_distribution<int> id(1000, 29999);
@@ -99,6 +98,7 @@ void Run(const Args& a) {
       batch.Add(ids, {});
     }
     const int steps = a.limit > 0 ? a.limit : std::max(20, 4096 / a.batch);
+    step_items.assign(steps, a.batch);
     t = TimeSteps(steps, a.warmup, a.max_seconds, callers,
                   [&](int) { Check(engine->EmbedBatch(batch, true).status()); });
   } else if (a.workload == "msmarco") {
@@ -112,7 +112,7 @@ void Run(const Args& a) {
     }
     t = TimeSteps(static_cast<int>(batches.size()), a.warmup, a.max_seconds, callers,
                   [&](int i) { Check(engine->Embed(batches[i]).status()); });
-    step_items = [&, batches](int i) { return static_cast<long>(batches[i].size()); };
+    for (const auto& b : batches) step_items.push_back(static_cast<long>(b.size()));
   } else if (a.workload == "dl19") {
     auto run = eval::LoadTrecRunJson(
         a.data.empty() ? DefaultDataDir() + "/trec-dl19-bm25-top100.json" : a.data);
@@ -128,13 +128,13 @@ void Run(const Args& a) {
     }
     t = TimeSteps(static_cast<int>(batches.size()), a.warmup, a.max_seconds, callers,
                   [&](int i) { Check(engine->Score(batches[i]).status()); });
-    step_items = [&, batches](int i) { return static_cast<long>(batches[i].size()); };
+    for (const auto& b : batches) step_items.push_back(static_cast<long>(b.size()));
   } else {
     std::cerr << "error: unknown workload " << a.workload << " (msmarco, fixed, dl19)\n";
     throw CLI::RuntimeError(2);
   }
   long items = 0;
-  for (int i : t.steps) items += step_items(i);
+  for (int i : t.steps) items += step_items[i];
   const std::vector<double>& lat = t.lat;
   const double per_s = items / (t.wall_ms / 1000.0);
   const bool split = !a.engine.no_split;

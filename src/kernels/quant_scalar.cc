@@ -76,6 +76,9 @@ void GemmS4Scalar(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, 
   int32_t acc[kNr];
   float facc[kNr];
   const int g4 = w.group_size / 4, ng = w.num_groups();
+  // Every row's group sums X = Σ_{k∈g} xq, which the affine offsets multiply: once per call.
+  std::vector<float> xsum(static_cast<size_t>(x.m) * ng);
+  GroupSumsXq(x.row(0), x.kp, x.m, w.k, w.group_size, 1.0f, xsum.data());
   for (int p = n0 / kNr; p * kNr < n1; ++p) {
     const uint8_t* bp = w.panel(p);
     const int cols = std::min(kNr, n1 - p * kNr);
@@ -97,11 +100,9 @@ void GemmS4Scalar(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, 
             }
           }
         }
-        // the offsets meet the group's activation sum X = Σ_{k∈g} xq
-        int xsum = 0;
-        for (int kk = g * w.group_size; kk < (g + 1) * w.group_size; ++kk) xsum += a[kk] - 128;
+        const float xg = xsum[static_cast<size_t>(i) * ng + g];
         for (int c = 0; c < kNr; ++c) {
-          facc[c] += std::fma(w.scales[at + c], float(acc[c]), w.offsets[at + c] * float(xsum));
+          facc[c] += std::fma(w.scales[at + c], float(acc[c]), w.offsets[at + c] * xg);
         }
       }
       float* out = y + static_cast<size_t>(i) * ldy + p * kNr;
