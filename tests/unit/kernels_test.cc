@@ -49,6 +49,18 @@ TEST_P(KernelIsaTest, GemmMatchesReference) {
   }
 }
 
+// Large m with k = 1536: the kernels walk the rows in L2-sized blocks (about 200 rows here), so
+// this covers block boundaries and a partial last block, with a partial last panel (n = 40).
+TEST_P(KernelIsaTest, GemmMatchesReferenceAcrossRowBlocks) {
+  const int m = 517, n = 40, k = 1536;
+  auto x = Random(size_t(m) * k, 5), w = Random(size_t(n) * k, 6, 0.05f), b = Random(n, 7);
+  std::vector<float> want(size_t(m) * n), got(size_t(m) * n, 123.0f);
+  ref::Linear(x.data(), w.data(), b.data(), want.data(), m, n, k, false);
+  PackedF32 packed = PackF32(w.data(), b.data(), n, k, table_->gemm_nr);
+  table_->gemm_f32(x.data(), k, m, packed, got.data(), n, 0, n, Epilogue::kBias);
+  ASSERT_LT(MaxRelErr(got, want), 2e-5f);
+}
+
 TEST_P(KernelIsaTest, GemmColumnRangeWritesOnlyItsColumns) {
   const int m = 9, n = 96, k = 40, nr = table_->gemm_nr;
   auto x = Random(m * k, 1), w = Random(n * k, 2), b = Random(n, 3);
