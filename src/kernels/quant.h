@@ -99,6 +99,13 @@ struct QuantKernelTable {
   int k_align = 4;
   // PrepareQuantizedRows fills rows m .. (m rounded up to this) − 1 with 128: 32 for amx.
   int row_align = 1;
+  // Set by the amx table on CPUs with AMX-BF16 (else nullptr): int4 layers then take x rounded to
+  // bf16 (KernelTable::convert_bf16 output, row stride k with k % 32 == 0, readable up to 31 rows
+  // past m) instead of QuantizedRows; the int4 panels are decoded chunk by chunk to bf16
+  // (s·q + o in fp32, rounded to nearest even) and multiplied on the AMX-BF16 tiles with fp32
+  // accumulation. Same contract as gemm_s4 otherwise.
+  void (*gemm_s4_bf16)(const uint16_t* xb, int ldxb, int m, const PackedS4& w, float* y, int ldy,
+                       int n0, int n1, Epilogue ep) = nullptr;
 };
 
 // Sets out's shape for x [m, k] quantised by table t (kp = k rounded up to t.k_align), grows its

@@ -6,6 +6,7 @@
 // kernels_quant_test) also run the amx tables.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <thread>
@@ -13,6 +14,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/ref.h"
+#include "kernels/ref_quant.h"
 #include "test_util.h"
 
 namespace encserve::kernels {
@@ -226,6 +228,58 @@ TEST_F(AmxBf16Test, ManyThreads) {
 
 // Other code in the process (oneDNN releases its tiles after every call) may leave the thread's
 // tiles unconfigured between two of our GEMMs: the kernels must reconfigure, not fault.
+// int4 weights on the AMX-BF16 tiles (gemm_s4_bf16): the same as an fp32 GEMM of bf16-rounded
+// x and of Ŵ = bf16(s·q + o) from the reference affine int4 quantiser, with row and column
+// tails, every group size and a column range.
+TEST_F(AmxBf16Test, Int4DecodedToBf16MatchesReference) {
+  const QuantKernelTable* qt = QuantKernelsExact(QuantIsa::kAmx);
+  ASSERT_NE(qt, nullptr);
+  ASSERT_NE(qt->gemm_s4_bf16, nullptr) << "AMX-BF16 CPU without the int4 bf16 path";
+  struct Shape {
+    int n, k, group;
+  };
+  for (int m : {1, 17, 48, 100}) {
+    for (Shape sh : {Shape{100, 384, 64}, Shape{40, 1536, 128}, Shape{33, 64, 32}}) {
+      const int n = sh.n, k = sh.k, g = sh.group, ng = k / g;
+      const uint32_t seed = m * 131 + n * 7 + k;
+      const auto x = Random(size_t(m) * k, seed), w = Random(size_t(n) * k, seed + 1, 0.1f);
+      const auto b = Random(n, seed + 2);
+      std::vector<int8_t> q(size_t(n) * k);
+      std::vector<float> sc(size_t(n) * ng), of(size_t(n) * ng), wd(size_t(n) * k);
+      ref::QuantizeWeightsS4(w.data(), n, k, g, q.data(), sc.data(), of.data());
+      for (size_t i = 0; i < wd.size(); ++i) {
+        const size_t sg = i / k * ng + i % k / g;
+        wd[i] = Bf16ToFloat(FloatToBf16(std::fma(sc[sg], float(q[i]), of[sg])));
+      }
+      for (Epilogue ep : {Epilogue::kBias, Epilogue::kBiasGelu}) {
+        std::vector<float> want(size_t(m) * n);
+        ref::Linear(Bf16Rounded(x).data(), wd.data(), b.data(), want.data(), m, n, k,
+                    ep == Epilogue::kBiasGelu);
+        auto packed = PackS4(w.data(), b.data(), n, k, g, *qt);
+        ASSERT_TRUE(packed.ok()) << packed.status().ToString();
+        std::vector<uint16_t> xb(size_t(m + 31) * k, 0xffff);  // NaN rows past m
+        t_->convert_bf16(x.data(), m, k, xb.data(), k);
+        for (int n0 : {0, 32}) {
+          if (n0 >= n) continue;
+          std::vector<float> y(size_t(m) * n, 123.0f);
+          qt->gemm_s4_bf16(xb.data(), k, m, *packed, y.data(), n, n0, n, ep);
+          for (int i = 0; i < m; ++i) {
+            for (int j = 0; j < n0; ++j) ASSERT_EQ(y[size_t(i) * n + j], 123.0f);
+          }
+          std::vector<float> got, ref_part;
+          for (int i = 0; i < m; ++i) {
+            for (int j = n0; j < n; ++j) {
+              got.push_back(y[size_t(i) * n + j]);
+              ref_part.push_back(want[size_t(i) * n + j]);
+            }
+          }
+          ASSERT_LT(MaxRelErr(got, ref_part), 1e-4f) << "m=" << m << " n=" << n << " k=" << k;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(AmxInt8Test, SurvivesTileReleaseBetweenCalls) {
   const int m = 33, n = 64, k = 384;
   const auto x = Random(size_t(m) * k, 4), w = Random(size_t(n) * k, 5, 0.1f), b = Random(n, 6);

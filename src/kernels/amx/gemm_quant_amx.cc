@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "kernels/amx/amx_tiles.h"
+#include "kernels/cpu_features.h"
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
 
@@ -104,16 +105,26 @@ void GemmS8Amx(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, int
 
 }  // namespace
 
-// int4 keeps the AVX-512 VNNI kernel (same nr = 32 panels; it reads rows at stride x.kp).
+// kernels/amx/gemm_s4_bf16_amx.cc
+void GemmS4Bf16Amx(const uint16_t* xb, int ldxb, int m, const PackedS4& w, float* y, int ldy,
+                   int n0, int n1, Epilogue ep);
+
+// int4: the AMX-BF16 path (gemm_s4_bf16, kernels/amx/gemm_s4_bf16_amx.cc) where the CPU has
+// AMX-BF16; gemm_s4 stays the AVX-512 VNNI kernel (same nr = 32 panels; it reads rows at
+// stride x.kp).
 const QuantKernelTable& AmxQuantKernels() {
-  static const QuantKernelTable table{"amx",
-                                      kNr,
-                                      kMr,
-                                      QuantizeRowRangeAvx512,
-                                      GemmS8Amx,
-                                      Avx512VnniQuantKernels().gemm_s4,
-                                      /*k_align=*/kTileK,
-                                      /*row_align=*/kMr};
+  static const QuantKernelTable table = [] {
+    QuantKernelTable t{"amx",
+                       kNr,
+                       kMr,
+                       QuantizeRowRangeAvx512,
+                       GemmS8Amx,
+                       Avx512VnniQuantKernels().gemm_s4,
+                       /*k_align=*/kTileK,
+                       /*row_align=*/kMr};
+    if (DetectCpu().amx_bf16) t.gemm_s4_bf16 = GemmS4Bf16Amx;
+    return t;
+  }();
   return table;
 }
 
