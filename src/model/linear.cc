@@ -100,6 +100,27 @@ void Partition(ThreadPool& pool, int m, int n, int k, int nr, int mr, Gemm&& gem
   });
 }
 
+// x [m, k] (times col_scale [k] per column when given) rounded to bf16 by kt.convert_bf16 into
+// a thread-local buffer of rows of ldxb values; the GEMM kernels may read up to row_align − 1
+// rows past m (whole AMX tiles), so those rows exist. The buffers only grow: shrinking and
+// re-growing a vector zero-fills megabytes per GEMM.
+const uint16_t* ToBf16Rows(const kernels::KernelTable& kt, const float* x, int m, int k,
+                           const float* col_scale, int ldxb, int row_align) {
+  if (col_scale != nullptr) {
+    thread_local std::vector<float> scaled;
+    if (scaled.size() < static_cast<size_t>(m) * k) scaled.resize(static_cast<size_t>(m) * k);
+    for (long i = 0; i < m; ++i) {
+      for (int c = 0; c < k; ++c) scaled[i * k + c] = x[i * k + c] * col_scale[c];
+    }
+    x = scaled.data();
+  }
+  thread_local std::vector<uint16_t> xb;
+  const size_t need = static_cast<size_t>(m + row_align - 1) * ldxb;
+  if (xb.size() < need) xb.resize(need);
+  kt.convert_bf16(x, m, k, xb.data(), ldxb);
+  return xb.data();
+}
+
 // int4 GEMMs with at least this many rows take the AMX-BF16 path (QuantKernelTable::
 // gemm_s4_bf16) where it exists: decoding every panel to bf16 costs about as much as 32–40 rows
 // of the VNNI kernel's work (measured: seq 32 b1 1.21 vs 1.17 ms, seq 64 b1 1.97 vs 2.24 ms).
@@ -126,15 +147,9 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
         });
         return;
       } else {
-        // Rows as long as the packed weights' (padded) k; the kernel may read up to bf16_mr − 1
-        // rows past m (whole AMX tiles). Grow only: shrinking and re-growing a vector
-        // zero-fills megabytes per GEMM.
+        // Rows as long as the packed weights' (padded) k.
         const int ldxb = w.bf16.k_pairs() * 2;
-        thread_local std::vector<uint16_t> xb;
-        const size_t need = static_cast<size_t>(m + kt.bf16_mr - 1) * ldxb;
-        if (xb.size() < need) xb.resize(need);
-        kt.convert_bf16(x, m, k, xb.data(), ldxb);
-        const uint16_t* xbp = xb.data();
+        const uint16_t* xbp = ToBf16Rows(kt, x, m, k, nullptr, ldxb, kt.bf16_mr);
         Partition(pool, m, n, k, kt.gemm_nr, kt.bf16_mr, [&](int r0, int rows, int n0, int n1) {
           kt.gemm_bf16_dot(xbp + static_cast<long>(r0) * ldxb, ldxb, rows, w.bf16, out(r0), n, n0,
                            n1, ep);
@@ -147,23 +162,9 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
       if (w.precision == Precision::kInt4 && qt.gemm_s4_bf16 != nullptr &&
           kt.convert_bf16 != nullptr && k % 32 == 0 && m >= kS4Bf16MinRows) {
         // AMX-BF16: x (smoothed) rounded to bf16 once, shared by the column partitions; the
-        // kernel decodes the int4 panels to bf16. Rows readable up to 31 past m (whole tiles).
-        thread_local std::vector<float> xs;
-        const float* xin = x;
-        if (!w.smooth.empty()) {
-          if (xs.size() < static_cast<size_t>(m) * k) xs.resize(static_cast<size_t>(m) * k);
-          for (int i = 0; i < m; ++i) {
-            const float* src = row(x, i);
-            float* dst = xs.data() + static_cast<long>(i) * k;
-            for (int c = 0; c < k; ++c) dst[c] = src[c] * w.smooth[c];
-          }
-          xin = xs.data();
-        }
-        thread_local std::vector<uint16_t> xb4;
-        const size_t need = static_cast<size_t>(m + 31) * k;
-        if (xb4.size() < need) xb4.resize(need);
-        kt.convert_bf16(xin, m, k, xb4.data(), k);
-        const uint16_t* xbp = xb4.data();
+        // kernel decodes the int4 panels to bf16 and reads whole 32-row tile pairs.
+        const float* smooth = w.smooth.empty() ? nullptr : w.smooth.data();
+        const uint16_t* xbp = ToBf16Rows(kt, x, m, k, smooth, k, /*row_align=*/32);
         Partition(pool, m, n, k, qt.nr, /*mr=*/m, [&](int, int, int n0, int n1) {
           qt.gemm_s4_bf16(xbp, k, m, w.s4, y, n, n0, n1, ep);
         });

@@ -100,8 +100,6 @@ INSTANTIATE_TEST_SUITE_P(Precisions, SplitParity,
                                            kernels::Precision::kInt8, kernels::Precision::kInt4),
                          [](const auto& info) { return kernels::PrecisionName(info.param); });
 
-// An invalid sequence in the second part of a split batch is reported with its index in the
-// whole batch.
 // A text's embedding must not depend on its batch mates beyond the precision's own noise. int8:
 // bit for bit. int4: batches with at least 48 tokens per GEMM run the AMX-BF16 path (int4
 // decoded to bf16) where the CPU has it, single short texts the VNNI path (u8 activations), so
@@ -132,6 +130,8 @@ TEST(BatchInvariance, SingleTextsAgreeWithTheBatch) {
   }
 }
 
+// An invalid sequence in the second part of a split batch is reported with its index in the
+// whole batch.
 TEST(SplitErrors, NameTheSequenceInTheWholeBatch) {
   auto engine = Load(testing::ModelDir(), kernels::Precision::kInt8, true);
   ASSERT_TRUE(engine);

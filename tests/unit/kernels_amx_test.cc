@@ -226,8 +226,6 @@ TEST_F(AmxBf16Test, ManyThreads) {
   EXPECT_EQ(y, want);
 }
 
-// Other code in the process (oneDNN releases its tiles after every call) may leave the thread's
-// tiles unconfigured between two of our GEMMs: the kernels must reconfigure, not fault.
 // int4 weights on the AMX-BF16 tiles (gemm_s4_bf16): the same as an fp32 GEMM of bf16-rounded
 // x and of Ŵ = bf16(s·q + o) from the reference affine int4 quantiser, with row and column
 // tails, every group size and a column range.
@@ -280,6 +278,8 @@ TEST_F(AmxBf16Test, Int4DecodedToBf16MatchesReference) {
   }
 }
 
+// Other code in the process (oneDNN releases its tiles after every call) may leave the thread's
+// tiles unconfigured between two of our GEMMs: the kernels must reconfigure, not fault.
 TEST_F(AmxInt8Test, SurvivesTileReleaseBetweenCalls) {
   const int m = 33, n = 64, k = 384;
   const auto x = Random(size_t(m) * k, 4), w = Random(size_t(n) * k, 5, 0.1f), b = Random(n, 6);

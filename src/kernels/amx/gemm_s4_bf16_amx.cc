@@ -92,11 +92,6 @@ void DecodePanel(const uint8_t* src, int k, int group, const float* scales, cons
 
 }  // namespace
 
-void DecodeS4Bf16Panel(const PackedS4& w, int p, uint16_t* dst) {
-  const size_t at = static_cast<size_t>(p) * w.num_groups() * kNr;
-  DecodePanel(w.panel(p), w.k, w.group_size, w.scales.data() + at, w.offsets.data() + at, dst);
-}
-
 void GemmS4Bf16Amx(const uint16_t* xb, int ldxb, int m, const PackedS4& w, float* y, int ldy,
                    int n0, int n1, Epilogue ep) {
   thread_local PackedBf16Pairs chunk;
@@ -111,7 +106,9 @@ void GemmS4Bf16Amx(const uint16_t* xb, int ldxb, int m, const PackedS4& w, float
   for (int pc = p0; pc < p1; pc += per_chunk) {
     const int pe = pc + per_chunk < p1 ? pc + per_chunk : p1;
     for (int p = pc; p < pe; ++p) {
-      DecodeS4Bf16Panel(w, p, chunk.panels.data() + (p - pc) * panel_elems);
+      const size_t at = static_cast<size_t>(p) * w.num_groups() * kNr;
+      DecodePanel(w.panel(p), w.k, w.group_size, w.scales.data() + at, w.offsets.data() + at,
+                  chunk.panels.data() + (p - pc) * panel_elems);
     }
     std::memcpy(chunk.bias.data(), w.bias.data() + static_cast<long>(pc) * kNr,
                 sizeof(float) * (pe - pc) * kNr);
