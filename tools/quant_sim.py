@@ -78,6 +78,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import os
 import sys
 import time
@@ -110,6 +111,8 @@ class Scheme:
     hcalib: str = ""           # calibration set of gptq / bias correction ("" = calib)
     rot: int = 0               # block-diagonal Hadamard rotation of the k dimension (block size)
     rot_sign: bool = False     # random ±1 signs before the Hadamard blocks (fixed seed)
+    damp: float = 0.01         # gptq: dampening, a fraction of mean diag(H)
+    cd: int = 0                # gptq: coordinate-descent sweeps after GPTQ (grids fixed)
     seq: bool = False          # gptq: layer l's Hessians from the model with layers < l quantised
     # [(layers or None, kinds or None, {field: value})], applied in order
     overrides: list = dataclasses.field(default_factory=list)
@@ -117,7 +120,7 @@ class Scheme:
 
     def resolve(self, layer: int, kind: str) -> dict:
         d = {f: getattr(self, f) for f in ("wbits", "group", "wfmt", "clip", "act", "alpha",
-                                           "smooth", "wq", "bcorr", "rot", "rot_sign")}
+                                           "smooth", "wq", "bcorr", "rot", "rot_sign", "damp", "cd")}
         for layers, kinds, ch in self.overrides:
             if (layers is None or layer in layers) and (kinds is None or kind in kinds):
                 d.update(ch)
@@ -314,6 +317,33 @@ def build_schemes() -> Dict[str, Tuple[str, Scheme]]:
                     overrides=[((5,), None, I8), ((4,), ("ffn_in", "ffn_out"), I8)]))
     add("combo3", S("i4-g32-aff-mse-gptq-rot64-big", **dict(aff, group=32), wq="gptq",
                     hcalib="big", rot=64))
+    # ---- data-free calibration text for GPTQ (vocabulary words)
+    add("words", S("i4-g64-aff-mse-gptq-rot64-words512", **aff, wq="gptq", hcalib="words512",
+                   rot=64))
+    add("words", S("i4-g64-aff-mse-gptq-rot64-wordsz512", **aff, wq="gptq", hcalib="wordsz512",
+                   rot=64))
+    add("words", S("i4-g64-aff-mse-gptq-wordsz512", **aff, wq="gptq", hcalib="wordsz512"))
+    add("words2", S("i4-g64-aff-mse-gptq-rot64-wordsz2048", **aff, wq="gptq",
+                    hcalib="wordsz2048", rot=64))
+    add("words2", S("i4-g64-aff-mse-gptq-rot64-wordszl512", **aff, wq="gptq",
+                    hcalib="wordszl512", rot=64))
+    add("words3", S("i4-g64-aff-mse-gptq-rot64-wordsz512a", **aff, wq="gptq",
+                    hcalib="wordsz512", rot=64, note="ASCII words"))
+    add("words3", S("i4-g64-aff-mse-gptq-rot64-wordszs512", **aff, wq="gptq",
+                    hcalib="wordszs512", rot=64))
+    add("words3", S("i4-g64-aff-mse-gptq-rot64-wordsz1024", **aff, wq="gptq",
+                    hcalib="wordsz1024", rot=64))
+    for a in (0.3, 0.4, 0.6):
+        add("words4", S(f"i4-g64-aff-mse-gptq-rot64-wordsz512-a{a}", **dict(aff, alpha=a),
+                        wq="gptq", hcalib="wordsz512", rot=64))
+    for d in (0.001, 0.1):
+        add("words4", S(f"i4-g64-aff-mse-gptq-rot64-wordsz512-d{d}", **aff, wq="gptq",
+                        hcalib="wordsz512", rot=64, damp=d))
+    for cd in (1, 3):
+        add("cd", S(f"i4-g64-aff-mse-gptq-rot64-wordsz512-cd{cd}", **aff, wq="gptq",
+                    hcalib="wordsz512", rot=64, cd=cd))
+    add("words", S("i4-g64-aff-mse-gptq-rot64-real512", **aff, wq="gptq", hcalib="real512",
+                   rot=64))
     return out
 
 
@@ -545,6 +575,31 @@ def lcg_ids(vocab, n=16, length=64):
     return seqs
 
 
+def word_ids(tok, n, zipf, max_len=40):
+    """Data-free "text": n sequences of [CLS] + 6..max_len whole-word vocabulary ids + [SEP] (ids of
+    entries of 2+ ASCII lower-case letters: no ## pieces, digits or punctuation), uniform or Zipf over the vocabulary order
+    (BERT's vocab lists words roughly by frequency); LCG-driven, deterministic."""
+    vocab = tok.get_vocab()
+    words = sorted(i for w, i in vocab.items() if re.fullmatch("[a-z]{2,}", w))
+    state = 777
+
+    def nxt():
+        nonlocal state
+        state = (state * 1664525 + 1013904223) & 0xFFFFFFFF
+        return state / 4294967296.0
+
+    seqs = []
+    for _ in range(n):
+        length = 6 + int(nxt() * (max_len - 5))
+        ids = []
+        for _ in range(length):
+            u = nxt()
+            r = int(math.exp(u * math.log(len(words)))) - 1 if zipf else int(u * len(words))
+            ids.append(words[min(r, len(words) - 1)])
+        seqs.append([tok.cls_token_id] + ids + [tok.sep_token_id])
+    return seqs
+
+
 def run_model(model, ids_list, batch_size=64, capture=None):
     """ids_list: list of token id lists. Returns list of mean-pooled L2-normalised embeddings."""
     order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
@@ -641,7 +696,7 @@ def group_dequant_fn(wg, cfg):
     return lambda c: torch.round(c / sc).clamp(-qmax, qmax) * sc
 
 
-def gptq_quantize(w, H, cfg, damp=0.01, block=128, act_order=False):
+def gptq_quantize(w, H, cfg, damp=0.01, block=128, act_order=False, cd_sweeps=0):
     """GPTQ (Frantar et al. 2022), natural column order, static groups: quantises column by
     column and spreads each column's error over the not yet quantised columns through the
     inverse Hessian of the layer-wise loss ||X·Wᵀ - X·Ŵᵀ||² (H = XᵀX of calibration rows)."""
@@ -679,6 +734,8 @@ def gptq_quantize(w, H, cfg, damp=0.01, block=128, act_order=False):
                 E1[:, i] = err
             W[:, i2:] -= E1 @ Hinv[i1:i2, i2:]
         return Q[:, invperm].float()
+    deq_of_col = []
+    W0 = W.clone()
     for i1 in range(0, k, block):
         i2 = min(i1 + block, k)
         W1 = W[:, i1:i2].clone()
@@ -690,11 +747,24 @@ def gptq_quantize(w, H, cfg, damp=0.01, block=128, act_order=False):
                 assert i + g <= i2 - i1, "block must be a multiple of the group"
                 deq = group_dequant_fn(W1[:, i:i + g], cfg)
             q = deq(W1[:, i])
+            deq_of_col.append(deq)
             Q[:, col] = q
             err = (W1[:, i] - q) / Hi[i, i]
             W1[:, i:] -= err.unsqueeze(1) @ Hi[i, i:].unsqueeze(0)
             E1[:, i] = err
         W[:, i2:] -= E1 @ Hinv[i1:i2, i2:]
+    if cd_sweeps:
+        # Cyclic coordinate descent on (W0 − Q) H (W0 − Q)ᵀ per row, grids fixed: each
+        # coordinate moves to its grid point nearest the 1-D optimum Q_c + R_c / H_cc.
+        R = (W0 - Q) @ H
+        for _ in range(cd_sweeps):
+            for c in range(k):
+                target = Q[:, c] + R[:, c] / H[c, c]
+                qn = deq_of_col[c](target)
+                d = qn - Q[:, c]
+                if torch.any(d != 0):
+                    Q[:, c] = qn
+                    R -= d.unsqueeze(1) * H[c].unsqueeze(0)
     return Q.float()
 
 
@@ -755,7 +825,8 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
                     hx = hx @ R
             if cfg["wq"] == "gptq" and cfg["wbits"] in (4, 8):
                 hx64 = hx.double()
-                w_hat = gptq_quantize(ws, hx64.t() @ hx64, cfg)
+                w_hat = gptq_quantize(ws, hx64.t() @ hx64, cfg, damp=cfg["damp"],
+                                      cd_sweeps=cfg["cd"])
             elif cfg["wq"] == "gptq-act" and cfg["wbits"] in (4, 8):
                 hx64 = hx.double()
                 w_hat = gptq_quantize(ws, hx64.t() @ hx64, cfg, act_order=True)
@@ -863,6 +934,12 @@ def main():
         "real": tok(queries[6000:6064], truncation=True, max_length=256)["input_ids"],
         "real512": tok(queries[6000:6512], truncation=True, max_length=256)["input_ids"],
         "rand-cls128": [[cls_id] + s[:62] + [sep_id] for s in lcg_ids(vocab, n=128)],
+        "words512": word_ids(tok, 512, zipf=False),
+        "wordsz512": word_ids(tok, 512, zipf=True),
+        "wordsz2048": word_ids(tok, 2048, zipf=True),
+        "wordszl512": word_ids(tok, 512, zipf=True, max_len=120),
+        "wordszs512": word_ids(tok, 512, zipf=True, max_len=20),
+        "wordsz1024": word_ids(tok, 1024, zipf=True),
     }
     with open(os.path.join(args.data, "trec-dl19-bm25-top100.json"), encoding="utf-8") as f:
         dl19 = json.load(f)

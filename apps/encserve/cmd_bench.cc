@@ -149,7 +149,10 @@ void Run(const Args& a) {
     nlohmann::ordered_json j;
     j["workload"] = a.workload;
     j["precision"] = a.engine.precision;
-    if (a.engine.precision == "int4") j["group_size"] = a.engine.group_size;
+    if (a.engine.precision == "int4") {
+      j["group_size"] = a.engine.group_size;
+      j["int4_recipe"] = a.engine.int4_recipe;
+    }
     j["kernels"] = engine->kernels().name;
     j["threads"] = a.engine.threads;
     j["replicas"] = a.engine.replicas;

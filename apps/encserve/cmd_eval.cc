@@ -45,7 +45,10 @@ void RegisterEvalSts(CLI::App& app) {
       nlohmann::ordered_json j;
       j["workload"] = "sts-b";
       j["precision"] = a->engine.precision;
-      if (a->engine.precision == "int4") j["group_size"] = a->engine.group_size;
+      if (a->engine.precision == "int4") {
+        j["group_size"] = a->engine.group_size;
+        j["int4_recipe"] = a->engine.int4_recipe;
+      }
       j["kernels"] = engine->kernels().name;
       j["pairs"] = r->pairs;
       j["spearman"] = r->spearman;

@@ -38,6 +38,7 @@ void RegisterInfo(CLI::App& app) {
     j["precision"] = kernels::PrecisionName(engine->options().precision);
     if (engine->options().precision == kernels::Precision::kInt4) {
       j["group_size"] = engine->options().group_size;
+      j["int4_recipe"] = Int4RecipeName(engine->options().int4_recipe);
     }
     j["kernels"] = engine->kernels().name;
     j["cpu"] = kernels::DetectCpu().brand;

@@ -17,7 +17,7 @@ namespace {
 struct ServeFlags {
   std::string config;
   std::string ready_file;
-  std::string model, precision, host, isa;
+  std::string model, precision, host, isa, int4_recipe;
   int group_size = 64, threads = 1, replicas = 1, grpc_port = 0, http_port = 0, max_length = 0;
   int max_batch_size = 0, max_batch_tokens = 0, max_wait_us = 0;
   bool no_batching = false;
@@ -52,6 +52,7 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   if (given("--model")) e.model_dir = f.model;
   if (given("--precision")) kernels::ParsePrecision(f.precision, &e.precision);
   if (given("--group-size")) e.group_size = f.group_size;
+  if (given("--int4-recipe")) e.int4_recipe = ParseInt4Recipe(f.int4_recipe).value();
   if (given("--threads")) e.threads = f.threads;
   if (given("--replicas")) e.replicas = f.replicas;
   if (f.no_split) e.split_batches = false;
@@ -165,6 +166,8 @@ void RegisterServe(CLI::App& app) {
       ->check(CLI::IsMember({"fp32", "bf16", "fp16", "int8", "int4"}));
   cmd->add_option("--group-size", f->group_size, "int4 group size")
       ->check(CLI::IsMember({32, 64, 128}));
+  cmd->add_option("--int4-recipe", f->int4_recipe, "int4 weights: rtn | rotate | gptq (default)")
+      ->check(CLI::IsMember({"rtn", "rotate", "gptq"}));
   cmd->add_option("-t,--threads", f->threads, "threads per replica")->check(CLI::Range(1, 256));
   cmd->add_flag("--no-split", f->no_split,
                 "intra-op parallelism only (engine.split_batches: false)");

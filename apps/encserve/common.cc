@@ -44,6 +44,11 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* flags) {
   cmd->add_option("--group-size", flags->group_size, "int4 group size along K")
       ->capture_default_str()
       ->check(CLI::IsMember({32, 64, 128}));
+  cmd->add_option("--int4-recipe", flags->int4_recipe,
+                  "int4 weights: rtn (round to nearest) | rotate (+ Hadamard rotation, clip "
+                  "search) | gptq (+ GPTQ on data-free calibration; a few seconds more to load)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"rtn", "rotate", "gptq"}));
   cmd->add_option("--max-length", flags->max_length,
                   "truncate inputs to this many tokens (default: the model's max_seq_length)");
 }
@@ -57,6 +62,7 @@ std::unique_ptr<Engine> LoadEngineOrReport(const EngineFlags& flags) {
   if (flags.max_length > 0) o.max_length = flags.max_length;
   kernels::ParsePrecision(flags.precision, &o.precision);
   o.group_size = flags.group_size;
+  o.int4_recipe = ParseInt4Recipe(flags.int4_recipe).value();  // checked by the flag
   if (!flags.isa.empty()) {
     kernels::Isa isa;
     kernels::ParseIsa(flags.isa, &isa);

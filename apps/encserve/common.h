@@ -20,6 +20,7 @@ struct EngineFlags {
   int max_length = 0;     // 0: the model's
   std::string precision = "fp32";
   int group_size = 64;
+  std::string int4_recipe = "gptq";
 };
 
 // Adds --model/--threads/--replicas/--isa/--max-length to a subcommand.

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "engine/calibration.h"
 #include "model/ops.h"
 
 namespace encserve {
@@ -93,9 +94,15 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options) {
   if (options.group_size != 32 && options.group_size != 64 && options.group_size != 128) {
     return InvalidArgument("group_size must be 32, 64 or 128");
   }
-  PrecisionOptions precision{options.precision, options.group_size};
-  ASSIGN_OR_RETURN(e->model_, BertModel::Load(options.model_dir, *table, precision));
+  // The model's config first (its errors name a missing folder), then the tokenizer, which
+  // int4's calibration needs before the weights are quantised.
+  RETURN_IF_ERROR(LoadModelConfig(options.model_dir).status());
   ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::FromDirectory(options.model_dir));
+  PrecisionOptions precision{options.precision, options.group_size, options.int4_recipe, {}};
+  if (options.precision == kernels::Precision::kInt4 && options.int4_recipe == Int4Recipe::kGptq) {
+    precision.calibration = VocabularyCalibration(*e->tokenizer_);
+  }
+  ASSIGN_OR_RETURN(e->model_, BertModel::Load(options.model_dir, *table, precision));
   const ModelConfig& c = e->model_->config();
   if (e->tokenizer_->vocab_size() > static_cast<size_t>(c.bert.vocab_size)) {
     return InvalidArgument("tokenizer has " + std::to_string(e->tokenizer_->vocab_size()) +

@@ -35,7 +35,10 @@ struct EngineOptions {
   int replicas = 1;                 // concurrent batches
   std::optional<kernels::Isa> isa;  // default: kernels::ActiveIsa()
   kernels::Precision precision = kernels::Precision::kF32;
-  int group_size = 64;            // int4 only
+  int group_size = 64;  // int4 only
+  // int4 only: how the weights are quantised at load time (model/linear.h). kGptq calibrates on
+  // VocabularyCalibration (engine/calibration.h) and adds a few seconds to the load.
+  Int4Recipe int4_recipe = Int4Recipe::kGptq;
   int max_batch_size = 64;        // sequences per forward pass (larger inputs are chunked)
   int max_batch_tokens = 8192;    // tokens per forward pass
   std::optional<int> max_length;  // truncation length; default: the model's max_seq_length

@@ -40,6 +40,11 @@ struct KernelTable {
                         int ldy, int n0, int n1, Epilogue ep) = nullptr;
   // x[m, k] fp32 → out[m, ldo] bf16 (round to nearest even), columns k .. ldo−1 set to zero.
   void (*convert_bf16)(const float* x, int m, int k, uint16_t* out, int ldo) = nullptr;
+  // out[m, k] = (x[m, k] · diag(col_scale)) · blockdiag(H64, …): a 64-point fast Walsh–Hadamard
+  // transform of each block of 64 columns (Sylvester order, entries ±1, not normalised:
+  // H64 · H64 = 64 I). k % 64 == 0; col_scale may be null; out may alias x. Used to rotate the
+  // inputs of int4 GEMMs whose weights were rotated at load time (model/linear.h).
+  void (*hadamard64)(const float* x, const float* col_scale, float* out, int m, int k) = nullptr;
   int bf16_k_align = 2;  // even; PackBf16Pairs and convert_bf16 rows pad k to a multiple of it
   int bf16_mr = 1;       // rows per bf16 micro-tile: row partitions are best made in multiples
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/hadamard_generic.h"
 #include "kernels/kernels.h"
 
 namespace encserve::kernels {
@@ -107,7 +108,8 @@ const KernelTable& ScalarKernels() {
                                  .gemm_f32 = GemmScalar,
                                  .layernorm_f32 = LayerNormScalar,
                                  .attention_head_f32 = AttentionHeadScalar,
-                                 .gemm_half = GemmHalfScalar};
+                                 .gemm_half = GemmHalfScalar,
+                                 .hadamard64 = generic::Hadamard64Rows};
   return table;
 }
 

@@ -31,15 +31,19 @@ struct AffineS4 {
   float lo, scale, inv, offset;
 };
 
+AffineS4 AffineRangeS4(float lo, float hi) {
+  const float scale = (hi - lo) / 15.0f, inv = 15.0f / (hi - lo);
+  if (!(scale > 0.0f) || !std::isfinite(inv)) return {lo, 0.0f, 0.0f, lo};  // constant group
+  return {lo, scale, inv, lo + 8.0f * scale};
+}
+
 AffineS4 AffineGroupS4(const float* p, int n) {
   float lo = p[0], hi = p[0];
   for (int i = 1; i < n; ++i) {
     lo = std::fmin(lo, p[i]);
     hi = std::fmax(hi, p[i]);
   }
-  const float scale = (hi - lo) / 15.0f, inv = 15.0f / (hi - lo);
-  if (!(scale > 0.0f) || !std::isfinite(inv)) return {lo, 0.0f, 0.0f, lo};  // constant group
-  return {lo, scale, inv, lo + 8.0f * scale};
+  return AffineRangeS4(lo, hi);
 }
 
 int QuantizeAffineS4(float w, const AffineS4& a) {
@@ -171,7 +175,7 @@ StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,
 }
 
 StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int group_size,
-                          const QuantKernelTable& t) {
+                          const QuantKernelTable& t, const float* grid) {
   RETURN_IF_ERROR(CheckShape(n, k, t.nr));
   if (group_size != 32 && group_size != 64 && group_size != 128) {
     return InvalidArgument("int4 pack: group size must be 32, 64 or 128, got " +
@@ -200,7 +204,9 @@ StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int g
     uint8_t* dst = p.panels.data() + static_cast<size_t>(pi) * k * nr / 2;
     const int shift = c < half ? 0 : 4, cc = c % half;
     for (int g = 0; g < ng; ++g) {
-      const AffineS4 a = AffineGroupS4(row + g * group_size, group_size);
+      const float* range = grid ? grid + (static_cast<size_t>(j) * ng + g) * 2 : nullptr;
+      const AffineS4 a = range ? AffineRangeS4(range[0], range[1])
+                               : AffineGroupS4(row + g * group_size, group_size);
       int sum = 0;
       for (int kk = g * group_size; kk < (g + 1) * group_size; ++kk) {
         const int q = QuantizeAffineS4(row[kk], a);

@@ -129,10 +129,12 @@ const QuantKernelTable& QuantKernels();
 
 // w: [n, k] row-major; bias: [n] or nullptr. Errors (INVALID_ARGUMENT): n or k not positive,
 // k > 65536 (int32 accumulators), group_size not 32/64/128 or not dividing k (S4).
+// PackS4's grid ([n, k / group_size, 2] or null) gives each (row, group) its affine range lo, hi
+// (values outside are clamped); null: the group's min and max.
 StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,
                           const QuantKernelTable& t);
 StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int group_size,
-                          const QuantKernelTable& t);
+                          const QuantKernelTable& t, const float* grid = nullptr);
 
 // Per-ISA tables (defined in kernels/<isa>/); reach them through QuantKernelsExact().
 const QuantKernelTable& ScalarQuantKernels();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
 #include "model/linear.h"
 #include "model/ops.h"
@@ -38,6 +39,8 @@ StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir,
   const bool quantised = precision.precision == kernels::Precision::kInt8 ||
                          precision.precision == kernels::Precision::kInt4;
   ActivationStats stats;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<HessianStats> hessians;
   if (quantised) {
     // Calibration: the fp32 model on fixed pseudo-random token sequences measures each GEMM's
     // per-channel input range (data-free and deterministic; BERT's outlier channels are a
@@ -45,9 +48,18 @@ StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir,
     ASSIGN_OR_RETURN(BertWeights fp32, LoadBertWeights(*file, config, kernels, PrecisionOptions{}));
     BertModel calib(config, std::move(fp32), kernels, PrecisionOptions{});
     RETURN_IF_ERROR(calib.Calibrate(&stats));
+    if (precision.precision == kernels::Precision::kInt4 &&
+        precision.int4_recipe == Int4Recipe::kGptq && !precision.calibration.empty()) {
+      // GPTQ needs XᵀX of every GEMM's input: the fp32 model on the calibration sequences.
+      pool = std::make_unique<ThreadPool>(
+          static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
+      hessians = std::make_unique<HessianStats>(kernels, *pool);
+      RETURN_IF_ERROR(calib.Observe(precision.calibration, *pool, hessians.get()));
+    }
   }
-  ASSIGN_OR_RETURN(BertWeights weights, LoadBertWeights(*file, config, kernels, precision,
-                                                        quantised ? &stats : nullptr));
+  ASSIGN_OR_RETURN(BertWeights weights,
+                   LoadBertWeights(*file, config, kernels, precision, quantised ? &stats : nullptr,
+                                   hessians.get(), pool.get()));
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), kernels, precision));
 }
@@ -68,6 +80,23 @@ Status BertModel::Calibrate(ActivationStats* stats) const {
   Workspace ws;
   ThreadPool pool(1);
   return Encode(batch, ws, pool, stats).status();
+}
+
+Status BertModel::Observe(const std::vector<std::vector<int32_t>>& sequences, ThreadPool& pool,
+                          GemmObserver* observer) const {
+  Workspace ws;
+  TokenBatch batch;
+  const int max_len = config_.bert.max_position_embeddings;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    std::vector<int32_t> ids = sequences[i];
+    if (static_cast<int>(ids.size()) > max_len) ids.resize(max_len);
+    if (!ids.empty()) batch.Add(ids, {});
+    if ((batch.num_seqs() == 64 || i + 1 == sequences.size()) && batch.num_seqs() > 0) {
+      RETURN_IF_ERROR(Encode(batch, ws, pool, observer).status());
+      batch.Clear();
+    }
+  }
+  return Status::Ok();
 }
 
 Status BertModel::Validate(const TokenBatch& batch) const {
@@ -99,7 +128,7 @@ Status BertModel::Validate(const TokenBatch& batch) const {
 }
 
 StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool,
-                                         ActivationStats* stats) const {
+                                         GemmObserver* observer) const {
   RETURN_IF_ERROR(Validate(batch));
   const BertConfig& c = config_.bert;
   const int t = batch.num_tokens(), h = c.hidden_size;
@@ -124,7 +153,7 @@ StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
                  weights_.emb_ln_beta.data(), c.layer_norm_eps, x, t, h);
 
   auto observe = [&](int layer, int gemm, const float* in, int k) {
-    if (stats) stats->Observe(layer, gemm, in, t, k);
+    if (observer) observer->Observe(layer, gemm, in, t, k);
   };
   for (int l = 0; l < c.num_layers; ++l) {
     const BertLayerWeights& lw = weights_.layers[l];

@@ -47,9 +47,9 @@ class BertModel {
 
   // Validates ids (range, lengths) and runs the encoder; returns the final hidden states
   // [num_tokens, H], valid until the next call with the same workspace.
-  // With `stats`, records the per-channel input range of every encoder GEMM (calibration).
+  // With an observer, shows it the input of every encoder GEMM (calibration).
   StatusOr<const float*> Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool,
-                                ActivationStats* stats = nullptr) const;
+                                GemmObserver* observer = nullptr) const;
 
   // What Encode checks first: a non-empty batch, consistent offsets, every sequence 1 ..
   // max_position_embeddings tokens, ids and type ids in range (errors name the sequence).
@@ -70,6 +70,9 @@ class BertModel {
         kernels_(kernels),
         precision_(precision) {}
   Status Calibrate(ActivationStats* stats) const;
+  // Runs `sequences` (token ids, type 0) through the model in batches, observed.
+  Status Observe(const std::vector<std::vector<int32_t>>& sequences, ThreadPool& pool,
+                 GemmObserver* observer) const;
 
   ModelConfig config_;
   BertWeights weights_;

@@ -27,10 +27,12 @@ class Reader {
   // A Linear layer [n, k] with bias [n].
   StatusOr<LinearWeights> Linear(const std::string& base, int n, int k,
                                  const PrecisionOptions& precision, bool prefixed = true,
-                                 const float* act_absmax = nullptr) const {
+                                 const float* act_absmax = nullptr,
+                                 const std::vector<double>* hessian = nullptr,
+                                 ThreadPool* pool = nullptr) const {
     ASSIGN_OR_RETURN(auto w, Vec(base + ".weight", {n, k}, prefixed));
     ASSIGN_OR_RETURN(auto b, Vec(base + ".bias", {n}, prefixed));
-    return MakeLinear(w.data(), b.data(), n, k, precision, kt_, act_absmax);
+    return MakeLinear(w.data(), b.data(), n, k, precision, kt_, act_absmax, hessian, pool);
   }
 
  private:
@@ -56,10 +58,34 @@ const float* ActivationStats::Get(int layer, int gemm) const {
   return absmax[layer][gemm].data();
 }
 
+void HessianStats::Observe(int layer, int gemm, const float* x, int m, int k) {
+  if (static_cast<int>(h_.size()) <= layer) h_.resize(layer + 1);
+  std::vector<double>& h = h_[layer][gemm];
+  if (h.empty()) h.assign(static_cast<size_t>(k) * k, 0.0);
+  // XᵀX = A · Aᵀ with A = Xᵀ [k, m]: the fp32 GEMM with A as both input and packed weights.
+  std::vector<float> xt(static_cast<size_t>(k) * m), prod(static_cast<size_t>(k) * k);
+  for (int i = 0; i < m; ++i) {
+    for (int c = 0; c < k; ++c)
+      xt[static_cast<size_t>(c) * m + i] = x[static_cast<size_t>(i) * k + c];
+  }
+  LinearWeights a;
+  a.n = k;
+  a.k = m;
+  a.f32 = kernels::PackF32(xt.data(), nullptr, k, m, kernels_.gemm_nr);
+  ops::Linear(kernels_, pool_, xt.data(), k, a, prod.data());
+  for (size_t i = 0; i < h.size(); ++i) h[i] += prod[i];
+}
+
+const std::vector<double>* HessianStats::Get(int layer, int gemm) const {
+  if (layer >= static_cast<int>(h_.size()) || h_[layer][gemm].empty()) return nullptr;
+  return &h_[layer][gemm];
+}
+
 StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelConfig& config,
                                       const kernels::KernelTable& kernels,
                                       const PrecisionOptions& precision,
-                                      const ActivationStats* stats) {
+                                      const ActivationStats* stats, const HessianStats* hessians,
+                                      ThreadPool* pool) {
   const BertConfig& c = config.bert;
   std::string prefix;
   bool found = false;
@@ -95,16 +121,18 @@ StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelCo
       qkv_w.insert(qkv_w.end(), wt.begin(), wt.end());
       qkv_b.insert(qkv_b.end(), bs.begin(), bs.end());
     }
+    auto absmax = [&](int gemm) { return stats ? stats->Get(l, gemm) : nullptr; };
+    auto hess = [&](int gemm) { return hessians ? hessians->Get(l, gemm) : nullptr; };
     ASSIGN_OR_RETURN(lw.qkv, MakeLinear(qkv_w.data(), qkv_b.data(), 3 * h, h, precision, kernels,
-                                        stats ? stats->Get(l, 0) : nullptr));
+                                        absmax(0), hess(0), pool));
     ASSIGN_OR_RETURN(lw.attn_out, r.Linear(base + "attention.output.dense", h, h, precision,
-                                           /*prefixed=*/true, stats ? stats->Get(l, 1) : nullptr));
+                                           /*prefixed=*/true, absmax(1), hess(1), pool));
     RETURN_IF_ERROR(
         r.LayerNorm(base + "attention.output.LayerNorm", h, &lw.ln1_gamma, &lw.ln1_beta));
     ASSIGN_OR_RETURN(lw.ffn_in, r.Linear(base + "intermediate.dense", inter, h, precision,
-                                         /*prefixed=*/true, stats ? stats->Get(l, 2) : nullptr));
+                                         /*prefixed=*/true, absmax(2), hess(2), pool));
     ASSIGN_OR_RETURN(lw.ffn_out, r.Linear(base + "output.dense", h, inter, precision,
-                                          /*prefixed=*/true, stats ? stats->Get(l, 3) : nullptr));
+                                          /*prefixed=*/true, absmax(3), hess(3), pool));
     RETURN_IF_ERROR(r.LayerNorm(base + "output.LayerNorm", h, &lw.ln2_gamma, &lw.ln2_beta));
     w.layers.push_back(std::move(lw));
   }

@@ -31,21 +31,46 @@ struct BertWeights {
   LinearWeights classifier;  // [num_labels, H] (cross-encoder only; always fp32)
 };
 
+// Sees the input of every encoder GEMM while BertModel::Encode runs (calibration).
+class GemmObserver {
+ public:
+  virtual ~GemmObserver() = default;
+  // x [m, k] is the input of GEMM `gemm` (0 = qkv, 1 = attn_out, 2 = ffn_in, 3 = ffn_out).
+  virtual void Observe(int layer, int gemm, const float* x, int m, int k) = 0;
+};
+
 // Per-channel max |input| of each encoder GEMM, measured on calibration input with the fp32
 // model; used to smooth the int8/int4 layers (see MakeLinear).
-struct ActivationStats {
-  // [layer][gemm] → [k] with gemm 0 = qkv, 1 = attn_out, 2 = ffn_in, 3 = ffn_out.
+struct ActivationStats : GemmObserver {
+  // [layer][gemm] → [k].
   std::vector<std::array<std::vector<float>, 4>> absmax;
-  void Observe(int layer, int gemm, const float* x, int m, int k);
+  void Observe(int layer, int gemm, const float* x, int m, int k) override;
   const float* Get(int layer, int gemm) const;
+};
+
+// H = XᵀX [k, k] of each encoder GEMM's input over all calibration batches (GPTQ), computed
+// with the fp32 GEMM of `kernels` on `pool` and summed in double.
+class HessianStats : public GemmObserver {
+ public:
+  HessianStats(const kernels::KernelTable& kernels, ThreadPool& pool)
+      : kernels_(kernels), pool_(pool) {}
+  void Observe(int layer, int gemm, const float* x, int m, int k) override;
+  const std::vector<double>* Get(int layer, int gemm) const;
+
+ private:
+  const kernels::KernelTable& kernels_;
+  ThreadPool& pool_;
+  std::vector<std::array<std::vector<double>, 4>> h_;
 };
 
 // Reads every tensor the config needs; a missing tensor or a wrong shape is an error naming it.
 // The encoder's linear layers are stored in `precision`; embeddings, LayerNorms and the
-// classification head stay fp32.
+// classification head stay fp32. stats / hessians / pool: see MakeLinear.
 StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelConfig& config,
                                       const kernels::KernelTable& kernels,
                                       const PrecisionOptions& precision,
-                                      const ActivationStats* stats = nullptr);
+                                      const ActivationStats* stats = nullptr,
+                                      const HessianStats* hessians = nullptr,
+                                      ThreadPool* pool = nullptr);
 
 }  // namespace encserve

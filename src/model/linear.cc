@@ -4,13 +4,83 @@
 #include <cmath>
 #include <vector>
 
+#include "model/quantize_int4.h"
+
 namespace encserve {
 
 using kernels::Precision;
 
+const char* Int4RecipeName(Int4Recipe r) {
+  switch (r) {
+    case Int4Recipe::kRtn:
+      return "rtn";
+    case Int4Recipe::kRotate:
+      return "rotate";
+    case Int4Recipe::kGptq:
+      return "gptq";
+  }
+  return "?";
+}
+
+StatusOr<Int4Recipe> ParseInt4Recipe(const std::string& name) {
+  for (Int4Recipe r : {Int4Recipe::kRtn, Int4Recipe::kRotate, Int4Recipe::kGptq}) {
+    if (name == Int4RecipeName(r)) return r;
+  }
+  return InvalidArgument("int4 recipe must be rtn, rotate or gptq, got \"" + name + "\"");
+}
+
+namespace {
+
+// int4, recipes other than kRtn: rotates w (and the Hessian) by blockdiag(H64) / 64, chooses the
+// grids (GPTQ with a Hessian), packs.
+Status PackInt4Recipe(const float* w, const float* bias, int n, int k,
+                      const PrecisionOptions& options, const kernels::KernelTable& kt,
+                      const std::vector<double>* hessian, ThreadPool* pool, LinearWeights* lw) {
+  std::vector<float> rotated;
+  if (kt.hadamard64 != nullptr && k % 64 == 0) {
+    rotated.resize(static_cast<size_t>(n) * k);
+    kt.hadamard64(w, nullptr, rotated.data(), n, k);
+    for (float& v : rotated) v *= 1.0f / 64.0f;  // exact: a power of two
+    w = rotated.data();
+    lw->rotated = true;
+  }
+  std::vector<double> h;
+  const bool gptq = options.int4_recipe == Int4Recipe::kGptq && hessian != nullptr;
+  if (gptq) {
+    // The GEMM sees x' = x · diag(smooth) · B (B = blockdiag(H64) when rotated), so its Hessian
+    // is Bᵀ · diag(smooth) · XᵀX · diag(smooth) · B (B symmetric).
+    h = *hessian;
+    for (int a = 0; a < k; ++a) {
+      for (int b = 0; b < k; ++b) {
+        const double sa = lw->smooth.empty() ? 1.0 : lw->smooth[a];
+        const double sb = lw->smooth.empty() ? 1.0 : lw->smooth[b];
+        h[static_cast<size_t>(a) * k + b] *= sa * sb;
+      }
+    }
+    if (lw->rotated) {
+      Hadamard64RowsF64(h.data(), k, k);  // (D H D) B, whose transpose is B (D H D)
+      for (int a = 0; a < k; ++a) {
+        for (int b = 0; b < a; ++b)
+          std::swap(h[static_cast<size_t>(a) * k + b], h[static_cast<size_t>(b) * k + a]);
+      }
+      Hadamard64RowsF64(h.data(), k, k);
+    }
+  }
+  ThreadPool local(1);
+  ASSIGN_OR_RETURN(Int4Quantized q, QuantizeInt4(w, n, k, options.group_size, /*mse_clip=*/true,
+                                                 gptq ? &h : nullptr, pool ? *pool : local));
+  lw->quant = &kernels::QuantKernelsFor(kt.isa);
+  ASSIGN_OR_RETURN(lw->s4, kernels::PackS4(q.w.data(), bias, n, k, options.group_size, *lw->quant,
+                                           q.grid.data()));
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int k,
                                    const PrecisionOptions& options, const kernels::KernelTable& kt,
-                                   const float* act_absmax) {
+                                   const float* act_absmax, const std::vector<double>* hessian,
+                                   ThreadPool* pool) {
   LinearWeights lw;
   lw.precision = options.precision;
   lw.n = n;
@@ -60,6 +130,10 @@ StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int
       return lw;
     }
     case Precision::kInt4: {
+      if (options.int4_recipe != Int4Recipe::kRtn) {
+        RETURN_IF_ERROR(PackInt4Recipe(w, bias, n, k, options, kt, hessian, pool, &lw));
+        return lw;
+      }
       lw.quant = &kernels::QuantKernelsFor(kt.isa);
       ASSIGN_OR_RETURN(lw.s4, kernels::PackS4(w, bias, n, k, options.group_size, *lw.quant));
       return lw;
@@ -159,11 +233,25 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
     case Precision::kInt8:
     case Precision::kInt4: {
       const kernels::QuantKernelTable& qt = *w.quant;
+      const float* smooth = w.smooth.empty() ? nullptr : w.smooth.data();
+      // Row ranges over the pool when there is enough work (as the quantisation below).
+      const int parts = static_cast<long>(m) * k < 16 * 1024 ? 1 : std::min(pool.num_threads(), m);
+      if (w.rotated) {
+        // x · diag(smooth) · blockdiag(H64) into a buffer that then stands in for x.
+        thread_local std::vector<float> rotated;
+        if (rotated.size() < static_cast<size_t>(m) * k) rotated.resize(static_cast<size_t>(m) * k);
+        float* xr = rotated.data();  // a plain pointer: the lambda may run on another thread
+        pool.ParallelFor(parts, [&](int t) {
+          const int r0 = m * t / parts, r1 = m * (t + 1) / parts;
+          kt.hadamard64(row(x, r0), smooth, xr + static_cast<long>(r0) * k, r1 - r0, k);
+        });
+        x = xr;
+        smooth = nullptr;
+      }
       if (w.precision == Precision::kInt4 && qt.gemm_s4_bf16 != nullptr &&
           kt.convert_bf16 != nullptr && k % 32 == 0 && m >= kS4Bf16MinRows) {
         // AMX-BF16: x (smoothed) rounded to bf16 once, shared by the column partitions; the
         // kernel decodes the int4 panels to bf16 and reads whole 32-row tile pairs.
-        const float* smooth = w.smooth.empty() ? nullptr : w.smooth.data();
         const uint16_t* xbp = ToBf16Rows(kt, x, m, k, smooth, k, /*row_align=*/32);
         Partition(pool, m, n, k, qt.nr, /*mr=*/m, [&](int, int, int n0, int n1) {
           qt.gemm_s4_bf16(xbp, k, m, w.s4, y, n, n0, n1, ep);
@@ -176,8 +264,6 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
       // Row ranges over the pool (a serial pass here left the other threads idle for ~10 % of
       // int8 time). Smoothing (x · 1/s per input channel) is fused into the quantisation pass.
       kernels::QuantizedRows* xq_out = &xq_storage;
-      const float* smooth = w.smooth.empty() ? nullptr : w.smooth.data();
-      const int parts = static_cast<long>(m) * k < 16 * 1024 ? 1 : std::min(pool.num_threads(), m);
       if (parts == 1) {
         qt.quantize_row_range(x, k, smooth, 0, m, xq_out);
       } else {

@@ -1,6 +1,8 @@
 // A linear layer y = x·Wᵀ + b stored in one precision, packed for one kernel table.
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/status.h"
@@ -25,12 +27,30 @@ struct LinearWeights {
   // kInt8/kInt4 with activation smoothing: x is multiplied by this [k] vector before it is
   // quantised (W was multiplied by its inverse before packing), see MakeLinear.
   std::vector<float> smooth;
+  // kInt4 with a rotating recipe: inputs are multiplied by blockdiag(H64) (kt.hadamard64, after
+  // the smoothing) and the packed weights are (W · diag(1/smooth)) · blockdiag(H64) / 64, so the
+  // product is unchanged in real arithmetic and outliers are spread over 64 channels.
+  bool rotated = false;
   bool uses_bf16_dot() const { return bf16.n > 0; }
 };
+
+// How int4 weights are chosen at load time (docs/kernels_quant.md, "int4 recipe").
+enum class Int4Recipe {
+  kRtn,     // each group's affine grid spans its min..max; round to nearest
+  kRotate,  // + Hadamard rotation of every GEMM input (blocks of 64) + a clip search per group
+  kGptq,    // + GPTQ with the Hessians of calibration sequences (PrecisionOptions::calibration)
+};
+const char* Int4RecipeName(Int4Recipe r);
+// "rtn" | "rotate" | "gptq"; INVALID_ARGUMENT otherwise.
+StatusOr<Int4Recipe> ParseInt4Recipe(const std::string& name);
 
 struct PrecisionOptions {
   kernels::Precision precision = kernels::Precision::kF32;
   int group_size = 64;  // int4 only: weights per scale along K (32, 64 or 128)
+  Int4Recipe int4_recipe = Int4Recipe::kGptq;
+  // kGptq: token id sequences the fp32 model runs on to measure each GEMM's input Hessian
+  // (engine/calibration.h makes data-free ones from the vocabulary). Empty: kGptq acts as kRotate.
+  std::vector<std::vector<int32_t>> calibration;
 };
 
 // w: [n, k] fp32 (PyTorch layout), bias: [n] or null.
@@ -38,10 +58,14 @@ struct PrecisionOptions {
 // enables SmoothQuant-style smoothing (α = 0.5): s_c = sqrt(act_absmax[c] / max_j |W[j, c]|),
 // W[:, c] · s_c is quantised and x[:, c] / s_c at run time, which moves activation outlier
 // channels' range into the (per-channel quantised) weights. Exact in real arithmetic.
+// hessian ([k, k] or null): XᵀX of calibration inputs x, for GPTQ (int4, recipe kGptq);
+// pool: threads for GPTQ (null: the calling thread).
 StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int k,
                                    const PrecisionOptions& options,
                                    const kernels::KernelTable& kernels,
-                                   const float* act_absmax = nullptr);
+                                   const float* act_absmax = nullptr,
+                                   const std::vector<double>* hessian = nullptr,
+                                   ThreadPool* pool = nullptr);
 
 namespace ops {
 // y[m, n] = epilogue(x[m, k] · Wᵀ + b) in the layer's precision, split over the pool's threads.

@@ -96,6 +96,27 @@ TEST_P(KernelIsaTest, LayerNormMatchesReference) {
   }
 }
 
+TEST_P(KernelIsaTest, Hadamard64MatchesReference) {
+  ASSERT_NE(table_->hadamard64, nullptr);
+  for (int k : {64, 384, 1536}) {
+    for (bool scaled : {false, true}) {
+      const int m = 3;
+      auto x = Random(m * k, k, 2.0f), s = Random(k, k + 7);
+      const float* cs = scaled ? s.data() : nullptr;
+      std::vector<float> want(m * k), got(m * k);
+      ref::Hadamard64(x.data(), cs, want.data(), m, k);
+      table_->hadamard64(x.data(), cs, got.data(), m, k);
+      ASSERT_LT(MaxRelErr(got, want), 1e-5f) << "k=" << k << " scaled=" << scaled;
+      // in place, and H64 · H64 = 64 I brings the (scaled) input back
+      table_->hadamard64(got.data(), nullptr, got.data(), m, k);
+      for (int i = 0; i < m * k; ++i) {
+        const float xi = x[i] * (cs ? cs[i % k] : 1.0f);
+        ASSERT_NEAR(got[i] / 64.0f, xi, 1e-5f * (1.0f + std::fabs(xi))) << "k=" << k << " i=" << i;
+      }
+    }
+  }
+}
+
 TEST_P(KernelIsaTest, AttentionHeadMatchesReference) {
   for (int len : {1, 2, 3, 4, 5, 17, 64, 130}) {
     for (int d : {8, 13, 32, 64}) {

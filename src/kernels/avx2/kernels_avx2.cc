@@ -1,5 +1,6 @@
 // AVX2 + FMA kernels (8-wide). Compiled with -mavx2 -mfma -mf16c only; reached only through
 // KernelsFor()/Kernels() after the CPU check.
+#include "kernels/hadamard_generic.h"
 #include "kernels/kernels.h"
 #include "kernels/simd/vec_avx2.h"
 
@@ -18,7 +19,8 @@ const KernelTable& Avx2Kernels() {
                                  .gemm_f32 = GemmF32,
                                  .layernorm_f32 = LayerNormF32,
                                  .attention_head_f32 = AttentionHeadF32,
-                                 .gemm_half = GemmHalf};
+                                 .gemm_half = GemmHalf,
+                                 .hadamard64 = generic::Hadamard64Rows};
   return table;
 }
 

@@ -9,6 +9,21 @@ float Gelu(float x) {
   return static_cast<float>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
 }
 
+void Hadamard64(const float* x, const float* col_scale, float* out, int m, int k) {
+  std::vector<double> row(k);
+  for (long i = 0; i < m; ++i) {
+    for (int c = 0; c < k; ++c) row[c] = double(x[i * k + c]) * (col_scale ? col_scale[c] : 1.0);
+    for (int b = 0; b < k; b += 64) {
+      for (int j = 0; j < 64; ++j) {
+        double acc = 0;
+        for (int t = 0; t < 64; ++t)
+          acc += (__builtin_popcount(t & j) % 2 ? -1.0 : 1.0) * row[b + t];
+        out[i * k + b + j] = static_cast<float>(acc);
+      }
+    }
+  }
+}
+
 void Linear(const float* x, const float* w, const float* bias, float* y, int m, int n, int k,
             bool gelu) {
   for (int i = 0; i < m; ++i) {
