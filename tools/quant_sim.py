@@ -113,6 +113,7 @@ class Scheme:
     rot_sign: bool = False     # random ±1 signs before the Hadamard blocks (fixed seed)
     damp: float = 0.01         # gptq: dampening, a fraction of mean diag(H)
     cd: int = 0                # gptq: coordinate-descent sweeps after GPTQ (grids fixed)
+    refit: bool = False        # gptq: least-squares scales/offsets for the final codes
     seq: bool = False          # gptq: layer l's Hessians from the model with layers < l quantised
     # [(layers or None, kinds or None, {field: value})], applied in order
     overrides: list = dataclasses.field(default_factory=list)
@@ -120,7 +121,7 @@ class Scheme:
 
     def resolve(self, layer: int, kind: str) -> dict:
         d = {f: getattr(self, f) for f in ("wbits", "group", "wfmt", "clip", "act", "alpha",
-                                           "smooth", "wq", "bcorr", "rot", "rot_sign", "damp", "cd")}
+                                           "smooth", "wq", "bcorr", "rot", "rot_sign", "damp", "cd", "refit")}
         for layers, kinds, ch in self.overrides:
             if (layers is None or layer in layers) and (kinds is None or kind in kinds):
                 d.update(ch)
@@ -342,6 +343,12 @@ def build_schemes() -> Dict[str, Tuple[str, Scheme]]:
     for cd in (1, 3):
         add("cd", S(f"i4-g64-aff-mse-gptq-rot64-wordsz512-cd{cd}", **aff, wq="gptq",
                     hcalib="wordsz512", rot=64, cd=cd))
+    add("refit", S("i4-g64-aff-mse-gptq-rot64-wordsz512-refit", **aff, wq="gptq",
+                   hcalib="wordsz512", rot=64, refit=True))
+    add("refit", S("i4-g64-aff-mse-gptq-rot64-wordsz512-cd2-refit", **aff, wq="gptq",
+                   hcalib="wordsz512", rot=64, cd=2, refit=True))
+    add("g32", S("i4-g32-aff-mse-gptq-rot64-wordsz512", **dict(aff, group=32), wq="gptq",
+                 hcalib="wordsz512", rot=64))
     add("words", S("i4-g64-aff-mse-gptq-rot64-real512", **aff, wq="gptq", hcalib="real512",
                    rot=64))
     return out
@@ -696,7 +703,45 @@ def group_dequant_fn(wg, cfg):
     return lambda c: torch.round(c / sc).clamp(-qmax, qmax) * sc
 
 
-def gptq_quantize(w, H, cfg, damp=0.01, block=128, act_order=False, cd_sweeps=0):
+def refit_grids(W0, Q, H, g, deq_of_col, chunk=64):
+    """Given GPTQ's codes, the scale and offset of every group of a row that minimise the
+    layer loss (W0 − Ŵ) H (W0 − Ŵ)ᵀ jointly (Ŵ = Σ_g s_g·code_g + o_g·1_g, a 2·ng least-squares
+    problem per row); a row keeps its old grids when a new scale is not positive."""
+    n, k = Q.shape
+    ng = k // g
+    # codes c ∈ {0..15} and the old (s, lo) per (row, group), recovered from Q on its grid
+    Qg = Q.reshape(n, ng, g)
+    # each group's grid from its dequantiser (which maps a whole column): level 0 and step
+    bot = torch.stack([deq_of_col[gi * g](torch.full((n,), -1e30, dtype=Q.dtype))
+                       for gi in range(ng)], dim=1)
+    top = torch.stack([deq_of_col[gi * g](torch.full((n,), 1e30, dtype=Q.dtype))
+                       for gi in range(ng)], dim=1)
+    step_all = (top - bot) / 15.0
+    out = Q.clone()
+    for r0 in range(0, n, chunk):
+        r1 = min(n, r0 + chunk)
+        q = Qg[r0:r1]
+        s_old = step_all[r0:r1]
+        safe = torch.where(s_old > 0, s_old, torch.ones_like(s_old))
+        codes = torch.round((q - bot[r0:r1].unsqueeze(2)) / safe.unsqueeze(2))
+        # basis B [rows, k, 2ng]: codes in group columns, ones in offset columns
+        B = torch.zeros(r1 - r0, k, 2 * ng, dtype=Q.dtype)
+        for gi in range(ng):
+            B[:, gi * g:(gi + 1) * g, gi] = codes[:, gi]
+            B[:, gi * g:(gi + 1) * g, ng + gi] = 1.0
+        HB = torch.einsum("kl,rlp->rkp", H, B)
+        A = torch.einsum("rkp,rkq->rpq", B, HB)
+        b = torch.einsum("rkp,rk->rp", HB, W0[r0:r1])
+        A = A + 1e-12 * torch.eye(2 * ng, dtype=Q.dtype) * A.diagonal(dim1=1, dim2=2).mean()
+        theta = torch.linalg.solve(A, b.unsqueeze(2)).squeeze(2)
+        s_new, o_new = theta[:, :ng], theta[:, ng:]
+        ok = (s_new > 0).all(dim=1) & (s_old > 0).all(dim=1)
+        w_new = (codes * s_new.unsqueeze(2) + o_new.unsqueeze(2)).reshape(r1 - r0, k)
+        out[r0:r1] = torch.where(ok.unsqueeze(1), w_new, Q[r0:r1])
+    return out
+
+
+def gptq_quantize(w, H, cfg, damp=0.01, block=128, act_order=False, cd_sweeps=0, refit=False):
     """GPTQ (Frantar et al. 2022), natural column order, static groups: quantises column by
     column and spreads each column's error over the not yet quantised columns through the
     inverse Hessian of the layer-wise loss ||X·Wᵀ - X·Ŵᵀ||² (H = XᵀX of calibration rows)."""
@@ -765,6 +810,8 @@ def gptq_quantize(w, H, cfg, damp=0.01, block=128, act_order=False, cd_sweeps=0)
                 if torch.any(d != 0):
                     Q[:, c] = qn
                     R -= d.unsqueeze(1) * H[c].unsqueeze(0)
+    if refit and g < k:
+        Q = refit_grids(W0, Q, H, g, deq_of_col)
     return Q.float()
 
 
@@ -826,7 +873,7 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
             if cfg["wq"] == "gptq" and cfg["wbits"] in (4, 8):
                 hx64 = hx.double()
                 w_hat = gptq_quantize(ws, hx64.t() @ hx64, cfg, damp=cfg["damp"],
-                                      cd_sweeps=cfg["cd"])
+                                      cd_sweeps=cfg["cd"], refit=cfg["refit"])
             elif cfg["wq"] == "gptq-act" and cfg["wbits"] in (4, 8):
                 hx64 = hx.double()
                 w_hat = gptq_quantize(ws, hx64.t() @ hx64, cfg, act_order=True)

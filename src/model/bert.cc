@@ -55,6 +55,7 @@ StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir,
           static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
       hessians = std::make_unique<HessianStats>(kernels, *pool);
       RETURN_IF_ERROR(calib.Observe(precision.calibration, *pool, hessians.get()));
+      hessians->Finish();
     }
   }
   ASSIGN_OR_RETURN(BertWeights weights,

@@ -62,18 +62,46 @@ void HessianStats::Observe(int layer, int gemm, const float* x, int m, int k) {
   if (static_cast<int>(h_.size()) <= layer) h_.resize(layer + 1);
   std::vector<double>& h = h_[layer][gemm];
   if (h.empty()) h.assign(static_cast<size_t>(k) * k, 0.0);
-  // XᵀX = A · Aᵀ with A = Xᵀ [k, m]: the fp32 GEMM with A as both input and packed weights.
+  // XᵀX = A · Aᵀ with A = Xᵀ [k, m]: the fp32 GEMM with A as both input and packed weights,
+  // only the blocks on and below the diagonal (it is symmetric), row blocks spread over the pool.
   std::vector<float> xt(static_cast<size_t>(k) * m), prod(static_cast<size_t>(k) * k);
-  for (int i = 0; i < m; ++i) {
-    for (int c = 0; c < k; ++c)
-      xt[static_cast<size_t>(c) * m + i] = x[static_cast<size_t>(i) * k + c];
+  constexpr int kTile = 32;  // transpose in tiles: both sides stay in cache lines
+  for (int i0 = 0; i0 < m; i0 += kTile) {
+    for (int c0 = 0; c0 < k; c0 += kTile) {
+      for (int i = i0; i < std::min(m, i0 + kTile); ++i) {
+        for (int c = c0; c < std::min(k, c0 + kTile); ++c)
+          xt[static_cast<size_t>(c) * m + i] = x[static_cast<size_t>(i) * k + c];
+      }
+    }
   }
-  LinearWeights a;
-  a.n = k;
-  a.k = m;
-  a.f32 = kernels::PackF32(xt.data(), nullptr, k, m, kernels_.gemm_nr);
-  ops::Linear(kernels_, pool_, xt.data(), k, a, prod.data());
-  for (size_t i = 0; i < h.size(); ++i) h[i] += prod[i];
+  const kernels::PackedF32 a = kernels::PackF32(xt.data(), nullptr, k, m, kernels_.gemm_nr);
+  const int nr = kernels_.gemm_nr, rows = 8 * kernels_.gemm_mr;
+  const int blocks = (k + rows - 1) / rows, threads = pool_.num_threads();
+  pool_.ParallelFor(threads, [&](int t) {
+    for (int b = t; b < blocks; b += threads) {  // interleaved: later blocks are wider
+      const int r0 = b * rows, r1 = std::min(k, r0 + rows);
+      const int n1 = std::min(k, (r1 + nr - 1) / nr * nr);
+      kernels_.gemm_f32(xt.data() + static_cast<size_t>(r0) * m, m, r1 - r0, a,
+                        prod.data() + static_cast<size_t>(r0) * k, k, 0, n1,
+                        kernels::Epilogue::kBias);
+    }
+  });
+  for (int i = 0; i < k; ++i) {  // the lower triangle; Finish() mirrors it
+    for (int j = 0; j <= i; ++j)
+      h[static_cast<size_t>(i) * k + j] += prod[static_cast<size_t>(i) * k + j];
+  }
+}
+
+void HessianStats::Finish() {
+  for (auto& layer : h_) {
+    for (std::vector<double>& h : layer) {
+      const int k = static_cast<int>(std::lround(std::sqrt(static_cast<double>(h.size()))));
+      for (int i = 0; i < k; ++i) {
+        for (int j = 0; j < i; ++j)
+          h[static_cast<size_t>(j) * k + i] = h[static_cast<size_t>(i) * k + j];
+      }
+    }
+  }
 }
 
 const std::vector<double>* HessianStats::Get(int layer, int gemm) const {

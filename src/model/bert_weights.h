@@ -54,7 +54,9 @@ class HessianStats : public GemmObserver {
  public:
   HessianStats(const kernels::KernelTable& kernels, ThreadPool& pool)
       : kernels_(kernels), pool_(pool) {}
+  // Observe accumulates the lower triangles; Finish() (after the last Observe) fills the upper.
   void Observe(int layer, int gemm, const float* x, int m, int k) override;
+  void Finish();
   const std::vector<double>* Get(int layer, int gemm) const;
 
  private:

@@ -2,29 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 namespace encserve {
 namespace {
 
-// The two inner loops of the Cholesky, inverse and GPTQ updates; load-time code, cloned per ISA
+// The inner loop of the Cholesky, inverse and GPTQ updates; load-time code, cloned per ISA
 // by the compiler (this library is built for baseline x86-64) and resolved once at start-up.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define ENCSERVE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ENCSERVE_CLONES
 #endif
-
-ENCSERVE_CLONES double Dot(const double* a, const double* b, int n) {
-  double acc[32] = {};  // four independent vector chains (FMA latency)
-  int i = 0;
-  for (; i + 32 <= n; i += 32) {
-    for (int j = 0; j < 32; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  double s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  for (double v : acc) s += v;
-  return s;
-}
 
 // y[0, n) −= alpha · x[0, n)
 ENCSERVE_CLONES void SubScaled(double* y, double alpha, const double* x, int n) {
@@ -73,36 +62,71 @@ void ChooseAffineGrid(const double* p, int g, bool mse_clip, float* lo, float* h
   }
 }
 
-StatusOr<std::vector<double>> InverseCholeskyUpper(const std::vector<double>& h, int k) {
-  // With J the order reversal, L̃ = chol(J H J) (lower) gives H = R Rᵀ for R = J L̃ J (upper), so
-  // H⁻¹ = (R⁻¹)ᵀ R⁻¹ and U = R⁻¹ = J L̃⁻¹ J.
-  std::vector<double> l(static_cast<size_t>(k) * k, 0.0);
-  auto at = [k](std::vector<double>& m, int i, int j) -> double& {
-    return m[static_cast<size_t>(i) * k + j];
+StatusOr<std::vector<double>> InverseCholeskyUpper(const std::vector<double>& h, int k,
+                                                   ThreadPool* pool) {
+  // With J the order reversal: Ã = J H J = R̃ᵀ R̃ (R̃ upper), so H = R Rᵀ for R = J R̃ᵀ J (upper)
+  // and H⁻¹ = (R⁻¹)ᵀ R⁻¹: U = R⁻¹ = J (R̃⁻¹)ᵀ J. Both factorisations run as row updates
+  // (contiguous axpys) in blocks of kBlock rows, so that a row of the 19 MB (k = 1536) matrix is
+  // streamed once per block rather than once per row (the unblocked loops were memory-bound).
+  constexpr int kBlock = 64;
+  const int threads = pool != nullptr ? pool->num_threads() : 1;
+  auto parallel = [&](int tasks, const std::function<void(int)>& fn) {
+    if (pool != nullptr && tasks > 1) {
+      pool->ParallelFor(std::min(tasks, threads), [&](int t) {
+        const int parts = std::min(tasks, threads);
+        for (int i = tasks * t / parts; i < tasks * (t + 1) / parts; ++i) fn(i);
+      });
+    } else {
+      for (int i = 0; i < tasks; ++i) fn(i);
+    }
   };
+  std::vector<double> a(static_cast<size_t>(k) * k);
+  auto row = [k](std::vector<double>& m, int i) { return m.data() + static_cast<size_t>(i) * k; };
   for (int i = 0; i < k; ++i) {
-    for (int j = 0; j <= i; ++j) {
-      const double hij = h[static_cast<size_t>(k - 1 - i) * k + (k - 1 - j)];
-      const double s = hij - Dot(&at(l, i, 0), &at(l, j, 0), j);
-      if (i == j) {
-        if (!(s > 0)) {
-          return FailedPrecondition("GPTQ: the calibration Hessian is not positive definite");
-        }
-        at(l, i, i) = std::sqrt(s);
-      } else {
-        at(l, i, j) = s / at(l, j, j);
+    for (int j = 0; j < k; ++j) row(a, i)[j] = h[static_cast<size_t>(k - 1 - i) * k + (k - 1 - j)];
+  }
+  // Right-looking upper Cholesky in place (row j of a becomes row j of R̃): the block's rows
+  // update each other, then every later row takes the block's rank-kBlock update at once.
+  for (int jb = 0; jb < k; jb += kBlock) {
+    const int je = std::min(k, jb + kBlock);
+    for (int j = jb; j < je; ++j) {
+      double* rj = row(a, j);
+      if (!(rj[j] > 0)) {
+        return FailedPrecondition("GPTQ: the calibration Hessian is not positive definite");
       }
+      rj[j] = std::sqrt(rj[j]);
+      const double inv = 1.0 / rj[j];
+      for (int t = j + 1; t < k; ++t) rj[t] *= inv;
+      for (int t = j + 1; t < je; ++t) SubScaled(row(a, t) + t, rj[t], rj + t, k - t);
+    }
+    parallel(k - je, [&](int i) {
+      const int t = je + i;
+      double* at = row(a, t);
+      for (int p = jb; p < je; ++p) SubScaled(at + t, row(a, p)[t], row(a, p) + t, k - t);
+    });
+  }
+  // V = R̃⁻¹ (upper), bottom block first: V[i, ·] = (e_i − Σ_{t>i} R̃[i, t] · V[t, ·]) / R̃[i, i];
+  // the rows below the block are applied to all of its rows first, then the block is solved.
+  std::vector<double> v(static_cast<size_t>(k) * k, 0.0);
+  for (int ie = k; ie > 0; ie -= kBlock) {
+    const int ib = std::max(0, ie - kBlock);
+    parallel(ie - ib, [&](int r) {
+      const int i = ib + r;
+      double* vi = row(v, i);
+      for (int t = ie; t < k; ++t) SubScaled(vi + t, row(a, i)[t], row(v, t) + t, k - t);
+    });
+    for (int i = ie - 1; i >= ib; --i) {
+      double* vi = row(v, i);
+      for (int t = i + 1; t < ie; ++t) SubScaled(vi + t, row(a, i)[t], row(v, t) + t, k - t);
+      vi[i] = 1.0;
+      const double inv = 1.0 / row(a, i)[i];
+      for (int t = i; t < k; ++t) vi[t] *= inv;
     }
   }
-  // Column c of L̃⁻¹ by forward substitution, kept as a contiguous vector x (x[i] = 0, i < c).
-  std::vector<double> u(static_cast<size_t>(k) * k, 0.0), x(k);
-  for (int c = 0; c < k; ++c) {
-    std::fill(x.begin(), x.end(), 0.0);
-    for (int i = c; i < k; ++i) {
-      const double rhs = (i == c ? 1.0 : 0.0) - Dot(&at(l, i, c), &x[c], i - c);
-      x[i] = rhs / at(l, i, i);
-      at(u, k - 1 - i, k - 1 - c) = x[i];  // U[a][b] = L̃⁻¹[k−1−a][k−1−b], a ≤ b
-    }
+  // U[p, q] = Vᵀ[k−1−p, k−1−q] = V[k−1−q, k−1−p] (zero below the diagonal).
+  std::vector<double> u(static_cast<size_t>(k) * k, 0.0);
+  for (int p = 0; p < k; ++p) {
+    for (int q = p; q < k; ++q) row(u, p)[q] = row(v, k - 1 - q)[k - 1 - p];
   }
   return u;
 }
@@ -160,7 +184,7 @@ StatusOr<Int4Quantized> QuantizeInt4(const float* w, int n, int k, int group, bo
   }
   mean_diag /= k;
   for (int c = 0; c < k; ++c) h[static_cast<size_t>(c) * k + c] += 0.01 * mean_diag;
-  ASSIGN_OR_RETURN(std::vector<double> u, InverseCholeskyUpper(h, k));
+  ASSIGN_OR_RETURN(std::vector<double> u, InverseCholeskyUpper(h, k, &pool));
 
   const int threads = pool.num_threads();
   pool.ParallelFor(threads, [&](int t) {

@@ -30,8 +30,9 @@ StatusOr<Int4Quantized> QuantizeInt4(const float* w, int n, int k, int group, bo
                                      const std::vector<double>* hessian, ThreadPool& pool);
 
 // U upper-triangular with UᵀU = H⁻¹ for symmetric positive definite H [k, k] (row-major);
-// FAILED_PRECONDITION when H is not positive definite.
-StatusOr<std::vector<double>> InverseCholeskyUpper(const std::vector<double>& h, int k);
+// FAILED_PRECONDITION when H is not positive definite. pool (or null): threads for the updates.
+StatusOr<std::vector<double>> InverseCholeskyUpper(const std::vector<double>& h, int k,
+                                                   ThreadPool* pool = nullptr);
 
 // In place: every row of a [rows, k] matrix times blockdiag(H64, …) (the kernels' hadamard64 in
 // double; k % 64 == 0).

@@ -71,13 +71,14 @@ class Section {
 
 Status ApplyModel(Section s, ServerConfig* c) {
   EngineOptions& e = c->service.engine;
-  std::string precision, isa;
+  std::string precision, isa, int4_recipe;
   int max_length = 0;
   std::string dir;
   RETURN_IF_ERROR(s.Get("dir", &dir));
   if (!dir.empty()) e.model_dir = dir;
   RETURN_IF_ERROR(s.Get("precision", &precision));
   RETURN_IF_ERROR(s.Get("group_size", &e.group_size));
+  RETURN_IF_ERROR(s.Get("int4_recipe", &int4_recipe));
   RETURN_IF_ERROR(s.Get("isa", &isa));
   RETURN_IF_ERROR(s.Get("max_length", &max_length));
   RETURN_IF_ERROR(s.Get("backend", &c->service.backend));
@@ -88,6 +89,11 @@ Status ApplyModel(Section s, ServerConfig* c) {
   if (!precision.empty() && !kernels::ParsePrecision(precision, &e.precision)) {
     return InvalidArgument("model.precision: unknown precision '" + precision +
                            "' (fp32, bf16, fp16, int8, int4)");
+  }
+  if (!int4_recipe.empty()) {
+    auto r = ParseInt4Recipe(int4_recipe);
+    if (!r.ok()) return InvalidArgument("model.int4_recipe: " + r.status().message());
+    e.int4_recipe = *r;
   }
   if (!isa.empty() && isa != "auto") {
     kernels::Isa parsed;

@@ -72,7 +72,7 @@ std::vector<float> RoundOnGrids(const Int4Quantized& q, int n, int k, int group)
 }
 
 TEST(InverseCholeskyUpper, FactorsTheInverse) {
-  const int k = 70;
+  const int k = 150;  // more than two blocks of 64
   auto x = CorrelatedRows(200, k, 3);
   auto h = Gram(x, 200, k);
   auto u = InverseCholeskyUpper(h, k);
@@ -93,6 +93,10 @@ TEST(InverseCholeskyUpper, FactorsTheInverse) {
       ASSERT_NEAR(v, a == b ? 1.0 : 0.0, 1e-8) << a << "," << b;
     }
   }
+  ThreadPool pool(2);  // the blocked updates split over threads: the same factor
+  auto u2 = InverseCholeskyUpper(h, k, &pool);
+  ASSERT_TRUE(u2.ok());
+  for (size_t i = 0; i < u2->size(); ++i) ASSERT_NEAR((*u2)[i], (*u)[i], 1e-12) << i;
   std::vector<double> singular(static_cast<size_t>(k) * k, 0.0);  // rank 0
   EXPECT_FALSE(InverseCholeskyUpper(singular, k).ok());
 }

@@ -21,6 +21,7 @@ TEST(ServerConfig, ShippedFileEqualsTheDefaults) {
   EXPECT_EQ(c.service.engine.model_dir, "/m");
   EXPECT_EQ(c.service.engine.threads, defaults.service.engine.threads);
   EXPECT_EQ(c.service.engine.precision, kernels::Precision::kF32);
+  EXPECT_EQ(c.service.engine.int4_recipe, defaults.service.engine.int4_recipe);
   EXPECT_FALSE(c.service.engine.isa.has_value());
   EXPECT_FALSE(c.service.engine.max_length.has_value());
   EXPECT_EQ(c.service.batcher.policy.max_batch_size,
@@ -41,7 +42,7 @@ TEST(ServerConfig, ShippedFileEqualsTheDefaults) {
 TEST(ServerConfig, OverridesApply) {
   ServerConfig c = DefaultServerConfig("/m");
   ASSERT_TRUE(ApplyServerYaml(R"(
-model: {precision: int8, max_length: 128}
+model: {precision: int8, max_length: 128, int4_recipe: rotate}
 engine: {threads: 1, replicas: 2, split_batches: false}
 batching: {enabled: false, max_batch_size: 8, max_wait_us: 1500}
 http: {port: 9000}
@@ -50,6 +51,7 @@ http: {port: 9000}
                   .ok());
   EXPECT_EQ(c.service.engine.precision, kernels::Precision::kInt8);
   EXPECT_EQ(c.service.engine.max_length, 128);
+  EXPECT_EQ(c.service.engine.int4_recipe, Int4Recipe::kRotate);
   EXPECT_EQ(c.service.engine.replicas, 2);
   EXPECT_FALSE(c.service.engine.split_batches);
   EXPECT_FALSE(c.service.batcher.policy.enabled);
@@ -69,6 +71,8 @@ TEST(ServerConfig, ErrorsAreClear) {
             std::string::npos);
   EXPECT_NE(err("grpc: {port: fifty}").find("grpc.port: expected an integer"), std::string::npos);
   EXPECT_NE(err("model: {precision: int3}").find("unknown precision"), std::string::npos);
+  EXPECT_NE(err("model: {int4_recipe: awq}").find("model.int4_recipe: int4 recipe must be"),
+            std::string::npos);
   EXPECT_NE(err("engine: 3").find("engine: expected a mapping"), std::string::npos);
   EXPECT_NE(err("a: [b").find("not valid YAML"), std::string::npos);
   EXPECT_NE(err("colour: blue").find("unknown key colour"), std::string::npos);
