@@ -29,12 +29,16 @@ def fmt(x, digits=0):
 
 
 def kernel_rates(text):
-    """{benchmark name: rate in G(FL)OP/s} from Google Benchmark console lines."""
+    """{benchmark name: rate in G(FL)OP/s} from Google Benchmark console lines, plus
+    {name + " adj": %} for the fp32 GEMMs' "%FMA adj" counter (vs interleaved probe slices)."""
     rates = {}
     for line in text.splitlines():
         m = re.match(r"^(BM_\S+)\s.*?G(?:FL)?OP/s=([0-9.]+)([GT])/s", line)
         if m:
             rates[m.group(1)] = float(m.group(2)) * (1000.0 if m.group(3) == "T" else 1.0)
+        a = re.match(r"^(BM_\S+)\s.*?%FMA adj=([0-9.]+)", line)
+        if a:
+            rates[a.group(1) + " adj"] = float(a.group(2))
     return rates
 
 
@@ -81,6 +85,10 @@ def targets(ours_by, peers_by, rates):
                     rows.append((f"{label}, vs {peak[7:]}",
                                  f"{rates[gemm]:,.0f} of {rates[peak]:,.0f} = {share:.0%}",
                                  share >= (0.7 if "S8" in gemm else 0.8)))
+    adj = rates.get("BM_GemmF32/avx512/512/384/1536 adj")
+    if adj:
+        rows.append(("fp32 GEMM ≥ 80 % of FMA peak at M=512 (384×1536), vs probe slices "
+                     "interleaved with the GEMM (same clock)", f"{adj:.0f} %", adj >= 80))
     return rows
 
 
