@@ -9,7 +9,9 @@ namespace {
 
 // The inner loop of the Cholesky, inverse and GPTQ updates; load-time code, cloned per ISA
 // by the compiler (this library is built for baseline x86-64) and resolved once at start-up.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ThreadSanitizer: its instrumented ifunc resolver runs before the TSan runtime is up
+// and crashes the process at start-up.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define ENCSERVE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ENCSERVE_CLONES
