@@ -109,7 +109,7 @@ const KernelTable& ScalarKernels() {
                                  .layernorm_f32 = LayerNormScalar,
                                  .attention_head_f32 = AttentionHeadScalar,
                                  .gemm_half = GemmHalfScalar,
-                                 .hadamard64 = generic::Hadamard64Rows};
+                                 .hadamard64 = generic::Hadamard64Rows<float>};
   return table;
 }
 

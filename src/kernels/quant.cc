@@ -26,29 +26,13 @@ int Quantize(float w, float inv, int qmax) {
   return r > qmax ? qmax : (r < -qmax ? -qmax : static_cast<int>(r));
 }
 
-// Affine int4 group parameters (kernels/quant.h): W ≈ scale · q + offset, q ∈ [-8, 7].
-struct AffineS4 {
-  float lo, scale, inv, offset;
-};
-
-AffineS4 AffineRangeS4(float lo, float hi) {
-  const float scale = (hi - lo) / 15.0f, inv = 15.0f / (hi - lo);
-  if (!(scale > 0.0f) || !std::isfinite(inv)) return {lo, 0.0f, 0.0f, lo};  // constant group
-  return {lo, scale, inv, lo + 8.0f * scale};
-}
-
 AffineS4 AffineGroupS4(const float* p, int n) {
   float lo = p[0], hi = p[0];
   for (int i = 1; i < n; ++i) {
     lo = std::fmin(lo, p[i]);
     hi = std::fmax(hi, p[i]);
   }
-  return AffineRangeS4(lo, hi);
-}
-
-int QuantizeAffineS4(float w, const AffineS4& a) {
-  const float r = std::nearbyint((w - a.lo) * a.inv);
-  return (r < 0.0f ? 0 : (r > 15.0f ? 15 : static_cast<int>(r))) - 8;
+  return AffineS4::FromRange(lo, hi);
 }
 
 float MaxAbs(const float* p, int n) {
@@ -70,6 +54,17 @@ Status CheckShape(int n, int k, int nr) {
 }
 
 }  // namespace
+
+AffineS4 AffineS4::FromRange(float lo, float hi) {
+  const float scale = (hi - lo) / 15.0f, inv = 15.0f / (hi - lo);
+  if (!(scale > 0.0f) || !std::isfinite(inv)) return {lo, 0.0f, 0.0f, lo};  // constant group
+  return {lo, scale, inv, lo + 8.0f * scale};
+}
+
+int AffineS4::Quantize(float w) const {
+  const float r = std::nearbyint((w - lo) * inv);
+  return (r < 0.0f ? 0 : (r > 15.0f ? 15 : static_cast<int>(r))) - 8;
+}
 
 const char* QuantIsaName(QuantIsa q) {
   switch (q) {
@@ -205,11 +200,11 @@ StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int g
     const int shift = c < half ? 0 : 4, cc = c % half;
     for (int g = 0; g < ng; ++g) {
       const float* range = grid ? grid + (static_cast<size_t>(j) * ng + g) * 2 : nullptr;
-      const AffineS4 a = range ? AffineRangeS4(range[0], range[1])
+      const AffineS4 a = range ? AffineS4::FromRange(range[0], range[1])
                                : AffineGroupS4(row + g * group_size, group_size);
       int sum = 0;
       for (int kk = g * group_size; kk < (g + 1) * group_size; ++kk) {
-        const int q = QuantizeAffineS4(row[kk], a);
+        const int q = a.Quantize(row[kk]);
         uint8_t& b = dst[(static_cast<size_t>(kk / 4) * half + cc) * 4 + kk % 4];
         b = static_cast<uint8_t>(b | ((q & 0xF) << shift));
         sum += q;

@@ -127,6 +127,17 @@ const QuantKernelTable& QuantKernelsFor(Isa isa);
 // QuantKernelsFor(ActiveIsa()).
 const QuantKernelTable& QuantKernels();
 
+// The affine int4 grid of one (row, group), as PackS4 stores it (see "Maths" in
+// docs/kernels_quant.md): W ≈ scale · q + offset, q ∈ [-8, 7], from the range [lo, hi]; a
+// constant range (lo == hi) has scale 0 and offset lo, so it is exact.
+struct AffineS4 {
+  float lo, scale, inv, offset;
+  static AffineS4 FromRange(float lo, float hi);
+  int Quantize(float w) const;  // clamp(rint((w − lo) · inv), 0, 15) − 8
+  // The value the packed code of w stands for.
+  float RoundToGrid(float w) const { return offset + scale * static_cast<float>(Quantize(w)); }
+};
+
 // w: [n, k] row-major; bias: [n] or nullptr. Errors (INVALID_ARGUMENT): n or k not positive,
 // k > 65536 (int32 accumulators), group_size not 32/64/128 or not dividing k (S4).
 // PackS4's grid ([n, k / group_size, 2] or null) gives each (row, group) its affine range lo, hi

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/hadamard_generic.h"
 #include "model/quantize_int4.h"
 
 namespace encserve {
@@ -58,12 +59,13 @@ Status PackInt4Recipe(const float* w, const float* bias, int n, int k,
       }
     }
     if (lw->rotated) {
-      Hadamard64RowsF64(h.data(), k, k);  // (D H D) B, whose transpose is B (D H D)
+      // (D H D) B, whose transpose is B (D H D); the portable transform, in double
+      kernels::generic::Hadamard64Rows<double>(h.data(), nullptr, h.data(), k, k);
       for (int a = 0; a < k; ++a) {
         for (int b = 0; b < a; ++b)
           std::swap(h[static_cast<size_t>(a) * k + b], h[static_cast<size_t>(b) * k + a]);
       }
-      Hadamard64RowsF64(h.data(), k, k);
+      kernels::generic::Hadamard64Rows<double>(h.data(), nullptr, h.data(), k, k);
     }
   }
   ThreadPool local(1);

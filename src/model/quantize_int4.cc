@@ -4,6 +4,8 @@
 #include <cmath>
 #include <functional>
 
+#include "kernels/quant.h"
+
 namespace encserve {
 namespace {
 
@@ -22,19 +24,6 @@ ENCSERVE_CLONES void SubScaled(double* y, double alpha, const double* x, int n) 
   for (int i = 0; i < n; ++i) y[i] -= alpha * x[i];
 }
 
-// One affine grid: the value PackS4 stores for p on [lo, hi] (float arithmetic, as the packer).
-struct Grid {
-  float lo, scale, inv;
-  explicit Grid(float l, float h) : lo(l), scale((h - l) / 15.0f), inv(15.0f / (h - l)) {
-    if (!(scale > 0.0f) || !std::isfinite(inv)) scale = inv = 0.0f;  // constant: p ↦ lo
-  }
-  float Dequant(double p) const {
-    float r = std::nearbyint((static_cast<float>(p) - lo) * inv);
-    r = std::clamp(r, 0.0f, 15.0f);
-    return lo + scale * r;
-  }
-};
-
 }  // namespace
 
 void ChooseAffineGrid(const double* p, int g, bool mse_clip, float* lo, float* hi) {
@@ -50,10 +39,10 @@ void ChooseAffineGrid(const double* p, int g, bool mse_clip, float* lo, float* h
   for (int step = 70; step <= 100; ++step) {
     const double r = step / 100.0;
     const float l = static_cast<float>(mn * r), h = static_cast<float>(mx * r);
-    const Grid grid(l, h);
+    const kernels::AffineS4 grid = kernels::AffineS4::FromRange(l, h);
     double err = 0;
     for (int i = 0; i < g; ++i) {
-      const double d = p[i] - grid.Dequant(p[i]);
+      const double d = p[i] - grid.RoundToGrid(static_cast<float>(p[i]));
       err += d * d;
     }
     if (err < best) {
@@ -133,23 +122,6 @@ StatusOr<std::vector<double>> InverseCholeskyUpper(const std::vector<double>& h,
   return u;
 }
 
-void Hadamard64RowsF64(double* a, long rows, int k) {
-  for (long r = 0; r < rows; ++r) {
-    double* v = a + r * k;
-    for (int b = 0; b < k; b += 64) {
-      for (int h = 1; h < 64; h *= 2) {
-        for (int s = b; s < b + 64; s += 2 * h) {
-          for (int j = s; j < s + h; ++j) {
-            const double x = v[j], y = v[j + h];
-            v[j] = x + y;
-            v[j + h] = x - y;
-          }
-        }
-      }
-    }
-  }
-}
-
 StatusOr<Int4Quantized> QuantizeInt4(const float* w, int n, int k, int group, bool mse_clip,
                                      const std::vector<double>* hessian, ThreadPool& pool) {
   if (n <= 0 || k <= 0 || group <= 0 || k % group != 0) {
@@ -195,14 +167,14 @@ StatusOr<Int4Quantized> QuantizeInt4(const float* w, int n, int k, int group, bo
       const float* src = w + static_cast<size_t>(j) * k;
       for (int c = 0; c < k; ++c) row[c] = dead[c] ? 0.0 : src[c];
       float* dst = out.w.data() + static_cast<size_t>(j) * k;
-      Grid grid(0.0f, 0.0f);
+      kernels::AffineS4 grid{};
       for (int c = 0; c < k; ++c) {
         if (c % group == 0) {
           float* gr = &out.grid[(static_cast<size_t>(j) * ng + c / group) * 2];
           ChooseAffineGrid(&row[c], group, mse_clip, gr, gr + 1);
-          grid = Grid(gr[0], gr[1]);
+          grid = kernels::AffineS4::FromRange(gr[0], gr[1]);
         }
-        const float q = grid.Dequant(row[c]);
+        const float q = grid.RoundToGrid(static_cast<float>(row[c]));
         dst[c] = q;
         const double* uc = &u[static_cast<size_t>(c) * k];
         const double err = (row[c] - q) / uc[c];

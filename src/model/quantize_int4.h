@@ -34,8 +34,4 @@ StatusOr<Int4Quantized> QuantizeInt4(const float* w, int n, int k, int group, bo
 StatusOr<std::vector<double>> InverseCholeskyUpper(const std::vector<double>& h, int k,
                                                    ThreadPool* pool = nullptr);
 
-// In place: every row of a [rows, k] matrix times blockdiag(H64, …) (the kernels' hadamard64 in
-// double; k % 64 == 0).
-void Hadamard64RowsF64(double* a, long rows, int k);
-
 }  // namespace encserve

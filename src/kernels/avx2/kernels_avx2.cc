@@ -20,7 +20,7 @@ const KernelTable& Avx2Kernels() {
                                  .layernorm_f32 = LayerNormF32,
                                  .attention_head_f32 = AttentionHeadF32,
                                  .gemm_half = GemmHalf,
-                                 .hadamard64 = generic::Hadamard64Rows};
+                                 .hadamard64 = generic::Hadamard64Rows<float>};
   return table;
 }
 
