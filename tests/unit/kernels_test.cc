@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -45,6 +46,27 @@ TEST_P(KernelIsaTest, GemmMatchesReference) {
           ASSERT_LT(MaxRelErr(got, want), 2e-5f) << "m=" << m << " n=" << n << " k=" << k;
         }
       }
+    }
+  }
+}
+
+// The GELU epilogue over its whole range (y = GELU(x · 1 + 0)): the reciprocal estimate in erf
+// must stay within erf's own error (1.5e-7) near 0 and keep huge and infinite inputs finite-safe.
+TEST_P(KernelIsaTest, GeluEpilogueAcrossItsRange) {
+  std::vector<float> x;
+  for (int i = -1200; i <= 1200; ++i) x.push_back(i * 0.01f);
+  for (float v : {1e4f, -1e4f, 1e20f, -1e20f, 3e38f, -3e38f, INFINITY}) x.push_back(v);
+  const int m = static_cast<int>(x.size());
+  const float one = 1.0f, zero = 0.0f;
+  PackedF32 packed = PackF32(&one, &zero, 1, 1, table_->gemm_nr);
+  std::vector<float> got(m);
+  table_->gemm_f32(x.data(), 1, m, packed, got.data(), 1, 0, 1, Epilogue::kBiasGelu);
+  for (int i = 0; i < m; ++i) {
+    const float want = ref::Gelu(x[i]);
+    if (std::isinf(want)) {
+      EXPECT_EQ(got[i], want) << "x=" << x[i];
+    } else {
+      EXPECT_NEAR(got[i], want, 4e-7f * std::max(1.0f, std::fabs(x[i]))) << "x=" << x[i];
     }
   }
 }
