@@ -49,6 +49,8 @@ if [ "${SKIP_PEERS:-0}" != 1 ]; then
   python3 -c "import onnxruntime, onnx, torch, transformers, sentence_transformers" 2>/dev/null ||
     python3 -m pip install -q -r bench/peers/requirements.txt
   python3 bench/peers/run_peers.py --max-seconds-per-point "$CAP" --out "$RUN/peers.json"
+  # fp32 and int8 against ONNX Runtime at seq 16 b32, alternating, for the median ratio
+  REPS="${H2H_REPS:-9}" CAP=6 BUILD_DIR="$BUILD_DIR" bash scripts/bench_h2h.sh "$RUN/h2h.jsonl"
 fi
 # Cosine to the fp32 path per precision on 800 real texts (the accuracy targets).
 [ -x "$BUILD_DIR/tests/precision_test" ] && "$BUILD_DIR/tests/precision_test" 2>/dev/null |
