@@ -115,13 +115,20 @@ class Scheme:
     cd: int = 0                # gptq: coordinate-descent sweeps after GPTQ (grids fixed)
     refit: bool = False        # gptq: least-squares scales/offsets for the final codes
     seq: bool = False          # gptq: layer l's Hessians from the model with layers < l quantised
+    seqg: bool = False         # gptq: every GEMM's Hessian from the model with the GEMMs before it quantised
+    bcq: bool = False          # bias correction: mean fp32 output minus mean output from quantised inputs (seqg)
+    pool: float = 0.0          # gptq: H = E_tok[xxᵀ] + pool·E_sent[x̄x̄ᵀ] (x̄: a sequence's mean input)
+    pool_layers: tuple = (5,)  # layers whose Hessians get the pooled term
+    codebook: tuple = ()       # int4 affine: 16 non-uniform levels in grid units [0, 15] (else 0..15)
+    gptaq: float = 0.0         # gptq target: W* = W·XᵀXq·Hq⁻¹ (fp32 outputs from quantised inputs), blended by this
     # [(layers or None, kinds or None, {field: value})], applied in order
     overrides: list = dataclasses.field(default_factory=list)
     note: str = ""
 
     def resolve(self, layer: int, kind: str) -> dict:
         d = {f: getattr(self, f) for f in ("wbits", "group", "wfmt", "clip", "act", "alpha",
-                                           "smooth", "wq", "bcorr", "rot", "rot_sign", "damp", "cd", "refit")}
+                                           "smooth", "wq", "bcorr", "rot", "rot_sign", "damp", "cd", "refit",
+                                           "codebook")}
         for layers, kinds, ch in self.overrides:
             if (layers is None or layer in layers) and (kinds is None or kind in kinds):
                 d.update(ch)
@@ -351,6 +358,33 @@ def build_schemes() -> Dict[str, Tuple[str, Scheme]]:
                  hcalib="wordsz512", rot=64))
     add("words", S("i4-g64-aff-mse-gptq-rot64-real512", **aff, wq="gptq", hcalib="real512",
                    rot=64))
+    # ---- sequential GEMM-by-GEMM Hessians, and GPTAQ-style targets (fp32 outputs)
+    W5 = dict(aff, wq="gptq", hcalib="wordsz512", rot=64)
+    add("seq", S("i4-g64-w5-seqg", **W5, seqg=True))
+    add("seq", S("i4-g64-w5-seqg-gptaq", **W5, seqg=True, gptaq=1.0))
+    add("seq", S("i4-g64-w5-seqg-gptaq.5", **W5, seqg=True, gptaq=0.5))
+    add("seq2", S("i4-g64-w5-seqg-gptaq.2", **W5, seqg=True, gptaq=0.2))
+    add("seq2", S("i4-g64-w5-seqg-bcq", **W5, seqg=True, bcq=True))
+    add("seq2", S("i4-g64-w5-bcq", **W5, bcq=True))
+    F32 = {"wbits": "fp32", "act": "fp32"}
+    for k in ("qkv", "attn_out", "ffn_in", "ffn_out"):
+        add("sens5", S(f"i4-g64-w5-only-L5-{k}", **W5, overrides=[
+            ((0, 1, 2, 3, 4), None, F32),
+            ((5,), tuple(x for x in ("qkv", "attn_out", "ffn_in", "ffn_out") if x != k), F32)]))
+    LM = (0.241, 1.656, 2.804, 3.8, 4.697, 5.533, 6.33, 7.107, 7.875, 8.651, 9.448, 10.286,
+          11.185, 12.183, 13.333, 14.756)
+    add("cb", S("i4-g64-w5-cb-lloyd", **W5, codebook=LM))
+    add("cb", S("i4-g64-w5-cb-lloyd8", **W5, codebook=tuple(round(x * 8) / 8 for x in LM)))
+    for lam in (1, 4, 16):
+        add("pool", S(f"i4-g64-w5-pool{lam}", **W5, pool=lam))
+    add("pool", S("i4-g64-w5-pool4-all", **W5, pool=4, pool_layers=(0, 1, 2, 3, 4, 5)))
+    for l in range(6):
+        add("sens4", S(f"i4-g64-w5-only-L{l}", **W5,
+                       overrides=[(tuple(x for x in range(6) if x != l), None, F32)]))
+    kinds = ("qkv", "attn_out", "ffn_in", "ffn_out")
+    for k in kinds:
+        add("sens4", S(f"i4-g64-w5-only-{k}", **W5,
+                       overrides=[(None, tuple(x for x in kinds if x != k), F32)]))
     return out
 
 
@@ -670,6 +704,15 @@ def group_dequant_fn(wg, cfg):
     ratios = np.arange(0.70, 1.0001, 0.01) if cfg["clip"] == "mse" else [1.0]
     if cfg["wfmt"] == "affine":
         levels = 16 if wb == 4 else 256
+        if cfg.get("codebook"):
+            cb = torch.tensor(cfg["codebook"], dtype=wg.dtype)
+            mids = (cb[1:] + cb[:-1]) / 2
+
+            def rq(u):
+                return cb[torch.bucketize(u.contiguous(), mids)]
+        else:
+            def rq(u):
+                return torch.round(u).clamp(0, levels - 1)
         mx0 = wg.amax(dim=1, keepdim=True)
         mn0 = wg.amin(dim=1, keepdim=True)
         best = None
@@ -677,7 +720,7 @@ def group_dequant_fn(wg, cfg):
             mx, mn = mx0 * float(r), mn0 * float(r)
             sc = (mx - mn) / (levels - 1)
             sc = torch.where(sc > 0, sc, torch.ones_like(sc))
-            d = torch.round((wg - mn) / sc).clamp(0, levels - 1) * sc + mn
+            d = rq((wg - mn) / sc) * sc + mn
             err = ((d - wg) ** 2).sum(1, keepdim=True)
             if best is None:
                 best = [err, sc, mn]
@@ -686,7 +729,7 @@ def group_dequant_fn(wg, cfg):
                 best = [torch.where(b, err, best[0]), torch.where(b, sc, best[1]),
                         torch.where(b, mn, best[2])]
         sc, mn = best[1][:, 0], best[2][:, 0]
-        return lambda c: torch.round((c - mn) / sc).clamp(0, levels - 1) * sc + mn
+        return lambda c: rq((c - mn) / sc) * sc + mn
     mx0 = wg.abs().amax(dim=1, keepdim=True)
     best = None
     for r in ratios:
@@ -840,10 +883,13 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
                 recapture=None):
     model = copy.deepcopy(base)
     chosen = {}
+    fp_rows = hcalib_rows or calib_rows
     for l, layer in enumerate(model.encoder.layer):
         if scheme.seq and l > 0:
             hcalib_rows = recapture(model)
         for kind, mods in gemm_modules(layer).items():
+            if scheme.seqg and (l > 0 or kind != "qkv"):
+                hcalib_rows = recapture(model)
             cfg = scheme.resolve(l, kind)
             if cfg["wbits"] == "fp32" and cfg["act"] == "fp32":
                 continue
@@ -872,7 +918,25 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
                     hx = hx @ R
             if cfg["wq"] == "gptq" and cfg["wbits"] in (4, 8):
                 hx64 = hx.double()
-                w_hat = gptq_quantize(ws, hx64.t() @ hx64, cfg, damp=cfg["damp"],
+                Hq = hx64.t() @ hx64
+                ws_target = ws
+                if scheme.pool and l in scheme.pool_layers:
+                    lens = (hcalib_rows or calib_rows)["lens"]
+                    xbar = torch.stack([sg.mean(0) for sg in torch.split(hx64, lens)])
+                    Hq = Hq / hx64.shape[0] + scheme.pool * (xbar.t() @ xbar) / len(lens)
+                if scheme.gptaq and (hcalib_rows or calib_rows) is not fp_rows:
+                    x64 = fp_rows[(l, kind)].double()
+                    if inv is not None:
+                        x64 = x64 * inv.double()
+                    if R is not None:
+                        x64 = x64 @ R.double()
+                    k_ = Hq.shape[0]
+                    Hd = Hq + cfg["damp"] * torch.mean(torch.diag(Hq)) * torch.eye(
+                        k_, dtype=torch.float64)
+                    # W* = W·XᵀXq·Hd⁻¹ (solve Hd·Z = XqᵀX·Wᵀ)
+                    wstar = torch.linalg.solve(Hd, (hx64.t() @ x64) @ ws.double().t()).t()
+                    ws = (ws.double() + scheme.gptaq * (wstar - ws.double())).float()
+                w_hat = gptq_quantize(ws, Hq, cfg, damp=cfg["damp"],
                                       cd_sweeps=cfg["cd"], refit=cfg["refit"])
             elif cfg["wq"] == "gptq-act" and cfg["wbits"] in (4, 8):
                 hx64 = hx.double()
@@ -881,6 +945,14 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
                 w_hat = quantize_weight(ws, cfg)
             if cfg["bcorr"]:
                 bias = bias + (ws - w_hat) @ hx.mean(0)
+            if scheme.bcq and cfg["wq"] == "gptq":
+                xf = fp_rows[(l, kind)]
+                if inv is not None:
+                    xf = xf * inv
+                if R is not None:
+                    xf = xf @ R
+                bias = bias + (xf.double().mean(0) @ ws_target.double().t()
+                               - hx.double().mean(0) @ w_hat.double().t()).float()
             n0 = 0
             for m in mods:
                 n = m.weight.shape[0]
@@ -1006,6 +1078,9 @@ def main():
             run_model(base, calib_ids[name], batch_size=64, capture=cap)
             cap.close()
             calib_rows[name] = cap.get()
+            ids = calib_ids[name]
+            calib_rows[name]["lens"] = [len(ids[i]) for i in
+                                        sorted(range(len(ids)), key=lambda i: len(ids[i]))]
         return calib_rows[name]
 
     # fp32 reference, cached
