@@ -180,6 +180,7 @@ Status ReadDocument(const YAML::Node& root, const Origin& origin, ExperimentConf
   RETURN_IF_ERROR(model.Get("dir", &s.model_dir));
   RETURN_IF_ERROR(model.Get("precision", &s.precision));
   RETURN_IF_ERROR(model.Get("group_size", &s.group_size));
+  RETURN_IF_ERROR(model.Get("int4_recipe", &s.int4_recipe));
   RETURN_IF_ERROR(model.Get("backend", &s.backend));
   RETURN_IF_ERROR(model.Get("isa", &s.isa));
   RETURN_IF_ERROR(model.Finish());
@@ -270,6 +271,7 @@ Status Validate(const ExperimentConfig& c, const Origin& o) {
     return o.Error("model.group_size",
                    "model.group_size: must be 32, 64 or 128, got " + std::to_string(s.group_size));
   }
+  RETURN_IF_ERROR(enumerated("model.int4_recipe", s.int4_recipe, {"rtn", "rotate", "gptq"}));
   RETURN_IF_ERROR(enumerated("model.backend", s.backend, {"encserve", "null", "onnx"}));
   if (!s.isa.empty()) {
     RETURN_IF_ERROR(enumerated("model.isa", s.isa, {"auto", "scalar", "avx2", "avx512", "amx"}));

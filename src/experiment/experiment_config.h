@@ -29,6 +29,7 @@ struct ServerSettings {
   std::string model_dir;             // "" = the default model
   std::string precision = "fp32";    // fp32|bf16|fp16|int8|int4
   int group_size = 64;               // int4: 32|64|128
+  std::string int4_recipe = "gptq";  // int4: rtn|rotate|gptq (model/linear.h)
   std::string backend = "encserve";  // encserve | null (zeros, client-capacity check) | onnx
                                      // (not available: reported as such)
   std::string isa;                   // "" = auto; scalar|avx2|avx512|amx

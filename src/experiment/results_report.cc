@@ -80,7 +80,9 @@ void Header(std::ostringstream& o, const json& r) {
   std::string precision = JsonString(server, "precision");
   if (precision.empty()) precision = JsonString(model, "precision");
   if (precision == "int4" && !std::isnan(JsonNumber(model, "group_size"))) {
-    precision += " (group size " + Cell(JsonNumber(model, "group_size"), 0) + ")";
+    const std::string recipe = JsonString(model, "int4_recipe");
+    precision += " (group size " + Cell(JsonNumber(model, "group_size"), 0) +
+                 (recipe.empty() ? "" : ", recipe " + recipe) + ")";
   }
   std::string backend = JsonString(server, "backend");
   if (backend.empty()) backend = JsonString(model, "backend");

@@ -13,6 +13,7 @@
 #include "experiment/results_report.h"
 #include "experiment/server_process.h"
 #include "kernels/precision.h"
+#include "model/linear.h"
 
 namespace encserve::experiment {
 namespace {
@@ -23,6 +24,7 @@ std::vector<std::string> ServeArgs(const ServerSettings& s, int max_wait_us, con
   std::vector<std::string> a;
   if (!s.model_dir.empty()) a.insert(a.end(), {"--model", s.model_dir});
   a.insert(a.end(), {"--precision", s.precision, "--group-size", std::to_string(s.group_size),
+                     "--int4-recipe", s.int4_recipe,
                      "--replicas", std::to_string(s.replicas), "--backend", s.backend,
                      "--max-batch-size", std::to_string(s.max_batch_size), "--max-batch-tokens",
                      std::to_string(s.max_batch_tokens), "--max-wait-us", std::to_string(max_wait_us),
@@ -81,6 +83,7 @@ Status Quality(const ExperimentConfig& c, const std::string& model_dir, const st
   o.threads = c.server.threads > 0 ? c.server.threads : 2;
   kernels::ParsePrecision(c.server.precision, &o.precision);
   o.group_size = c.server.group_size;
+  ASSIGN_OR_RETURN(o.int4_recipe, ParseInt4Recipe(c.server.int4_recipe));
   if (!c.server.isa.empty() && c.server.isa != "auto") {
     kernels::Isa isa;
     if (kernels::ParseIsa(c.server.isa, &isa)) o.isa = isa;

@@ -15,6 +15,7 @@
 #include "bench/workload.h"
 #include "kernels/cpu_features.h"
 #include "kernels/precision.h"
+#include "model/linear.h"
 
 namespace encserve::experiment {
 namespace {
@@ -159,6 +160,14 @@ TEST(ExperimentConfig, EnumValuesMatchTheServerAndLoadgenParsers) {
     EXPECT_TRUE(
         ParseExperiment(std::string("name: x\nmodel: {precision: ") + p + "}", "", "e").ok());
   }
+  for (const char* r : {"rtn", "rotate", "gptq"}) {
+    EXPECT_TRUE(ParseInt4Recipe(r).ok()) << r;
+    auto c = ParseExperiment(std::string("name: x\nmodel: {int4_recipe: ") + r + "}", "", "e");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->server.int4_recipe, r);
+    EXPECT_EQ(c->resolved["model"]["int4_recipe"], r);
+  }
+  EXPECT_EQ(ParseExperiment("name: x", "", "e")->server.int4_recipe, "gptq");
   for (const char* isa : {"scalar", "avx2", "avx512", "amx"}) {
     kernels::Isa parsed;
     EXPECT_TRUE(kernels::ParseIsa(isa, &parsed)) << isa;
@@ -207,6 +216,7 @@ TEST(ExperimentConfig, ErrorsNameTheFileAndKeyPath) {
       {"name: x\nsweep: {repeats: 0}", "sweep.repeats: must be 1..20"},
       {"name: x\nsweep: {repeats: 21}", "sweep.repeats: must be 1..20"},
       {"name: x\nmodel: {group_size: 16}", "model.group_size: must be 32, 64 or 128"},
+      {"name: x\nmodel: {int4_recipe: awq}", "model.int4_recipe"},
       {"name: x\nsweep: {requests_per_point: 0}", "sweep.requests_per_point: must be >= 1"},
       {"name: x\nsweep: {duration_s: -1}", "sweep.duration_s: must be 0..3600"},
       {"name: x\nserver: {replicas: 0}", "server.replicas: must be 1..64"},
