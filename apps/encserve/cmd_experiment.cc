@@ -30,7 +30,8 @@ std::string SelfPath() {
 void RegisterExperiment(CLI::App& app) {
   auto a = std::make_shared<ExperimentArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "experiment", "Run a YAML experiment: server child process, sweep, quality, results/<name>/<time>/");
+      "experiment",
+      "Run a YAML experiment: server child process, sweep, quality, results/<name>/<time>/");
   cmd->add_option("file", a->file, "experiment file, e.g. configs/experiments/minilm_int8.yaml")
       ->required()
       ->check(CLI::ExistingFile);

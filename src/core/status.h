@@ -18,11 +18,11 @@ enum class StatusCode {
   kFailedPrecondition,
   kResourceExhausted,  // queue full / over a limit: retry later (HTTP 429)
   kInternal,
-  kOutOfRange,         // input larger than allowed (too many tokens, body too big; HTTP 413)
-  kDeadlineExceeded,   // the request's deadline passed before it finished (HTTP 504)
-  kCancelled,          // the client went away
-  kUnavailable,        // not ready / shutting down (HTTP 503)
-  kUnauthenticated,    // missing or wrong API key (HTTP 401)
+  kOutOfRange,        // input larger than allowed (too many tokens, body too big; HTTP 413)
+  kDeadlineExceeded,  // the request's deadline passed before it finished (HTTP 504)
+  kCancelled,         // the client went away
+  kUnavailable,       // not ready / shutting down (HTTP 503)
+  kUnauthenticated,   // missing or wrong API key (HTTP 401)
 };
 
 const char* StatusCodeName(StatusCode code);

@@ -42,7 +42,8 @@ double NdcgAt(const std::vector<std::string>& ranked, const std::map<std::string
   }
   std::sort(grades.rbegin(), grades.rend());
   double ideal = 0;
-  for (int r = 0; r < k && r < static_cast<int>(grades.size()); ++r) ideal += grades[r] * discount(r);
+  for (int r = 0; r < k && r < static_cast<int>(grades.size()); ++r)
+    ideal += grades[r] * discount(r);
   return ideal > 0 ? dcg / ideal : 0.0;
 }
 

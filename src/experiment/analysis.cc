@@ -53,7 +53,9 @@ double StsRho(const json& r) {
 }
 
 // config.workload.name ("" when absent).
-std::string Workload(const json& r) { return JsonString(Sub(Sub(r, "config"), "workload"), "name"); }
+std::string Workload(const json& r) {
+  return JsonString(Sub(Sub(r, "config"), "workload"), "name");
+}
 
 // "true" / "false" / "" for config.server.batching.enabled.
 std::string Batching(const json& r) {
@@ -154,12 +156,13 @@ void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& ru
     for (const ExperimentRun& r : runs) {
       if (!IsOk(r) || Backend(r.results) == "null") continue;
       const auto p = BestThroughput(GroupPoints(r.results));
-      if (p && (!real_peak || p->items_per_s > real_peak->items_per_s)) real_peak = p, real_name = r.name;
+      if (p && (!real_peak || p->items_per_s > real_peak->items_per_s))
+        real_peak = p, real_name = r.name;
     }
     if (null_peak && real_peak && real_peak->items_per_s > 0) {
       o << "- **Client capacity:** with the null backend the load generator and server path reach "
-        << Cell(null_peak->items_per_s, 1) << " items/s (" << GroupLabel(*null_peak) << ") = "
-        << FormatFixed(null_peak->items_per_s / real_peak->items_per_s, 1)
+        << Cell(null_peak->items_per_s, 1) << " items/s (" << GroupLabel(*null_peak)
+        << ") = " << FormatFixed(null_peak->items_per_s / real_peak->items_per_s, 1)
         << "× the best real peak (" << real_name << ", " << Cell(real_peak->items_per_s, 1)
         << " items/s)\n";
     }

@@ -48,8 +48,12 @@ std::string Format(const char* fmt) {
 
 }  // namespace
 
-std::string UtcStamp() { return Format("%Y%m%dT%H%M%SZ"); }
-std::string UtcIso() { return Format("%Y-%m-%dT%H:%M:%SZ"); }
+std::string UtcStamp() {
+  return Format("%Y%m%dT%H%M%SZ");
+}
+std::string UtcIso() {
+  return Format("%Y-%m-%dT%H:%M:%SZ");
+}
 
 nlohmann::ordered_json Provenance(const std::string& source_dir) {
   nlohmann::ordered_json j;
@@ -57,7 +61,8 @@ nlohmann::ordered_json Provenance(const std::string& source_dir) {
   std::string commit = Run("git -C '" + source_dir + "' rev-parse --short HEAD 2>/dev/null", &rc);
   j["git_commit"] = rc == 0 && !commit.empty() ? commit : "unknown";
   j["git_dirty"] =
-      !Run("git -C '" + source_dir + "' status --porcelain --untracked-files=no 2>/dev/null").empty();
+      !Run("git -C '" + source_dir + "' status --porcelain --untracked-files=no 2>/dev/null")
+           .empty();
   j["encserve_version"] = ENCSERVE_VERSION;
   j["date_utc"] = UtcIso();
   j["cpu_model"] = CpuInfoField("model name");

@@ -20,15 +20,15 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::vector<std::string> ServeArgs(const ServerSettings& s, int max_wait_us, const std::string& yaml) {
+std::vector<std::string> ServeArgs(const ServerSettings& s, int max_wait_us,
+                                   const std::string& yaml) {
   std::vector<std::string> a;
   if (!s.model_dir.empty()) a.insert(a.end(), {"--model", s.model_dir});
   a.insert(a.end(), {"--precision", s.precision, "--group-size", std::to_string(s.group_size),
-                     "--int4-recipe", s.int4_recipe,
-                     "--replicas", std::to_string(s.replicas), "--backend", s.backend,
-                     "--max-batch-size", std::to_string(s.max_batch_size), "--max-batch-tokens",
-                     std::to_string(s.max_batch_tokens), "--max-wait-us", std::to_string(max_wait_us),
-                     "--config", yaml});
+                     "--int4-recipe", s.int4_recipe, "--replicas", std::to_string(s.replicas),
+                     "--backend", s.backend, "--max-batch-size", std::to_string(s.max_batch_size),
+                     "--max-batch-tokens", std::to_string(s.max_batch_tokens), "--max-wait-us",
+                     std::to_string(max_wait_us), "--config", yaml});
   if (s.threads > 0) a.insert(a.end(), {"--threads", std::to_string(s.threads)});
   if (!s.isa.empty() && s.isa != "auto") a.insert(a.end(), {"--isa", s.isa});
   if (!s.batching) a.push_back("--no-batching");
@@ -36,12 +36,14 @@ std::vector<std::string> ServeArgs(const ServerSettings& s, int max_wait_us, con
 }
 
 // Mean items per server batch between two /metrics snapshots.
-double BatchMean(const std::map<std::string, double>& before, const std::map<std::string, double>& after) {
+double BatchMean(const std::map<std::string, double>& before,
+                 const std::map<std::string, double>& after) {
   auto get = [](const std::map<std::string, double>& m, const char* k) {
     auto it = m.find(k);
     return it == m.end() ? 0.0 : it->second;
   };
-  const double n = get(after, "encserve_batch_size_count") - get(before, "encserve_batch_size_count");
+  const double n =
+      get(after, "encserve_batch_size_count") - get(before, "encserve_batch_size_count");
   const double s = get(after, "encserve_batch_size_sum") - get(before, "encserve_batch_size_sum");
   return n > 0 ? s / n : 0.0;
 }
@@ -63,10 +65,12 @@ json PointJson(int batch, int conc, double rate, int wait, int repeat, const ben
   p["requests_per_s"] = r.requests_per_s;
   p["items_per_s"] = r.items_per_s;
   const auto& L = r.latency;
-  p["latency_ms"] = {{"mean", L.mean}, {"p50", L.p50}, {"p90", L.p90}, {"p95", L.p95},
-                     {"p99", L.p99}, {"p99_9", L.p999}, {"max", L.max}};
+  p["latency_ms"] = {{"mean", L.mean}, {"p50", L.p50},    {"p90", L.p90}, {"p95", L.p95},
+                     {"p99", L.p99},   {"p99_9", L.p999}, {"max", L.max}};
   if (r.open_loop) {
-    p["open_loop"] = {{"scheduled", r.scheduled}, {"late", r.late}, {"not_sent", r.not_sent},
+    p["open_loop"] = {{"scheduled", r.scheduled},
+                      {"late", r.late},
+                      {"not_sent", r.not_sent},
                       {"offered_rate", r.offered_rate}};
   }
   p["server_batch_size_mean"] = server_batch;
@@ -77,7 +81,8 @@ Status Quality(const ExperimentConfig& c, const std::string& model_dir, const st
                json* out) {
   (*out)["sts_b_spearman"] = nullptr;
   (*out)["dl19_ndcg10"] = nullptr;
-  if (c.server.backend != "encserve" || (!c.quality.sts_b && !c.quality.dl19_ndcg)) return Status::Ok();
+  if (c.server.backend != "encserve" || (!c.quality.sts_b && !c.quality.dl19_ndcg))
+    return Status::Ok();
   EngineOptions o;
   o.model_dir = model_dir;
   o.threads = c.server.threads > 0 ? c.server.threads : 2;
@@ -141,12 +146,13 @@ StatusOr<RunOutcome> RunExperiment(const ExperimentConfig& c, const RunOptions& 
   ASSIGN_OR_RETURN(bench::Workload workload, bench::Workload::Load(kind, o.data_dir));
   const std::string yaml = out.dir + "/server.yaml";
   std::ofstream(yaml) << "limits:\n  max_client_batch_size: " << c.server.max_client_batch_size
-                      << "\nqueue:\n  max_items: " << std::max(4096, c.server.max_client_batch_size) << "\n";
+                      << "\nqueue:\n  max_items: " << std::max(4096, c.server.max_client_batch_size)
+                      << "\n";
   std::vector<int> waits = c.sweep.max_wait_us;
   if (waits.empty()) waits.push_back(c.server.max_wait_us);
-  const size_t per_server = (c.sweep.batch_sizes.size() *
-                             (c.sweep.concurrency_levels.size() + c.sweep.rates.size())) *
-                            static_cast<size_t>(c.sweep.repeats);
+  const size_t per_server =
+      (c.sweep.batch_sizes.size() * (c.sweep.concurrency_levels.size() + c.sweep.rates.size())) *
+      static_cast<size_t>(c.sweep.repeats);
   const size_t total = per_server * waits.size();
   size_t done = 0;
   for (int wait : waits) {
@@ -158,8 +164,10 @@ StatusOr<RunOutcome> RunExperiment(const ExperimentConfig& c, const RunOptions& 
     if (r["server"].empty()) {
       ASSIGN_OR_RETURN(std::string info_text, HttpGet(server.http_port(), "/info"));
       const nlohmann::json info = nlohmann::json::parse(info_text);
-      r["server"] = {{"precision", info.value("precision", "")}, {"kernels", info.value("isa", "")},
-                     {"backend", info.value("backend", "")}, {"model_id", info.value("model_id", "")},
+      r["server"] = {{"precision", info.value("precision", "")},
+                     {"kernels", info.value("isa", "")},
+                     {"backend", info.value("backend", "")},
+                     {"model_id", info.value("model_id", "")},
                      {"model_kind", info.value("model_kind", "")}};
     }
     for (int rep = 0; rep < c.sweep.repeats; ++rep) {
@@ -203,9 +211,10 @@ StatusOr<RunOutcome> RunExperiment(const ExperimentConfig& c, const RunOptions& 
           std::snprintf(line, sizeof line,
                         "point %zu/%zu: batch %d conc %d%s wait %d rep %d: %.0f %s/s, p50 %.2f ms, "
                         "p99 %.2f ms, %ld errors, server batch %.1f",
-                        done, total, batch, conc, rate > 0 ? (" rate " + std::to_string(rate)).c_str() : "",
-                        wait, rep, lr.items_per_s, r["items_name"].get<std::string>().c_str(),
-                        lr.latency.p50, lr.latency.p99, lr.errors, mean_batch);
+                        done, total, batch, conc,
+                        rate > 0 ? (" rate " + std::to_string(rate)).c_str() : "", wait, rep,
+                        lr.items_per_s, r["items_name"].get<std::string>().c_str(), lr.latency.p50,
+                        lr.latency.p99, lr.errors, mean_batch);
           log(line);
         }
       }

@@ -14,11 +14,11 @@ namespace encserve::experiment {
 
 struct RunOptions {
   std::string results_root = "results";
-  std::string binary;      // the encserve binary that serves (normally this one)
-  std::string data_dir;    // shared/data
-  std::string source_dir;  // git checkout for provenance
+  std::string binary;             // the encserve binary that serves (normally this one)
+  std::string data_dir;           // shared/data
+  std::string source_dir;         // git checkout for provenance
   std::string default_model_dir;  // when the experiment names none
-  bool progress = true;    // a line per point on stderr
+  bool progress = true;           // a line per point on stderr
 };
 
 struct RunOutcome {

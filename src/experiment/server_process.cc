@@ -36,7 +36,8 @@ StatusOr<ServerProcess> ServerProcess::Start(const std::string& binary,
   std::filesystem::remove(ready);
   std::vector<std::string> argv_s = {binary, "serve"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
-  for (const char* a : {"--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", "--ready-file"}) {
+  for (const char* a :
+       {"--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0", "--ready-file"}) {
     argv_s.push_back(a);
   }
   argv_s.push_back(ready);
@@ -62,8 +63,8 @@ StatusOr<ServerProcess> ServerProcess::Start(const std::string& binary,
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       p.pid_ = -1;
-      return Unavailable("the server exited (status " + std::to_string(status) + ") before ready:\n" +
-                         Tail(log_path));
+      return Unavailable("the server exited (status " + std::to_string(status) +
+                         ") before ready:\n" + Tail(log_path));
     }
     if (std::chrono::steady_clock::now() > until) {
       return Unavailable("the server was not ready after " + std::to_string(timeout_s) + " s:\n" +
@@ -120,7 +121,8 @@ StatusOr<std::string> HttpGet(int port, const std::string& path) {
     close(fd);
     return Unavailable("cannot connect to 127.0.0.1:" + std::to_string(port));
   }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  const std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
     close(fd);
     return Internal("write failed");

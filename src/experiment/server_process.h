@@ -16,7 +16,8 @@ class ServerProcess {
   // Starts `binary serve <args> --host 127.0.0.1 --grpc-port 0 --http-port 0 --ready-file ...`
   // with stdout/stderr appended to `log_path`, and waits until it is ready (or exits, or
   // `timeout_s` passes: an error that quotes the end of the log).
-  static StatusOr<ServerProcess> Start(const std::string& binary, const std::vector<std::string>& args,
+  static StatusOr<ServerProcess> Start(const std::string& binary,
+                                       const std::vector<std::string>& args,
                                        const std::string& work_dir, const std::string& log_path,
                                        int timeout_s = 300);
   ServerProcess(ServerProcess&& other) noexcept;

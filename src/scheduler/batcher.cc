@@ -25,7 +25,9 @@ Batcher::Batcher(const Engine& engine, BatcherOptions options, BatcherObserver o
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
-Batcher::~Batcher() { Shutdown(Clock::now()); }
+Batcher::~Batcher() {
+  Shutdown(Clock::now());
+}
 
 Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
   const int n = static_cast<int>(request->inputs.size());
@@ -51,7 +53,8 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
     if (!accepting_) return Unavailable("server is shutting down");
     const int64_t items_now = queued_items_.load(std::memory_order_relaxed);
     const int64_t tokens_now = queued_tokens_.load(std::memory_order_relaxed);
-    if (items_now + n > options_.max_queue_items || tokens_now + tokens > options_.max_queue_tokens) {
+    if (items_now + n > options_.max_queue_items ||
+        tokens_now + tokens > options_.max_queue_tokens) {
       return ResourceExhausted("queue full (" + std::to_string(items_now) + " items, " +
                                std::to_string(tokens_now) + " tokens queued); retry later");
     }
@@ -93,7 +96,8 @@ void Batcher::WorkerLoop() {
       // under closed-loop load) then skips the futex wake-up.
       if (options_.idle_spin_us > 0) {
         lock.unlock();
-        const Clock::time_point until = Clock::now() + std::chrono::microseconds(options_.idle_spin_us);
+        const Clock::time_point until =
+            Clock::now() + std::chrono::microseconds(options_.idle_spin_us);
         while (queued_items_.load(std::memory_order_relaxed) == 0 && Clock::now() < until) {
           std::this_thread::yield();
         }
@@ -160,11 +164,10 @@ void Batcher::WorkerLoop() {
     lock.unlock();
     for (size_t i = 0; i < dropped.size(); ++i) {
       const StatusCode code = reasons[i];
-      Status status = code == StatusCode::kDeadlineExceeded
-                          ? DeadlineExceeded("deadline exceeded while queued")
-                      : code == StatusCode::kCancelled
-                          ? Cancelled("request cancelled")
-                          : Unavailable("server shut down before the request ran");
+      Status status =
+          code == StatusCode::kDeadlineExceeded ? DeadlineExceeded("deadline exceeded while queued")
+          : code == StatusCode::kCancelled      ? Cancelled("request cancelled")
+                                           : Unavailable("server shut down before the request ran");
       if (observer_.on_dropped) observer_.on_dropped(code, 1);
       FinishItems(dropped[i].pending, 1, status);
     }
@@ -197,7 +200,8 @@ void Batcher::RunBatch(std::vector<Item>& batch) {
     StatusOr<Embeddings> out = Embeddings{};
     if (options_.null_backend) {
       out->rows = tokens.num_seqs();
-      out->dim = task == Task::kEmbed ? engine_.config().bert.hidden_size : engine_.config().num_labels;
+      out->dim =
+          task == Task::kEmbed ? engine_.config().bert.hidden_size : engine_.config().num_labels;
       out->data.assign(static_cast<size_t>(out->rows) * out->dim, 0.0f);
     } else {
       out = task == Task::kEmbed ? engine_.EmbedBatch(tokens, false) : engine_.LogitsBatch(tokens);

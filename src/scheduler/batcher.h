@@ -54,8 +54,8 @@ struct BatcherObserver {
 
 struct BatcherOptions {
   PolicyOptions policy;
-  int workers = 1;                     // one per engine replica
-  int64_t max_queue_items = 4096;      // admission bounds
+  int workers = 1;                 // one per engine replica
+  int64_t max_queue_items = 4096;  // admission bounds
   int64_t max_queue_tokens = 1 << 20;
   // Null backend: answer every batch with zeros of the right shape without running the model
   // (measures the server and client alone; never for real answers).

@@ -57,8 +57,8 @@ std::vector<double> LatencyBuckets() {  // 50 µs .. ~26 s
 struct ServerMetrics::Impl {
   MetricsRegistry registry;
   CounterVec requests = registry.AddCounterVec(
-      "encserve_requests_total", "Finished requests by route and HTTP status code (gRPC codes mapped)",
-      {"route", "code"});
+      "encserve_requests_total",
+      "Finished requests by route and HTTP status code (gRPC codes mapped)", {"route", "code"});
   HistogramVec duration = registry.AddHistogramVec(
       "encserve_request_duration_seconds", "Request time from receipt to response, by route",
       LatencyBuckets(), {"route"});
@@ -68,9 +68,9 @@ struct ServerMetrics::Impl {
       "encserve_tokenize_seconds", "Tokenisation time per request", LatencyBuckets());
   Histogram& inference_time = registry.AddHistogram(
       "encserve_inference_seconds", "Engine time per batch (forward pass)", LatencyBuckets());
-  Histogram& batch_size = registry.AddHistogram(
-      "encserve_batch_size", "Items (texts or pairs) per batch",
-      {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256});
+  Histogram& batch_size =
+      registry.AddHistogram("encserve_batch_size", "Items (texts or pairs) per batch",
+                            {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256});
   Histogram& batch_tokens = registry.AddHistogram(
       "encserve_batch_tokens", "Tokens per batch (padding-free)", ExponentialBuckets(16, 2, 12));
   Histogram& padding_ratio = registry.AddHistogram(
@@ -78,8 +78,8 @@ struct ServerMetrics::Impl {
       "Share of a padded [items x longest] batch that would be padding; the padding-free engine "
       "computes none of it",
       {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9});
-  Counter& items = registry.AddCounter("encserve_items_total",
-                                       "Items (texts or pairs) computed by the engine");
+  Counter& items =
+      registry.AddCounter("encserve_items_total", "Items (texts or pairs) computed by the engine");
   CounterVec dropped = registry.AddCounterVec(
       "encserve_dropped_items_total",
       "Queued items dropped before running, by reason (deadline_exceeded, cancelled, shutdown)",
@@ -116,7 +116,9 @@ void ServerMetrics::RecordRequest(std::string_view route, int http_code, double 
   impl_->duration.With({route}).Observe(seconds);
 }
 
-void ServerMetrics::ObserveTokenize(double seconds) { impl_->tokenize_time.Observe(seconds); }
+void ServerMetrics::ObserveTokenize(double seconds) {
+  impl_->tokenize_time.Observe(seconds);
+}
 
 scheduler::BatcherObserver ServerMetrics::BatcherHooks() {
   Impl* m = impl_.get();
@@ -145,6 +147,8 @@ void ServerMetrics::AttachBatcher(const scheduler::Batcher* batcher) {
   impl_->batcher = batcher;
 }
 
-std::string ServerMetrics::Text() const { return impl_->registry.Exposition(); }
+std::string ServerMetrics::Text() const {
+  return impl_->registry.Exposition();
+}
 
 }  // namespace encserve::server

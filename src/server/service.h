@@ -104,21 +104,21 @@ struct TokenizeResult {
 };
 
 struct ServiceInfo {
-  std::string model_id;          // folder name, e.g. "all-MiniLM-L6-v2"
+  std::string model_id;  // folder name, e.g. "all-MiniLM-L6-v2"
   std::string model_dir;
-  std::string model_kind;        // "embedding" | "cross-encoder"
-  std::string precision;         // "fp32" | "bf16" | "fp16" | "int8" | "int4"
-  std::string backend;           // "encserve-cpu"
-  std::string isa;               // kernel set in use, e.g. "avx512_vnni"
-  std::string version;           // encserve version
-  int embedding_dim = 0;         // hidden size (0 for cross-encoders)
-  int num_labels = 0;            // cross-encoders only
-  int max_input_length = 0;      // tokens per text / pair, specials included
-  int max_batch_size = 0;        // items per engine batch
-  int max_batch_tokens = 0;      // tokens per engine batch
-  int max_client_batch_size = 0; // texts / pairs / documents per request
-  int max_text_chars = 0;        // characters (bytes) per text
-  bool batching = true;          // dynamic batching on
+  std::string model_kind;         // "embedding" | "cross-encoder"
+  std::string precision;          // "fp32" | "bf16" | "fp16" | "int8" | "int4"
+  std::string backend;            // "encserve-cpu"
+  std::string isa;                // kernel set in use, e.g. "avx512_vnni"
+  std::string version;            // encserve version
+  int embedding_dim = 0;          // hidden size (0 for cross-encoders)
+  int num_labels = 0;             // cross-encoders only
+  int max_input_length = 0;       // tokens per text / pair, specials included
+  int max_batch_size = 0;         // items per engine batch
+  int max_batch_tokens = 0;       // tokens per engine batch
+  int max_client_batch_size = 0;  // texts / pairs / documents per request
+  int max_text_chars = 0;         // characters (bytes) per text
+  bool batching = true;           // dynamic batching on
 };
 
 template <typename T>

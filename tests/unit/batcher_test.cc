@@ -25,7 +25,8 @@ class BatcherTest : public ::testing::Test {
     auto e = Engine::Load(o);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(e).value().release();
-    auto q = eval::LoadMsMarcoQueries(::encserve::testing::DataDir() + "/msmarco-dev-small-queries.tsv");
+    auto q =
+        eval::LoadMsMarcoQueries(::encserve::testing::DataDir() + "/msmarco-dev-small-queries.tsv");
     ASSERT_TRUE(q.ok()) << q.status().ToString();
     queries_ = new std::vector<std::string>(q->begin(), q->begin() + 512);
     auto ref = engine_->Embed(*queries_, /*normalize=*/false);
@@ -66,8 +67,8 @@ class BatcherTest : public ::testing::Test {
               failures++;
             } else {
               for (size_t j = 0; j < rows.size(); ++j) {
-                if (::encserve::testing::MaxAbsDiff(out.row(static_cast<int>(j)), reference_->row(rows[j]),
-                                     out.dim) > 1e-4f) {
+                if (::encserve::testing::MaxAbsDiff(out.row(static_cast<int>(j)),
+                                                    reference_->row(rows[j]), out.dim) > 1e-4f) {
                   mismatches++;
                 }
               }
@@ -144,7 +145,9 @@ TEST_F(BatcherTest, LargeRequestIsSplitAcrossBatchesInOrder) {
   EXPECT_GE(stats.batches.load(), 7);
   EXPECT_LE(stats.max_items.load(), 16);
   for (int j = 0; j < 100; ++j) {
-    EXPECT_LT(::encserve::testing::MaxAbsDiff(req->out.row(j), reference_->row(rows[j]), req->out.dim), 1e-4f);
+    EXPECT_LT(
+        ::encserve::testing::MaxAbsDiff(req->out.row(j), reference_->row(rows[j]), req->out.dim),
+        1e-4f);
   }
 }
 
@@ -165,8 +168,7 @@ TEST_F(BatcherTest, QueueBoundsRefuseWork) {
   o.max_queue_items = 8;
   Batcher batcher(*engine_, o);
   EXPECT_EQ(batcher.Submit(Request({0, 1, 2, 3, 4, 5, 6, 7, 8})).code(), StatusCode::kOutOfRange);
-  EXPECT_EQ(batcher.Submit(std::make_shared<BatchRequest>()).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(batcher.Submit(std::make_shared<BatchRequest>()).code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(BatcherTest, BurstBeyondTheBoundIsRefusedAndTheRestIsAnswered) {

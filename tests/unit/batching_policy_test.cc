@@ -76,8 +76,8 @@ TEST(BatchingPolicy, OversizeItemRunsAlone) {
 }
 
 TEST(BatchingPolicy, GroupsSimilarLengthsAroundTheOldest) {
-  std::vector<QueuedItem> q = {Item(1, 20, 0), Item(2, 100, 1), Item(3, 22, 2),
-                               Item(4, 5, 3),  Item(5, 19, 4)};
+  std::vector<QueuedItem> q = {Item(1, 20, 0), Item(2, 100, 1), Item(3, 22, 2), Item(4, 5, 3),
+                               Item(5, 19, 4)};
   BatchDecision d = DecideBatch(q, T0 + microseconds(10), Opts(3, 1000, 0, true));
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 4, 2}));  // 20, then 19 (|1|), then 22 (|2|)
   // Without grouping: arrival order.
@@ -103,7 +103,7 @@ TEST(BatchingPolicy, BatchingOffRunsOneRequestAtATime) {
   std::vector<QueuedItem> q = {Item(7, 10, 0), Item(8, 10, 1), Item(7, 10, 2), Item(7, 10, 3)};
   PolicyOptions o = Opts(2, 1000, 100000);
   o.enabled = false;
-  BatchDecision d = DecideBatch(q, T0, o);  // no waiting when off
+  BatchDecision d = DecideBatch(q, T0, o);         // no waiting when off
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 2}));  // request 7 only, split at 2 items
 }
 

@@ -13,7 +13,8 @@ TEST(Ndcg, HandComputedCases) {
   std::map<std::string, int> judged{{"a", 3}, {"b", 1}, {"c", 0}};
   EXPECT_DOUBLE_EQ(NdcgAt({"a", "b", "c"}, judged, 10), 1.0);
   const double ideal = 3.0 + 1.0 / std::log2(3.0);
-  EXPECT_NEAR(NdcgAt({"c", "a", "b"}, judged, 10), (3.0 / std::log2(3.0) + 1.0 / 2.0) / ideal, 1e-12);
+  EXPECT_NEAR(NdcgAt({"c", "a", "b"}, judged, 10), (3.0 / std::log2(3.0) + 1.0 / 2.0) / ideal,
+              1e-12);
   EXPECT_NEAR(NdcgAt({"b", "x", "a"}, judged, 2), 1.0 / (3.0 + 1.0 / std::log2(3.0)), 1e-12);
   EXPECT_DOUBLE_EQ(NdcgAt({"a"}, {{"a", 0}}, 10), 0.0);
 }
@@ -39,8 +40,8 @@ TEST(Ndcg, Dl19Bm25MatchesThePublishedFigureAndMiniLmImprovesIt) {
   auto reranked = EvaluateRerank(engine->get(), subset, *qrels);
   ASSERT_TRUE(reranked.ok());
   EXPECT_GT(reranked->ndcg10, bm25->bm25_ndcg10 + 0.1) << reranked->ndcg10;
-  std::printf("DL19 nDCG@10: BM25 %.4f, all-MiniLM-L6-v2 cosine rerank %.4f\n", reranked->bm25_ndcg10,
-              reranked->ndcg10);
+  std::printf("DL19 nDCG@10: BM25 %.4f, all-MiniLM-L6-v2 cosine rerank %.4f\n",
+              reranked->bm25_ndcg10, reranked->ndcg10);
 }
 
 TEST(Qrels, BadLinesAreClearErrors) {

@@ -5,9 +5,9 @@ namespace encserve::server::grpc_internal {
 
 namespace v1 = encserve::v1;
 
-#define ENCSERVE_BEGIN_CALL(route)                                                        \
-  static const std::string kRoute = route;                                                \
-  CallSetup call;                                                                         \
+#define ENCSERVE_BEGIN_CALL(route)                                                          \
+  static const std::string kRoute = route;                                                  \
+  CallSetup call;                                                                           \
   if (!BeginCall(ctx, options_.api_key, options_.default_timeout, service_, kRoute, &call)) \
     return call.reactor;
 

@@ -92,8 +92,8 @@ bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
   if (!api_key.empty()) {
     const auto& md = ctx->client_metadata();
     auto it = md.find("authorization");
-    const bool ok = it != md.end() &&
-                    std::string(it->second.data(), it->second.size()) == "Bearer " + api_key;
+    const bool ok =
+        it != md.end() && std::string(it->second.data(), it->second.size()) == "Bearer " + api_key;
     if (!ok) {
       EndCall(*setup, service, route,
               grpc::Status(grpc::StatusCode::UNAUTHENTICATED,

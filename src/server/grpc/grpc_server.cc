@@ -2,8 +2,8 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 
 #include <fstream>
 #include <sstream>
@@ -32,7 +32,9 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 
 GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-GrpcServer::~GrpcServer() { Shutdown(std::chrono::system_clock::now()); }
+GrpcServer::~GrpcServer() {
+  Shutdown(std::chrono::system_clock::now());
+}
 
 StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options,
                                                         Service& service) {
@@ -69,7 +71,9 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& optio
   return s;
 }
 
-int GrpcServer::port() const { return impl_->port; }
+int GrpcServer::port() const {
+  return impl_->port;
+}
 
 void GrpcServer::SetServing(bool serving) {
   if (impl_->shut_down) return;

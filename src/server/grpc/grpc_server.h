@@ -14,8 +14,8 @@ namespace encserve::server {
 
 struct GrpcOptions {
   std::string host = "0.0.0.0";
-  int port = 50051;  // 0: pick a free port (see GrpcServer::port())
-  std::string api_key;  // empty: no authentication
+  int port = 50051;                         // 0: pick a free port (see GrpcServer::port())
+  std::string api_key;                      // empty: no authentication
   std::string tls_cert_file, tls_key_file;  // both set: TLS
   int max_message_bytes = 8 << 20;
   // Applied when the client sets no deadline (queued work past it is dropped).
