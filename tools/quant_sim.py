@@ -909,27 +909,30 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
             if cfg["rot"] and cfg["wbits"] in (4, 8):
                 R = rotation(w.shape[1], cfg["rot"], cfg["rot_sign"])
                 ws = ws @ R
+
+            def coords(rows, dt=torch.float32):
+                """Calibration rows in this GEMM's smoothed (and rotated) input coordinates."""
+                x = rows.to(dt)
+                if inv is not None:
+                    x = x * inv.to(dt)
+                if R is not None:
+                    x = x @ R.to(dt)
+                return x
+
+            cur = hcalib_rows or calib_rows  # quantised-model rows under seq/seqg, else fp32
             hx = None
             if cfg["wq"].startswith("gptq") or cfg["bcorr"]:
-                hx = (hcalib_rows or calib_rows)[(l, kind)]
-                if inv is not None:
-                    hx = hx * inv
-                if R is not None:
-                    hx = hx @ R
+                hx = coords(cur[(l, kind)])
             if cfg["wq"] == "gptq" and cfg["wbits"] in (4, 8):
                 hx64 = hx.double()
                 Hq = hx64.t() @ hx64
                 ws_target = ws
                 if scheme.pool and l in scheme.pool_layers:
-                    lens = (hcalib_rows or calib_rows)["lens"]
+                    lens = cur["lens"]
                     xbar = torch.stack([sg.mean(0) for sg in torch.split(hx64, lens)])
                     Hq = Hq / hx64.shape[0] + scheme.pool * (xbar.t() @ xbar) / len(lens)
-                if scheme.gptaq and (hcalib_rows or calib_rows) is not fp_rows:
-                    x64 = fp_rows[(l, kind)].double()
-                    if inv is not None:
-                        x64 = x64 * inv.double()
-                    if R is not None:
-                        x64 = x64 @ R.double()
+                if scheme.gptaq and cur is not fp_rows:
+                    x64 = coords(fp_rows[(l, kind)], torch.float64)
                     k_ = Hq.shape[0]
                     Hd = Hq + cfg["damp"] * torch.mean(torch.diag(Hq)) * torch.eye(
                         k_, dtype=torch.float64)
@@ -945,12 +948,8 @@ def build_model(base, scheme: Scheme, calib_rows, exact, log, hcalib_rows=None,
                 w_hat = quantize_weight(ws, cfg)
             if cfg["bcorr"]:
                 bias = bias + (ws - w_hat) @ hx.mean(0)
-            if scheme.bcq and cfg["wq"] == "gptq":
-                xf = fp_rows[(l, kind)]
-                if inv is not None:
-                    xf = xf * inv
-                if R is not None:
-                    xf = xf @ R
+            if scheme.bcq and cfg["wq"] == "gptq" and cfg["wbits"] in (4, 8):
+                xf = coords(fp_rows[(l, kind)])
                 bias = bias + (xf.double().mean(0) @ ws_target.double().t()
                                - hx.double().mean(0) @ w_hat.double().t()).float()
             n0 = 0
