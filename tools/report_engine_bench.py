@@ -56,9 +56,10 @@ def h2h_ratios(h2h):
 
 
 def targets(ours_by, peers_by, rates, h2h=None):
-    """The issue's targets, each computed from this run: (target, measured, met?)."""
+    """The issue's targets, each computed from this run: (target, measured, met?). h2h: the
+    head-to-head pairs as h2h_ratios returns them."""
     rows = []
-    h2h = h2h_ratios(h2h or [])
+    h2h = h2h or {}
 
     def h2h_row(prec, goal):
         reps = h2h.get(prec)
@@ -168,7 +169,7 @@ def main():
     L.append("")
     L.append("| target | measured | met |")
     L.append("|---|---|---|")
-    h2h = load_jsonl(run / "h2h.jsonl")
+    h2h = h2h_ratios(load_jsonl(run / "h2h.jsonl"))
     for what, got, ok in targets(ours_by, peers_by, kernel_rates(kernels), h2h):
         L.append(f"| {what} | {got} | {'yes' if ok else '**no**'} |")
     L.append("")
@@ -181,7 +182,7 @@ def main():
         L.append("")
         L.append("| precision | rep | encserve texts/s | ONNX Runtime texts/s | ratio |")
         L.append("|---|---|---|---|---|")
-        for prec, reps in h2h_ratios(h2h).items():
+        for prec, reps in h2h.items():
             for rep, e, o, r in reps:
                 L.append(f"| {prec} | {rep} | {e:,.0f} | {o:,.0f} | {r:.2f}× |")
             rs = [x[3] for x in reps]
