@@ -159,9 +159,8 @@ StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
   for (int l = 0; l < c.num_layers; ++l) {
     const BertLayerWeights& lw = weights_.layers[l];
     observe(l, 0, x, h);
-    ops::Linear(kernels_, pool, x, t, lw.qkv, ws.qkv.data());
-    ops::Attention(kernels_, pool, ws.qkv.data(), batch.offsets.data(), batch.num_seqs(),
-                   c.num_heads, c.head_dim(), ws.ctx.data());
+    ops::QkvAttention(kernels_, pool, x, lw.qkv, ws.qkv.data(), batch.offsets.data(),
+                      batch.num_seqs(), c.num_heads, c.head_dim(), ws.ctx.data());
     observe(l, 1, ws.ctx.data(), h);
     ops::Linear(kernels_, pool, ws.ctx.data(), t, lw.attn_out, ws.tmp.data());
     ops::LayerNorm(kernels_, pool, ws.tmp.data(), x, lw.ln1_gamma.data(), lw.ln1_beta.data(),

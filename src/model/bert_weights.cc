@@ -141,13 +141,21 @@ StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelCo
   for (int l = 0; l < c.num_layers; ++l) {
     const std::string base = "encoder.layer." + std::to_string(l) + ".";
     BertLayerWeights lw;
-    std::vector<float> qkv_w, qkv_b;
+    // Head-interleaved rows (ops::Attention): per head its query, key and value rows, so that
+    // a column range of whole heads is everything those heads' attention reads.
+    const int d = c.head_dim();
+    std::vector<float> qkv_w(static_cast<size_t>(3) * h * h), qkv_b(static_cast<size_t>(3) * h);
+    int part_index = 0;
     for (const char* part : {"query", "key", "value"}) {
       const std::string name = base + "attention.self." + part;
       ASSIGN_OR_RETURN(auto wt, r.Vec(name + ".weight", {h, h}));
       ASSIGN_OR_RETURN(auto bs, r.Vec(name + ".bias", {h}));
-      qkv_w.insert(qkv_w.end(), wt.begin(), wt.end());
-      qkv_b.insert(qkv_b.end(), bs.begin(), bs.end());
+      for (int row = 0; row < h; ++row) {
+        const size_t to = static_cast<size_t>(row / d) * 3 * d + part_index * d + row % d;
+        std::copy_n(wt.begin() + static_cast<long>(row) * h, h, qkv_w.begin() + to * h);
+        qkv_b[to] = bs[row];
+      }
+      ++part_index;
     }
     auto absmax = [&](int gemm) { return stats ? stats->Get(l, gemm) : nullptr; };
     auto hess = [&](int gemm) { return hessians ? hessians->Get(l, gemm) : nullptr; };

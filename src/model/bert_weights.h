@@ -14,7 +14,7 @@
 namespace encserve {
 
 struct BertLayerWeights {
-  LinearWeights qkv;       // [3H, H]: query, key, value rows stacked
+  LinearWeights qkv;       // [3H, H]: per head its query, key, value rows (ops::Attention)
   LinearWeights attn_out;  // [H, H]
   LinearWeights ffn_in;    // [I, H], GELU after
   LinearWeights ffn_out;   // [H, I]

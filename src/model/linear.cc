@@ -204,34 +204,38 @@ constexpr int kS4Bf16MinRows = 48;
 
 }  // namespace
 
-void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
-            const LinearWeights& w, float* y, kernels::Epilogue ep) {
+LinearColumns PrepareLinear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
+                            const LinearWeights& w, float* y, kernels::Epilogue ep) {
   const int n = w.n, k = w.k;
-  auto row = [&](const float* base, int r0) { return base + static_cast<long>(r0) * k; };
-  auto out = [&](int r0) { return y + static_cast<long>(r0) * n; };
+  LinearColumns g;
+  g.m = m;
+  g.nr = kt.gemm_nr;
+  g.mr = kt.gemm_mr;
   switch (w.precision) {
     case Precision::kF32:
-      Partition(pool, m, n, k, kt.gemm_nr, kt.gemm_mr, [&](int r0, int rows, int n0, int n1) {
-        kt.gemm_f32(row(x, r0), k, rows, w.f32, out(r0), n, n0, n1, ep);
-      });
-      return;
+      g.run = [&kt, x, k, n, &w, y, ep](int r0, int rows, int n0, int n1) {
+        kt.gemm_f32(x + static_cast<long>(r0) * k, k, rows, w.f32, y + static_cast<long>(r0) * n, n,
+                    n0, n1, ep);
+      };
+      return g;
     case Precision::kF16:
     case Precision::kBF16:
       if (!w.uses_bf16_dot()) {
-        Partition(pool, m, n, k, kt.gemm_nr, kt.gemm_mr, [&](int r0, int rows, int n0, int n1) {
-          kt.gemm_half(row(x, r0), k, rows, w.half, out(r0), n, n0, n1, ep);
-        });
-        return;
+        g.run = [&kt, x, k, n, &w, y, ep](int r0, int rows, int n0, int n1) {
+          kt.gemm_half(x + static_cast<long>(r0) * k, k, rows, w.half,
+                       y + static_cast<long>(r0) * n, n, n0, n1, ep);
+        };
       } else {
         // Rows as long as the packed weights' (padded) k.
         const int ldxb = w.bf16.k_pairs() * 2;
         const uint16_t* xbp = ToBf16Rows(kt, x, m, k, nullptr, ldxb, kt.bf16_mr);
-        Partition(pool, m, n, k, kt.gemm_nr, kt.bf16_mr, [&](int r0, int rows, int n0, int n1) {
-          kt.gemm_bf16_dot(xbp + static_cast<long>(r0) * ldxb, ldxb, rows, w.bf16, out(r0), n, n0,
-                           n1, ep);
-        });
-        return;
+        g.mr = kt.bf16_mr;
+        g.run = [&kt, xbp, ldxb, n, &w, y, ep](int r0, int rows, int n0, int n1) {
+          kt.gemm_bf16_dot(xbp + static_cast<long>(r0) * ldxb, ldxb, rows, w.bf16,
+                           y + static_cast<long>(r0) * n, n, n0, n1, ep);
+        };
       }
+      return g;
     case Precision::kInt8:
     case Precision::kInt4: {
       const kernels::QuantKernelTable& qt = *w.quant;
@@ -245,20 +249,24 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
         float* xr = rotated.data();  // a plain pointer: the lambda may run on another thread
         pool.ParallelFor(parts, [&](int t) {
           const int r0 = m * t / parts, r1 = m * (t + 1) / parts;
-          kt.hadamard64(row(x, r0), smooth, xr + static_cast<long>(r0) * k, r1 - r0, k);
+          kt.hadamard64(x + static_cast<long>(r0) * k, smooth, xr + static_cast<long>(r0) * k,
+                        r1 - r0, k);
         });
         x = xr;
         smooth = nullptr;
       }
+      // Column partitions only (mr = m): the prepared rows are shared whole.
+      g.nr = qt.nr;
+      g.mr = m;
       if (w.precision == Precision::kInt4 && qt.gemm_s4_bf16 != nullptr &&
           kt.convert_bf16 != nullptr && k % 32 == 0 && m >= kS4Bf16MinRows) {
         // AMX-BF16: x (smoothed) rounded to bf16 once, shared by the column partitions; the
         // kernel decodes the int4 panels to bf16 and reads whole 32-row tile pairs.
         const uint16_t* xbp = ToBf16Rows(kt, x, m, k, smooth, k, /*row_align=*/32);
-        Partition(pool, m, n, k, qt.nr, /*mr=*/m, [&](int, int, int n0, int n1) {
+        g.run = [&qt, xbp, k, m, &w, y, n, ep](int, int, int n0, int n1) {
           qt.gemm_s4_bf16(xbp, k, m, w.s4, y, n, n0, n1, ep);
-        });
-        return;
+        };
+        return g;
       }
       // Activations are quantised once per GEMM and shared by the column partitions.
       thread_local kernels::QuantizedRows xq_storage;
@@ -273,21 +281,28 @@ void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, in
           qt.quantize_row_range(x, k, smooth, m * t / parts, m * (t + 1) / parts, xq_out);
         });
       }
-      // A plain reference: inside the lambda, which may run on a worker thread, the name of a
+      // A plain pointer: inside the lambda, which may run on a worker thread, the name of a
       // thread_local would denote that worker's own (empty) instance.
-      const kernels::QuantizedRows& xq = xq_storage;
-      const bool int8 = w.precision == Precision::kInt8;
-      // Column partitions only: the quantised rows are shared whole (QuantizedRows has no views).
-      Partition(pool, m, n, k, qt.nr, /*mr=*/m, [&](int, int, int n0, int n1) {
-        if (int8) {
-          qt.gemm_s8(xq, w.s8, y, n, n0, n1, ep);
-        } else {
-          qt.gemm_s4(xq, w.s4, y, n, n0, n1, ep);
-        }
-      });
-      return;
+      const kernels::QuantizedRows* xq = xq_out;
+      if (w.precision == Precision::kInt8) {
+        g.run = [&qt, xq, &w, y, n, ep](int, int, int n0, int n1) {
+          qt.gemm_s8(*xq, w.s8, y, n, n0, n1, ep);
+        };
+      } else {
+        g.run = [&qt, xq, &w, y, n, ep](int, int, int n0, int n1) {
+          qt.gemm_s4(*xq, w.s4, y, n, n0, n1, ep);
+        };
+      }
+      return g;
     }
   }
+  return g;
+}
+
+void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
+            const LinearWeights& w, float* y, kernels::Epilogue ep) {
+  const LinearColumns g = PrepareLinear(kt, pool, x, m, w, y, ep);
+  Partition(pool, m, w.n, w.k, g.nr, g.mr, g.run);
 }
 
 }  // namespace ops

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,19 @@ StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int
                                    ThreadPool* pool = nullptr);
 
 namespace ops {
+// One Linear's input made ready for its kernels (rounded to bf16, rotated or quantised once, on
+// the pool); run(r0, rows, n0, n1) then computes y[r0 : r0 + rows, n0 : n1] and may be called
+// from any thread of the pool, concurrently for disjoint blocks, until the next PrepareLinear on
+// the same thread (the prepared rows live in that thread's buffers). Column bounds are multiples
+// of nr (or n); row blocks start at multiples of mr (mr = m: whole columns only).
+struct LinearColumns {
+  std::function<void(int r0, int rows, int n0, int n1)> run;
+  int m = 0, nr = 1, mr = 1;
+};
+LinearColumns PrepareLinear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
+                            const LinearWeights& w, float* y,
+                            kernels::Epilogue ep = kernels::Epilogue::kBias);
+
 // y[m, n] = epilogue(x[m, k] · Wᵀ + b) in the layer's precision, split over the pool's threads.
 void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
             const LinearWeights& w, float* y, kernels::Epilogue ep = kernels::Epilogue::kBias);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "model/linear.h"
+
 namespace encserve::ops {
 
 void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
@@ -17,20 +19,57 @@ void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
   });
 }
 
-void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qkv,
-               const int* offsets, int num_seqs, int num_heads, int head_dim, float* out) {
-  const int h = num_heads * head_dim;
-  const int ld = 3 * h;
+namespace {
+
+// Attention of heads [h0, h1) of every sequence (qkv head-interleaved, see ops.h).
+void AttentionHeads(const kernels::KernelTable& kt, const float* qkv, const int* offsets,
+                    int num_seqs, int num_heads, int head_dim, int h0, int h1, float* out) {
+  const int h = num_heads * head_dim, ld = 3 * h;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  pool.ParallelFor(num_seqs * num_heads, [&](int task) {
-    const int s = task / num_heads, head = task % num_heads;
+  thread_local std::vector<float> scratch;
+  for (int s = 0; s < num_seqs; ++s) {
     const int begin = offsets[s], len = offsets[s + 1] - offsets[s];
-    thread_local std::vector<float> scratch;
     const size_t need = static_cast<size_t>(head_dim + 10) * (len + 16);
     if (scratch.size() < need) scratch.resize(need);
-    const float* q = qkv + static_cast<long>(begin) * ld + head * head_dim;
-    kt.attention_head_f32(q, q + h, q + 2 * h, ld, len, head_dim, scale,
-                          out + static_cast<long>(begin) * h + head * head_dim, h, scratch.data());
+    for (int head = h0; head < h1; ++head) {
+      const float* q = qkv + static_cast<long>(begin) * ld + head * 3 * head_dim;
+      kt.attention_head_f32(q, q + head_dim, q + 2 * head_dim, ld, len, head_dim, scale,
+                            out + static_cast<long>(begin) * h + head * head_dim, h,
+                            scratch.data());
+    }
+  }
+}
+
+}  // namespace
+
+void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qkv,
+               const int* offsets, int num_seqs, int num_heads, int head_dim, float* out) {
+  pool.ParallelFor(num_seqs * num_heads, [&](int task) {
+    const int s = task / num_heads, head = task % num_heads;
+    AttentionHeads(kt, qkv, offsets + s, 1, num_heads, head_dim, head, head + 1, out);
+  });
+}
+
+void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
+                  const LinearWeights& qkv_weights, float* qkv, const int* offsets, int num_seqs,
+                  int num_heads, int head_dim, float* out) {
+  const int m = offsets[num_seqs], per_head = 3 * head_dim;
+  const int threads = std::min(pool.num_threads(), num_heads);
+  const int nr = qkv_weights.quant != nullptr ? qkv_weights.quant->nr : kt.gemm_nr;
+  if (threads < 2 || per_head % nr != 0 ||
+      static_cast<long>(m) * qkv_weights.n * qkv_weights.k < 64 * 1024) {
+    Linear(kt, pool, x, m, qkv_weights, qkv);
+    Attention(kt, pool, qkv, offsets, num_seqs, num_heads, head_dim, out);
+    return;
+  }
+  const LinearColumns g = PrepareLinear(kt, pool, x, m, qkv_weights, qkv);
+  // Each thread: the projection columns of its heads, then those heads' attention. The heads'
+  // query, key and value columns are computed on (and stay in the cache of) the thread that
+  // reads them, with no barrier between the GEMM and the attention.
+  pool.ParallelFor(threads, [&](int t) {
+    const int h0 = num_heads * t / threads, h1 = num_heads * (t + 1) / threads;
+    g.run(0, m, h0 * per_head, h1 * per_head);
+    AttentionHeads(kt, qkv, offsets, num_seqs, num_heads, head_dim, h0, h1, out);
   });
 }
 

@@ -4,6 +4,10 @@
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 
+namespace encserve {
+struct LinearWeights;
+}  // namespace encserve
+
 namespace encserve::ops {
 
 // out = LayerNorm(x + residual) row-wise (residual may be null; out may alias x or residual).
@@ -12,9 +16,18 @@ void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
                int m, int n);
 
 // Multi-head self-attention over a padding-free batch: sequence s owns rows
-// [offsets[s], offsets[s+1]) of qkv [T, 3H] (Q | K | V) and of out [T, H].
+// [offsets[s], offsets[s+1]) of qkv [T, 3H] and of out [T, H]. qkv is head-interleaved: head j's
+// query, key and value are columns [3dj, 3dj + d), [3dj + d, 3dj + 2d), [3dj + 2d, 3d(j + 1)),
+// d = head_dim (BertLayerWeights::qkv's row order).
 void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qkv,
                const int* offsets, int num_seqs, int num_heads, int head_dim, float* out);
+
+// qkv = x · W_qkvᵀ + b (head-interleaved weights, as above), then Attention into out; with 2+
+// threads each thread computes the projection columns of its own heads and then their
+// attention, so one parallel region and no barrier between the two.
+void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
+                  const LinearWeights& qkv_weights, float* qkv, const int* offsets, int num_seqs,
+                  int num_heads, int head_dim, float* out);
 
 // v /= max(||v||, 1e-12) (torch.nn.functional.normalize), accumulated in double.
 void L2Normalize(float* v, int dim);
