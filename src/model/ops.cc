@@ -54,9 +54,12 @@ void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float*
                   const LinearWeights& qkv_weights, float* qkv, const int* offsets, int num_seqs,
                   int num_heads, int head_dim, float* out) {
   const int m = offsets[num_seqs], per_head = 3 * head_dim;
-  const int threads = std::min(pool.num_threads(), num_heads);
+  const int threads = pool.num_threads();
   const int nr = qkv_weights.quant != nullptr ? qkv_weights.quant->nr : kt.gemm_nr;
-  if (threads < 2 || per_head % nr != 0 ||
+  // Fused only when every thread gets the same number of heads: otherwise the slowest thread
+  // (one head more) or idle threads (more threads than heads) would cost more than the barrier
+  // saves, and the separate ops balance the work by panels and (sequence, head) pairs.
+  if (threads < 2 || num_heads % threads != 0 || per_head % nr != 0 ||
       static_cast<long>(m) * qkv_weights.n * qkv_weights.k < 64 * 1024) {
     Linear(kt, pool, x, m, qkv_weights, qkv);
     Attention(kt, pool, qkv, offsets, num_seqs, num_heads, head_dim, out);

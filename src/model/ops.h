@@ -22,9 +22,11 @@ void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
 void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qkv,
                const int* offsets, int num_seqs, int num_heads, int head_dim, float* out);
 
-// qkv = x · W_qkvᵀ + b (head-interleaved weights, as above), then Attention into out; with 2+
-// threads each thread computes the projection columns of its own heads and then their
-// attention, so one parallel region and no barrier between the two.
+// qkv = x · W_qkvᵀ + b (head-interleaved weights, as above), then Attention into out. When the
+// pool's threads divide the heads evenly (and 3 · head_dim is a multiple of the GEMM's panel
+// width, and the GEMM is not tiny) each thread computes the projection columns of its own heads
+// and then their attention: one parallel region, no barrier between the two. Otherwise Linear,
+// then Attention (split over (sequence, head) pairs).
 void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
                   const LinearWeights& qkv_weights, float* qkv, const int* offsets, int num_seqs,
                   int num_heads, int head_dim, float* out);

@@ -140,6 +140,36 @@ TEST(EmbeddingParity, DeterministicAcrossThreadCountsAndConcurrentCallers) {
   for (int c = 0; c < 6; ++c) EXPECT_EQ(failures[c], 0) << "caller " << c;
 }
 
+// Intra-op threads (no batch splitting): 2, 3, 4 and 6 threads divide MiniLM's 12 heads and
+// take the fused QKV + attention region (ops::QkvAttention) with 6, 4, 3 and 2 heads per
+// thread; 5 threads do not and take the separate ops. All must give the 1-thread embeddings.
+TEST(EmbeddingParity, IntraOpThreadCountsAgreeWithOneThread) {
+  const Golden& g = LoadGolden();
+  const std::vector<std::string> texts = {g.texts[3], g.texts[905], g.texts[1021], g.texts[17]};
+  auto one = LoadEngine(1);
+  ASSERT_TRUE(one);
+  auto ref = one->Embed(texts);
+  ASSERT_TRUE(ref.ok());
+  for (int threads : {2, 3, 4, 5, 6}) {
+    EngineOptions o;
+    o.model_dir = testing::ModelDir();
+    o.threads = threads;
+    o.split_batches = false;
+    auto engine = Engine::Load(o);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    auto batch = (*engine)->Embed(texts);
+    ASSERT_TRUE(batch.ok());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      EXPECT_LT(MaxAbsDiff(batch->row(int(i)), ref->row(int(i)), batch->dim), 1e-5f)
+          << threads << " threads, text " << i << " in the batch";
+      auto single = (*engine)->Embed({texts[i]});
+      ASSERT_TRUE(single.ok());
+      EXPECT_LT(MaxAbsDiff(single->row(0), ref->row(int(i)), single->dim), 1e-5f)
+          << threads << " threads, text " << i << " alone";
+    }
+  }
+}
+
 TEST(EmbeddingParity, BiEncoderScoreIsCosine) {
   auto engine = LoadEngine();
   ASSERT_TRUE(engine);
