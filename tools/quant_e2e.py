@@ -240,8 +240,11 @@ def main():
     evaluate(model, "round to nearest")
     opt = torch.optim.Adam(biases, lr=1e-4)
     lr0, t0, tot, count = args.lr or 5e-3, time.time(), 0.0, 0
+    order = []
     for step in range(args.steps):
-        loss = token_loss(model, *data[step % len(data)])
+        if not order:  # a fresh shuffle of the length-sorted batches every pass
+            order = torch.randperm(len(data)).tolist()
+        loss = token_loss(model, *data[order.pop()])
         for p in signed + biases:
             p.grad = None
         loss.backward()
