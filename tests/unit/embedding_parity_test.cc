@@ -34,11 +34,13 @@ const Golden& LoadGolden() {
   return g;
 }
 
-std::unique_ptr<Engine> LoadEngine(int threads = 1, std::optional<kernels::Isa> isa = {}) {
+std::unique_ptr<Engine> LoadEngine(int threads = 1, std::optional<kernels::Isa> isa = {},
+                                   bool split_batches = true) {
   EngineOptions o;
   o.model_dir = testing::ModelDir();
   o.threads = threads;
   o.isa = isa;
+  o.split_batches = split_batches;
   auto e = Engine::Load(o);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return e.ok() ? std::move(e).value() : nullptr;
@@ -151,18 +153,14 @@ TEST(EmbeddingParity, IntraOpThreadCountsAgreeWithOneThread) {
   auto ref = one->Embed(texts);
   ASSERT_TRUE(ref.ok());
   for (int threads : {2, 3, 4, 5, 6}) {
-    EngineOptions o;
-    o.model_dir = testing::ModelDir();
-    o.threads = threads;
-    o.split_batches = false;
-    auto engine = Engine::Load(o);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    auto batch = (*engine)->Embed(texts);
+    auto engine = LoadEngine(threads, {}, /*split_batches=*/false);
+    ASSERT_TRUE(engine);
+    auto batch = engine->Embed(texts);
     ASSERT_TRUE(batch.ok());
     for (size_t i = 0; i < texts.size(); ++i) {
       EXPECT_LT(MaxAbsDiff(batch->row(int(i)), ref->row(int(i)), batch->dim), 1e-5f)
           << threads << " threads, text " << i << " in the batch";
-      auto single = (*engine)->Embed({texts[i]});
+      auto single = engine->Embed({texts[i]});
       ASSERT_TRUE(single.ok());
       EXPECT_LT(MaxAbsDiff(single->row(0), ref->row(int(i)), single->dim), 1e-5f)
           << threads << " threads, text " << i << " alone";
