@@ -149,33 +149,6 @@ StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int
 namespace ops {
 namespace {
 
-// Splits columns (panels of nr) or rows (multiples of mr) over the pool and calls
-// gemm(row0, rows, n0, n1) for each part. mr ≥ m/2 forces column splits.
-template <typename Gemm>
-void Partition(ThreadPool& pool, int m, int n, int k, int nr, int mr, Gemm&& gemm) {
-  const int threads = pool.num_threads();
-  const int panels = (n + nr - 1) / nr;
-  if (threads == 1 || static_cast<long>(m) * n * k < 64 * 1024) {
-    gemm(0, m, 0, n);
-    return;
-  }
-  if (panels >= 2 * threads || m < 2 * mr * threads) {
-    const int tasks = std::min(panels, threads);
-    pool.ParallelFor(tasks, [&](int t) {
-      const int p0 = panels * t / tasks, p1 = panels * (t + 1) / tasks;
-      gemm(0, m, p0 * nr, std::min(n, p1 * nr));
-    });
-    return;
-  }
-  const int tiles = (m + mr - 1) / mr;
-  const int tasks = std::min(tiles, threads);
-  pool.ParallelFor(tasks, [&](int t) {
-    const int r0 = tiles * t / tasks * mr;
-    const int r1 = std::min(m, tiles * (t + 1) / tasks * mr);
-    gemm(r0, r1 - r0, 0, n);
-  });
-}
-
 // x [m, k] (times col_scale [k] per column when given) rounded to bf16 by kt.convert_bf16 into
 // a thread-local buffer of rows of ldxb values; the GEMM kernels may read up to row_align − 1
 // rows past m (whole AMX tiles), so those rows exist. The buffers only grow: shrinking and
@@ -209,6 +182,8 @@ LinearColumns PrepareLinear(const kernels::KernelTable& kt, ThreadPool& pool, co
   const int n = w.n, k = w.k;
   LinearColumns g;
   g.m = m;
+  g.n = n;
+  g.k = k;
   g.nr = kt.gemm_nr;
   g.mr = kt.gemm_mr;
   switch (w.precision) {
@@ -299,10 +274,35 @@ LinearColumns PrepareLinear(const kernels::KernelTable& kt, ThreadPool& pool, co
   return g;
 }
 
+// Column panels when there are enough of them for the threads (or too few rows), else row
+// blocks of mr; mr = m forces column splits.
+void RunLinear(ThreadPool& pool, const LinearColumns& g) {
+  const int threads = pool.num_threads(), m = g.m, n = g.n, nr = g.nr, mr = g.mr;
+  const int panels = (n + nr - 1) / nr;
+  if (threads == 1 || !g.parallel()) {
+    g.run(0, m, 0, n);
+    return;
+  }
+  if (panels >= 2 * threads || m < 2 * mr * threads) {
+    const int tasks = std::min(panels, threads);
+    pool.ParallelFor(tasks, [&](int t) {
+      const int p0 = panels * t / tasks, p1 = panels * (t + 1) / tasks;
+      g.run(0, m, p0 * nr, std::min(n, p1 * nr));
+    });
+    return;
+  }
+  const int tiles = (m + mr - 1) / mr;
+  const int tasks = std::min(tiles, threads);
+  pool.ParallelFor(tasks, [&](int t) {
+    const int r0 = tiles * t / tasks * mr;
+    const int r1 = std::min(m, tiles * (t + 1) / tasks * mr);
+    g.run(r0, r1 - r0, 0, n);
+  });
+}
+
 void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
             const LinearWeights& w, float* y, kernels::Epilogue ep) {
-  const LinearColumns g = PrepareLinear(kt, pool, x, m, w, y, ep);
-  Partition(pool, m, w.n, w.k, g.nr, g.mr, g.run);
+  RunLinear(pool, PrepareLinear(kt, pool, x, m, w, y, ep));
 }
 
 }  // namespace ops

@@ -69,6 +69,9 @@ StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int
                                    ThreadPool* pool = nullptr);
 
 namespace ops {
+// GEMMs with fewer multiply-adds (m · n · k) run on the calling thread alone.
+inline constexpr long kMinParallelGemmWork = 64 * 1024;
+
 // One Linear's input made ready for its kernels (rounded to bf16, rotated or quantised once, on
 // the pool); run(r0, rows, n0, n1) then computes y[r0 : r0 + rows, n0 : n1] and may be called
 // from any thread of the pool, concurrently for disjoint blocks, until the next PrepareLinear on
@@ -76,11 +79,15 @@ namespace ops {
 // of nr (or n); row blocks start at multiples of mr (mr = m: whole columns only).
 struct LinearColumns {
   std::function<void(int r0, int rows, int n0, int n1)> run;
-  int m = 0, nr = 1, mr = 1;
+  int m = 0, n = 0, k = 0, nr = 1, mr = 1;
+  bool parallel() const { return static_cast<long>(m) * n * k >= kMinParallelGemmWork; }
 };
 LinearColumns PrepareLinear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
                             const LinearWeights& w, float* y,
                             kernels::Epilogue ep = kernels::Epilogue::kBias);
+// Runs all of a prepared Linear, split over the pool's threads by column panels (or by row
+// blocks when the output is narrow), or on the caller alone when it is small.
+void RunLinear(ThreadPool& pool, const LinearColumns& g);
 
 // y[m, n] = epilogue(x[m, k] · Wᵀ + b) in the layer's precision, split over the pool's threads.
 void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,

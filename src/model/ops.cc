@@ -55,17 +55,15 @@ void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float*
                   int num_heads, int head_dim, float* out) {
   const int m = offsets[num_seqs], per_head = 3 * head_dim;
   const int threads = pool.num_threads();
-  const int nr = qkv_weights.quant != nullptr ? qkv_weights.quant->nr : kt.gemm_nr;
+  const LinearColumns g = PrepareLinear(kt, pool, x, m, qkv_weights, qkv);
   // Fused only when every thread gets the same number of heads: otherwise the slowest thread
   // (one head more) or idle threads (more threads than heads) would cost more than the barrier
   // saves, and the separate ops balance the work by panels and (sequence, head) pairs.
-  if (threads < 2 || num_heads % threads != 0 || per_head % nr != 0 ||
-      static_cast<long>(m) * qkv_weights.n * qkv_weights.k < 64 * 1024) {
-    Linear(kt, pool, x, m, qkv_weights, qkv);
+  if (threads < 2 || num_heads % threads != 0 || per_head % g.nr != 0 || !g.parallel()) {
+    RunLinear(pool, g);
     Attention(kt, pool, qkv, offsets, num_seqs, num_heads, head_dim, out);
     return;
   }
-  const LinearColumns g = PrepareLinear(kt, pool, x, m, qkv_weights, qkv);
   // Each thread: the projection columns of its heads, then those heads' attention. The heads'
   // query, key and value columns are computed on (and stay in the cache of) the thread that
   // reads them, with no barrier between the GEMM and the attention.
