@@ -25,7 +25,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -64,24 +63,6 @@ class TunedGrid(nn.Module):
         return (x2 @ w + self.bias).reshape(*shp[:-1], n)
 
 
-def clip_grid(ws):
-    """Per (row, group) [lo, hi] = r·[min, max], r ∈ 0.70..1.00 minimising the rounding error."""
-    n, k = ws.shape
-    wg = ws.reshape(n, k // G, G)
-    mx0, mn0 = wg.amax(-1, keepdim=True), wg.amin(-1, keepdim=True)
-    best = None
-    for r in np.arange(0.70, 1.0001, 0.01):
-        mx, mn = mx0 * float(r), mn0 * float(r)
-        s = ((mx - mn) / 15).clamp(min=1e-12)
-        err = ((torch.round((wg - mn) / s).clamp(0, 15) * s + mn - wg) ** 2).sum(-1, keepdim=True)
-        if best is None:
-            best = (err, mn, mx)
-        else:
-            b = err < best[0]
-            best = tuple(torch.where(b, u, v) for u, v in zip((err, mn, mx), best))
-    return best[1], best[2]
-
-
 class LearnedRounding(nn.Module):
     """int4 g64 affine with a learned rounding offset V and clip factors (AutoRound-style)."""
 
@@ -89,7 +70,7 @@ class LearnedRounding(nn.Module):
         super().__init__()
         n, k = ws.shape
         self.wg, self.inv, self.rot = ws.reshape(n, k // G, G), inv, rot
-        self.mn0, self.mx0 = clip_grid(ws)
+        self.mn0, self.mx0 = qs.affine_grid(self.wg, 16, "mse")
         self.a_lo = nn.Parameter(torch.ones_like(self.mn0))
         self.a_hi = nn.Parameter(torch.ones_like(self.mx0))
         self.V = nn.Parameter(torch.zeros_like(self.wg))
@@ -108,17 +89,9 @@ class LearnedRounding(nn.Module):
 
 def batches(base, ids_list, size=32):
     """Calibration batches (ids, mask, fp32 last hidden state), sorted by length."""
-    order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
     out = []
     with torch.no_grad():
-        for b in range(0, len(order), size):
-            idx = order[b:b + size]
-            L = max(len(ids_list[i]) for i in idx)
-            ids = torch.zeros(len(idx), L, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, i in enumerate(idx):
-                ids[r, :len(ids_list[i])] = torch.tensor(ids_list[i])
-                mask[r, :len(ids_list[i])] = 1
+        for _, ids, mask in qs.padded_batches(ids_list, size):
             h = base(input_ids=ids, attention_mask=mask,
                      token_type_ids=torch.zeros_like(ids)).last_hidden_state
             out.append((ids, mask, h))

@@ -445,34 +445,40 @@ def quant_weight_sym(w: torch.Tensor, qmax: int, group: Optional[int], clip: str
     return best.reshape(n, k)
 
 
+def affine_deq(wg, mn, mx, levels):
+    """Ŵ of the groups wg [..., g] on the affine grids [mn, mx] (a zero-width grid keeps wg)."""
+    s = (mx - mn) / (levels - 1)
+    zero = ~(s > 0)
+    s = torch.where(zero, torch.ones_like(s), s)
+    q = torch.round((wg - mn) / s).clamp(0, levels - 1)
+    return torch.where(zero, wg, q * s + mn)
+
+
+def affine_grid(wg, levels, clip):
+    """Per group of wg [..., g]: (mn, mx) = r·(min, max), r = 1 (clip "none") or the r in
+    0.70..1.00 with the least squared rounding error (the first on ties)."""
+    mx0 = wg.amax(dim=-1, keepdim=True)
+    mn0 = wg.amin(dim=-1, keepdim=True)
+    if clip == "none":
+        return mn0, mx0
+    best = None
+    for r in np.arange(0.70, 1.0001, 0.01):
+        mn, mx = mn0 * float(r), mx0 * float(r)
+        err = ((affine_deq(wg, mn, mx, levels) - wg) ** 2).sum(dim=-1, keepdim=True)
+        if best is None:
+            best = (err, mn, mx)
+        else:
+            better = err < best[0]
+            best = tuple(torch.where(better, u, v) for u, v in zip((err, mn, mx), best))
+    return best[1], best[2]
+
+
 def quant_weight_affine(w: torch.Tensor, levels: int, group: int, clip: str):
     """MLX-style affine: s = (max-min)/(levels-1), q = rint((W-min)/s), Ŵ = s·q + min."""
     n, k = w.shape
     wg = w.reshape(n, k // group, group)
-    mx0 = wg.amax(dim=-1, keepdim=True)
-    mn0 = wg.amin(dim=-1, keepdim=True)
-
-    def deq(mx, mn):
-        s = (mx - mn) / (levels - 1)
-        zero = ~(s > 0)
-        s = torch.where(zero, torch.ones_like(s), s)
-        q = torch.round((wg - mn) / s).clamp(0, levels - 1)
-        return torch.where(zero, wg, q * s + mn)
-
-    if clip == "none":
-        return deq(mx0, mn0).reshape(n, k)
-    best = None
-    best_err = None
-    for r in np.arange(0.70, 1.0001, 0.01):
-        d = deq(mx0 * float(r), mn0 * float(r))
-        err = ((d - wg) ** 2).sum(dim=-1, keepdim=True)
-        if best is None:
-            best, best_err = d, err
-        else:
-            better = err < best_err
-            best = torch.where(better, d, best)
-            best_err = torch.where(better, err, best_err)
-    return best.reshape(n, k)
+    mn, mx = affine_grid(wg, levels, clip)
+    return affine_deq(wg, mn, mx, levels).reshape(n, k)
 
 
 def quantize_weight(w: torch.Tensor, cfg: dict) -> torch.Tensor:
@@ -641,19 +647,25 @@ def word_ids(tok, n, zipf, max_len=40):
     return seqs
 
 
+def padded_batches(ids_list, batch_size):
+    """(indices, ids, mask) per batch of the sequences in length order, padded with id 0."""
+    order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        L = max(len(ids_list[i]) for i in idx)
+        ids = torch.zeros(len(idx), L, dtype=torch.long)
+        mask = torch.zeros(len(idx), L, dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, :len(ids_list[i])] = torch.tensor(ids_list[i])
+            mask[r, :len(ids_list[i])] = 1
+        yield idx, ids, mask
+
+
 def run_model(model, ids_list, batch_size=64, capture=None):
     """ids_list: list of token id lists. Returns list of mean-pooled L2-normalised embeddings."""
-    order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
     out = [None] * len(ids_list)
     with torch.no_grad():
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
-            L = max(len(ids_list[i]) for i in idx)
-            ids = torch.zeros(len(idx), L, dtype=torch.long)
-            mask = torch.zeros(len(idx), L, dtype=torch.long)
-            for r, i in enumerate(idx):
-                ids[r, :len(ids_list[i])] = torch.tensor(ids_list[i])
-                mask[r, :len(ids_list[i])] = 1
+        for idx, ids, mask in padded_batches(ids_list, batch_size):
             if capture is not None:
                 capture.mask = mask.reshape(-1).bool()
             h = model(input_ids=ids, attention_mask=mask,
