@@ -17,7 +17,7 @@ namespace encserve::app {
 namespace {
 
 struct Args {
-  EngineFlags engine;
+  BackendFlags engine;
   std::string workload = "msmarco";
   std::string data;
   int batch = 32;
@@ -80,7 +80,7 @@ void Check(const Status& s) {
 }
 
 void Run(const Args& a) {
-  auto engine = LoadEngineOrReport(a.engine);
+  auto engine = LoadPipelineOrReport(a.engine);
   if (!engine) throw CLI::RuntimeError(1);
   Timing t;
   const int callers = a.engine.replicas;
@@ -99,8 +99,12 @@ void Run(const Args& a) {
     }
     const int steps = a.limit > 0 ? a.limit : std::max(20, 4096 / a.batch);
     step_items.assign(steps, a.batch);
-    t = TimeSteps(steps, a.warmup, a.max_seconds, callers,
-                  [&](int) { Check(engine->EmbedBatch(batch, true).status()); });
+    t = TimeSteps(steps, a.warmup, a.max_seconds, callers, [&](int) {
+      // The batch as the server runs it: the backend, then normalisation.
+      auto rows = engine->backend().Run(backends::Task::kEmbed, batch);
+      Check(rows.status());
+      NormalizeRows(&*rows);
+    });
   } else if (a.workload == "msmarco") {
     auto q = eval::LoadMsMarcoQueries(
         a.data.empty() ? DefaultDataDir() + "/msmarco-dev-small-queries.tsv" : a.data);
@@ -137,23 +141,22 @@ void Run(const Args& a) {
   for (int i : t.steps) items += step_items[i];
   const std::vector<double>& lat = t.lat;
   const double per_s = items / (t.wall_ms / 1000.0);
-  const bool split = !a.engine.no_split;
+  const backends::BackendInfo& info = engine->backend().info();
+  const bool split =
+      info.name == "native" && BackendOption(*engine, "native", "split_batches") == "true";
   std::printf(
-      "bench-engine: workload=%s precision=%s kernels=%s threads=%d replicas=%d split=%s batch=%d "
-      "seq=%s items=%ld time=%.2fs throughput=%.1f items/s batch_p50=%.3fms batch_p99=%.3fms\n",
-      a.workload.c_str(), a.engine.precision.c_str(), engine->kernels().name, a.engine.threads,
+      "bench-engine: workload=%s backend=%s precision=%s kernels=%s%s%s threads=%d replicas=%d "
+      "split=%s batch=%d seq=%s items=%ld time=%.2fs throughput=%.1f items/s batch_p50=%.3fms "
+      "batch_p99=%.3fms\n",
+      a.workload.c_str(), info.name.c_str(), info.precision.c_str(), info.fp32_kernels.c_str(),
+      info.quant_kernels.empty() ? "" : "/", info.quant_kernels.c_str(), a.engine.threads,
       a.engine.replicas, split ? "yes" : "no", a.batch,
       a.workload == "fixed" ? std::to_string(a.seq).c_str() : "-", items, t.wall_ms / 1000.0, per_s,
       Percentile(lat, 50), Percentile(lat, 99));
   if (!a.json_out.empty()) {
     nlohmann::ordered_json j;
     j["workload"] = a.workload;
-    j["precision"] = a.engine.precision;
-    if (a.engine.precision == "int4") {
-      j["group_size"] = a.engine.group_size;
-      j["int4_recipe"] = a.engine.int4_recipe;
-    }
-    j["kernels"] = engine->kernels().name;
+    AddBackendJson(*engine, &j);
     j["threads"] = a.engine.threads;
     j["replicas"] = a.engine.replicas;
     j["split"] = split;
@@ -174,7 +177,7 @@ void RegisterBenchEngine(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "bench-engine", "In-process throughput (items/s) and batch latency: msmarco | fixed | dl19");
-  AddEngineFlags(cmd, &a->engine);
+  AddBackendFlags(cmd, &a->engine);
   cmd->add_option("-w,--workload", a->workload, "msmarco | fixed | dl19")
       ->capture_default_str()
       ->check(CLI::IsMember({"msmarco", "fixed", "dl19"}));

@@ -22,23 +22,23 @@ std::string Clip(const std::string& s, size_t n) {
 
 void RegisterDemo(CLI::App& app) {
   struct Args {
-    EngineFlags engine;
+    BackendFlags engine;
     std::string data;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "demo", "Embed and score real sentences with the default model; print results and timing");
-  AddEngineFlags(cmd, &a->engine);
+  AddBackendFlags(cmd, &a->engine);
   a->engine.threads = 2;
   a->data = DefaultDataDir();
   cmd->add_option("--data", a->data, "folder with the shared data sets")->capture_default_str();
   cmd->callback([a] {
     auto t0 = std::chrono::steady_clock::now();
-    auto engine = LoadEngineOrReport(a->engine);
+    auto engine = LoadPipelineOrReport(a->engine);
     if (!engine) throw CLI::RuntimeError(1);
-    std::printf("loaded %s in %.0f ms (%s, %s kernels, %d threads)\n", a->engine.model.c_str(),
-                MillisSince(t0), ModelKindName(engine->config().kind), engine->kernels().name,
-                a->engine.threads);
+    std::printf("loaded %s in %.0f ms (%s, backend %s, %d threads)\n", a->engine.model.c_str(),
+                MillisSince(t0), ModelKindName(engine->config().kind),
+                DescribeBackend(engine->backend().info()).c_str(), a->engine.threads);
 
     auto sts = eval::LoadStsB(a->data + "/sts-b-test.tsv");
     if (!sts.ok()) Fail(sts.status());

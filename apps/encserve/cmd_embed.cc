@@ -10,14 +10,14 @@ namespace encserve::app {
 
 void RegisterEmbed(CLI::App& app) {
   struct Args {
-    EngineFlags engine;
+    BackendFlags engine;
     std::vector<std::string> texts;
     std::string file;
     bool no_normalize = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("embed", "Embed texts and print JSON {dim, embeddings}");
-  AddEngineFlags(cmd, &a->engine);
+  AddBackendFlags(cmd, &a->engine);
   cmd->add_option("texts", a->texts, "texts to embed");
   cmd->add_option("-f,--file", a->file, "read texts from a file, one per line ('-' = stdin)");
   cmd->add_flag("--no-normalize", a->no_normalize, "skip L2 normalisation");
@@ -35,7 +35,7 @@ void RegisterEmbed(CLI::App& app) {
       std::cerr << "error: no texts given (pass texts or --file)\n";
       throw CLI::RuntimeError(2);
     }
-    auto engine = LoadEngineOrReport(a->engine);
+    auto engine = LoadPipelineOrReport(a->engine);
     if (!engine) throw CLI::RuntimeError(1);
     std::optional<bool> normalize;
     if (a->no_normalize) normalize = false;
@@ -57,7 +57,7 @@ void RegisterEmbed(CLI::App& app) {
 
 void RegisterScore(CLI::App& app) {
   struct Args {
-    EngineFlags engine;
+    BackendFlags engine;
     std::string query;
     std::string docs_file;
     std::vector<std::string> docs;
@@ -69,7 +69,7 @@ void RegisterScore(CLI::App& app) {
       "score",
       "Score a query against documents: cross-encoder logits, or embedding cosine for a "
       "bi-encoder. Prints a JSON list of {index, score, text}");
-  AddEngineFlags(cmd, &a->engine);
+  AddBackendFlags(cmd, &a->engine);
   cmd->add_option("-q,--query", a->query, "the query")->required();
   cmd->add_option("--docs", a->docs_file, "file with one document per line ('-' = stdin)");
   cmd->add_option("-d,--doc", a->docs, "a document (repeatable)");
@@ -89,12 +89,12 @@ void RegisterScore(CLI::App& app) {
       std::cerr << "error: no documents given (pass --docs FILE or --doc TEXT)\n";
       throw CLI::RuntimeError(2);
     }
-    auto engine = LoadEngineOrReport(a->engine);
+    auto engine = LoadPipelineOrReport(a->engine);
     if (!engine) throw CLI::RuntimeError(1);
     std::vector<TextPair> pairs;
     for (const auto& d : docs) pairs.emplace_back(a->query, d);
     auto scores =
-        engine->Score(pairs, a->sigmoid ? ScoreActivation::kSigmoid : ScoreActivation::kNone);
+        engine->Score(pairs, a->sigmoid ? ScoreActivation::kActivate : ScoreActivation::kRaw);
     if (!scores.ok()) {
       std::cerr << "error: " << scores.status().ToString() << "\n";
       throw CLI::RuntimeError(1);

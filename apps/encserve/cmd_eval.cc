@@ -11,7 +11,7 @@ namespace encserve::app {
 
 void RegisterEvalSts(CLI::App& app) {
   struct Args {
-    EngineFlags engine;
+    BackendFlags engine;
     std::string data;
     std::string json_out;
   };
@@ -19,7 +19,7 @@ void RegisterEvalSts(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "eval-sts",
       "STS-B test: Spearman of embedding cosine vs gold scores (all-MiniLM-L6-v2: 0.8203)");
-  AddEngineFlags(cmd, &a->engine);
+  AddBackendFlags(cmd, &a->engine);
   a->data = DefaultDataDir() + "/sts-b-test.tsv";
   cmd->add_option("--data", a->data, "sts-b-test.tsv")->capture_default_str();
   cmd->add_option("--json", a->json_out, "append the result as one JSON line to this file");
@@ -29,7 +29,7 @@ void RegisterEvalSts(CLI::App& app) {
       std::cerr << "error: " << pairs.status().ToString() << "\n";
       throw CLI::RuntimeError(2);
     }
-    auto engine = LoadEngineOrReport(a->engine);
+    auto engine = LoadPipelineOrReport(a->engine);
     if (!engine) throw CLI::RuntimeError(1);
     const auto t0 = std::chrono::steady_clock::now();
     auto r = eval::EvaluateSts(*engine, *pairs);
@@ -37,19 +37,13 @@ void RegisterEvalSts(CLI::App& app) {
       std::cerr << "error: " << r.status().ToString() << "\n";
       throw CLI::RuntimeError(1);
     }
-    std::printf(
-        "STS-B test: %d pairs, Spearman %.4f, Pearson %.4f (%.1f s, precision %s, kernels %s)\n",
-        r->pairs, r->spearman, r->pearson, MillisSince(t0) / 1000.0, a->engine.precision.c_str(),
-        engine->kernels().name);
+    std::printf("STS-B test: %d pairs, Spearman %.4f, Pearson %.4f (%.1f s, backend %s)\n",
+                r->pairs, r->spearman, r->pearson, MillisSince(t0) / 1000.0,
+                DescribeBackend(engine->backend().info()).c_str());
     if (!a->json_out.empty()) {
       nlohmann::ordered_json j;
       j["workload"] = "sts-b";
-      j["precision"] = a->engine.precision;
-      if (a->engine.precision == "int4") {
-        j["group_size"] = a->engine.group_size;
-        j["int4_recipe"] = a->engine.int4_recipe;
-      }
-      j["kernels"] = engine->kernels().name;
+      AddBackendJson(*engine, &j);
       j["pairs"] = r->pairs;
       j["spearman"] = r->spearman;
       j["pearson"] = r->pearson;

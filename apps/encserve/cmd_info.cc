@@ -3,20 +3,21 @@
 #include <nlohmann/json.hpp>
 
 #include "common.h"
+#include "kernels/cpu_features.h"
 
 namespace encserve::app {
 
 void RegisterInfo(CLI::App& app) {
-  auto flags = std::make_shared<EngineFlags>();
+  auto flags = std::make_shared<BackendFlags>();
   CLI::App* cmd = app.add_subcommand("info", "Print the model configuration encserve understood");
-  AddEngineFlags(cmd, flags.get());
+  AddBackendFlags(cmd, flags.get());
   cmd->callback([flags] {
-    auto engine = LoadEngineOrReport(*flags);
+    auto engine = LoadPipelineOrReport(*flags);
     if (!engine) throw CLI::RuntimeError(1);
     const ModelConfig& c = engine->config();
     const BertConfig& b = c.bert;
     nlohmann::ordered_json j;
-    j["model_dir"] = flags->model;
+    j["model_dir"] = engine->options().common.model_dir;
     j["architecture"] = b.architecture;
     j["kind"] = ModelKindName(c.kind);
     j["vocab_size"] = b.vocab_size;
@@ -35,16 +36,11 @@ void RegisterInfo(CLI::App& app) {
     j["max_seq_length"] = engine->max_length();
     j["sentence_transformers"] = c.sentence_transformers;
     j["tokenizer_vocab_size"] = engine->tokenizer().vocab_size();
-    j["precision"] = kernels::PrecisionName(engine->options().precision);
-    if (engine->options().precision == kernels::Precision::kInt4) {
-      j["group_size"] = engine->options().group_size;
-      j["int4_recipe"] = Int4RecipeName(engine->options().int4_recipe);
-    }
-    j["kernels"] = engine->kernels().name;
+    AddBackendJson(*engine, &j);
     j["cpu"] = kernels::DetectCpu().brand;
     j["cpu_flags"] = kernels::CpuFlagsString();
-    j["threads"] = flags->threads;
-    j["replicas"] = flags->replicas;
+    j["threads"] = engine->options().common.threads;
+    j["replicas"] = engine->options().common.replicas;
     std::cout << j.dump(2) << "\n";
   });
 }

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <iostream>
 
+#include "backends/registry.h"
+#include "kernels/precision.h"
+
 namespace encserve::app {
 
 std::string DefaultModelDir() {
@@ -19,61 +22,114 @@ std::string DefaultDataDir() {
   return env && *env ? env : ENCSERVE_DEFAULT_DATA_DIR;
 }
 
-void AddEngineFlags(CLI::App* cmd, EngineFlags* flags) {
+void AddBackendFlags(CLI::App* cmd, BackendFlags* flags) {
+  flags->cmd = cmd;
   flags->model = DefaultModelDir();
   cmd->add_option("-m,--model", flags->model,
                   "Hugging Face model folder (env ENCSERVE_MODEL overrides the default)")
       ->capture_default_str();
+  cmd->add_option("--backend", flags->backend,
+                  "what runs the model: " + backends::BackendNames(false) + " (docs/backends.md)")
+      ->capture_default_str();
+  cmd->add_option("--fallback", flags->fallback,
+                  "backends tried in order when --backend fails to load or fails a batch")
+      ->delimiter(',');
+  cmd->add_option("--backend-opt", flags->backend_opts,
+                  "a backend option NAME.KEY=VALUE (repeatable), e.g. native.isa=avx512");
+  cmd->add_option("-p,--precision", flags->precision,
+                  "weights: fp32 | bf16 | fp16 | int8 | int4 (what each backend supports: "
+                  "docs/backends.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16", "int8", "int4"}));
   cmd->add_option("-t,--threads", flags->threads, "threads per replica")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  cmd->add_option("--replicas", flags->replicas, "engine replicas (concurrent batches)")
+  cmd->add_option("--replicas", flags->replicas, "batches computed concurrently")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  cmd->add_flag("--no-split", flags->no_split,
-                "never split a batch into per-thread runs of sequences; split every op over the "
-                "threads instead (intra-op only)");
-  cmd->add_option("--isa", flags->isa,
-                  "force kernels: scalar|avx2|avx512|amx (avx512: no AMX tiles; default: best)")
-      ->check(CLI::IsMember({"scalar", "avx2", "avx512", "amx"}));
-  cmd->add_option("-p,--precision", flags->precision,
-                  "weights: fp32 | bf16 (AMX / AVX512-BF16 bf16 products where available) | fp16 "
-                  "(storage; fp32 compute) | int8 | int4")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "bf16", "fp16", "int8", "int4"}));
-  cmd->add_option("--group-size", flags->group_size, "int4 group size along K")
-      ->capture_default_str()
-      ->check(CLI::IsMember({32, 64, 128}));
-  cmd->add_option("--int4-recipe", flags->int4_recipe,
-                  "int4 weights: rtn (round to nearest) | rotate (+ Hadamard rotation, clip "
-                  "search) | gptq (+ GPTQ on data-free calibration; a few seconds more to load)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"rtn", "rotate", "gptq"}));
   cmd->add_option("--max-length", flags->max_length,
                   "truncate inputs to this many tokens (default: the model's max_seq_length)");
+  // Each backend's own flags, from the registry.
+  for (const backends::BackendSpec& spec : backends::Registry()) {
+    for (const backends::OptionSpec& o : spec.options) {
+      if (o.flag.empty() || cmd->get_option_no_throw(o.flag) != nullptr) continue;
+      const std::string id = spec.name + "." + o.key;
+      const std::string help = o.help + " (" + id + ")";
+      if (!o.flag_value.empty()) {
+        cmd->add_flag(o.flag, flags->switches[id], help);
+      } else {
+        auto* opt = cmd->add_option(o.flag, flags->values[id], help);
+        if (!o.allowed.empty()) opt->check(CLI::IsMember(o.allowed));
+      }
+    }
+  }
 }
 
-std::unique_ptr<Engine> LoadEngineOrReport(const EngineFlags& flags) {
-  EngineOptions o;
-  o.model_dir = flags.model;
-  o.threads = flags.threads;
-  o.replicas = flags.replicas;
-  o.split_batches = !flags.no_split;
-  if (flags.max_length > 0) o.max_length = flags.max_length;
-  kernels::ParsePrecision(flags.precision, &o.precision);
-  o.group_size = flags.group_size;
-  o.int4_recipe = ParseInt4Recipe(flags.int4_recipe).value();  // checked by the flag
-  if (!flags.isa.empty()) {
-    kernels::Isa isa;
-    kernels::ParseIsa(flags.isa, &isa);
-    o.isa = isa;
+Status ApplyBackendFlags(const BackendFlags& f, bool only_given, PipelineOptions* p) {
+  auto use = [&](const char* flag) { return !only_given || f.Given(flag); };
+  if (use("--model")) p->common.model_dir = f.model;
+  if (use("--backend")) p->backend = f.backend;
+  if (use("--fallback")) p->fallback = f.fallback;
+  if (use("--precision")) kernels::ParsePrecision(f.precision, &p->common.precision);
+  if (use("--threads")) p->common.threads = f.threads;
+  if (use("--replicas")) p->common.replicas = f.replicas;
+  if (f.Given("--max-length") && f.max_length > 0) p->max_length = f.max_length;
+  for (const backends::BackendSpec& spec : backends::Registry()) {
+    for (const backends::OptionSpec& o : spec.options) {
+      const std::string id = spec.name + "." + o.key;
+      if (o.flag.empty() || !f.Given(o.flag.c_str())) continue;
+      p->sections[spec.name][o.key] = o.flag_value.empty() ? f.values.at(id) : o.flag_value;
+    }
   }
-  auto engine = Engine::Load(o);
-  if (!engine.ok()) {
-    std::cerr << "error: cannot load model: " << engine.status().ToString() << "\n";
+  for (const std::string& opt : f.backend_opts) {
+    RETURN_IF_ERROR(backends::ParseBackendOpt(opt, &p->sections));
+  }
+  return Status::Ok();
+}
+
+std::unique_ptr<Pipeline> LoadPipelineOrReport(const BackendFlags& flags) {
+  PipelineOptions o;
+  Status st = ApplyBackendFlags(flags, /*only_given=*/false, &o);
+  if (!st.ok()) {
+    std::cerr << "error: " << st.message() << "\n";
     return nullptr;
   }
-  return std::move(engine).value();
+  backends::FallbackObserver observer;
+  observer.log = [](const std::string& line) { std::cerr << "[backend] " << line << "\n"; };
+  auto pipeline = Pipeline::Load(o, observer);
+  if (!pipeline.ok()) {
+    std::cerr << "error: cannot load model: " << pipeline.status().ToString() << "\n";
+    return nullptr;
+  }
+  return std::move(pipeline).value();
+}
+
+std::string DescribeBackend(const backends::BackendInfo& info) {
+  std::string kernels = info.fp32_kernels;
+  if (!info.quant_kernels.empty()) kernels += "/" + info.quant_kernels;
+  return info.name + " (" + info.precision + (kernels.empty() ? "" : ", kernels " + kernels) + ")";
+}
+
+std::string BackendOption(const Pipeline& pipeline, const std::string& backend,
+                          const std::string& key) {
+  const backends::BackendSpec* spec = backends::FindBackend(backend);
+  if (spec == nullptr) return "";
+  auto it = pipeline.options().sections.find(backend);
+  const backends::Section none;
+  return backends::OptionValue(*spec, it == pipeline.options().sections.end() ? none : it->second,
+                               key);
+}
+
+void AddBackendJson(const Pipeline& pipeline, nlohmann::ordered_json* j) {
+  const backends::BackendInfo& info = pipeline.backend().info();
+  (*j)["backend"] = info.name;
+  (*j)["precision"] = info.precision;
+  if (pipeline.options().common.precision == kernels::Precision::kInt4 && info.name == "native") {
+    (*j)["group_size"] = std::stoi(BackendOption(pipeline, "native", "group_size"));
+    (*j)["int4_recipe"] = BackendOption(pipeline, "native", "int4_recipe");
+  }
+  (*j)["kernels"] = info.fp32_kernels;
+  (*j)["quant_kernels"] = info.quant_kernels;
 }
 
 StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {

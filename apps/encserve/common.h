@@ -1,32 +1,51 @@
-// Shared pieces of the encserve subcommands: engine flags and loading, small utilities.
+// Shared pieces of the encserve subcommands: backend flags and loading, small utilities.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 
 namespace encserve::app {
 
-struct EngineFlags {
+// --model, --backend, --fallback, --backend-opt, --precision, --threads, --replicas,
+// --max-length, and every flag a backend declares in the registry (native: --isa, --no-split,
+// --group-size, --int4-recipe).
+struct BackendFlags {
+  CLI::App* cmd = nullptr;
   std::string model;
+  std::string backend = "native";
+  std::vector<std::string> fallback;
+  std::vector<std::string> backend_opts;  // NAME.KEY=VALUE
+  std::string precision = "fp32";
   int threads = 1;
   int replicas = 1;
-  bool no_split = false;  // --no-split: intra-op parallelism for every batch
-  std::string isa;        // empty: auto
-  int max_length = 0;     // 0: the model's
-  std::string precision = "fp32";
-  int group_size = 64;
-  std::string int4_recipe = "gptq";
+  int max_length = 0;  // 0: the model's
+  // Registry-declared flags, by "backend.key": a value, or a switch that was set.
+  std::map<std::string, std::string> values;
+  std::map<std::string, bool> switches;
+  bool Given(const char* flag) const { return cmd->get_option(flag)->count() > 0; }
 };
 
-// Adds --model/--threads/--replicas/--isa/--max-length to a subcommand.
-void AddEngineFlags(CLI::App* cmd, EngineFlags* flags);
-// Loads the engine or prints the error to stderr and returns null.
-std::unique_ptr<Engine> LoadEngineOrReport(const EngineFlags& flags);
+void AddBackendFlags(CLI::App* cmd, BackendFlags* flags);
+// Overlays the flags on `options`: with only_given, just the flags on the command line (serve:
+// over server.yaml); otherwise every common setting (their defaults included).
+Status ApplyBackendFlags(const BackendFlags& flags, bool only_given, PipelineOptions* options);
+// Loads the pipeline (tokenizer + backend chain) or prints the error and returns null.
+std::unique_ptr<Pipeline> LoadPipelineOrReport(const BackendFlags& flags);
+// "native (int8, kernels amx/amx)" for log lines.
+std::string DescribeBackend(const backends::BackendInfo& info);
+// Adds backend, precision (with int4's group size and recipe), kernels and quant_kernels: what
+// actually ran, for result files.
+void AddBackendJson(const Pipeline& pipeline, nlohmann::ordered_json* j);
+// A backend option as the pipeline was loaded with it (its default when not set).
+std::string BackendOption(const Pipeline& pipeline, const std::string& backend,
+                          const std::string& key);
 std::string DefaultModelDir();
 std::string DefaultDataDir();
 

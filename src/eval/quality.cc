@@ -4,7 +4,7 @@
 
 namespace encserve::eval {
 
-StatusOr<StsResult> EvaluateSts(const Engine& engine, const std::vector<StsPair>& pairs) {
+StatusOr<StsResult> EvaluateSts(const Pipeline& engine, const std::vector<StsPair>& pairs) {
   if (pairs.empty()) return InvalidArgument("no STS pairs");
   std::vector<TextPair> text_pairs;
   std::vector<double> gold;

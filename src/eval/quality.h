@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "eval/datasets.h"
 
 namespace encserve::eval {
@@ -15,6 +15,6 @@ struct StsResult {
 };
 
 // STS-B: cosine of the two sentence embeddings vs the gold score, over all pairs.
-StatusOr<StsResult> EvaluateSts(const Engine& engine, const std::vector<StsPair>& pairs);
+StatusOr<StsResult> EvaluateSts(const Pipeline& engine, const std::vector<StsPair>& pairs);
 
 }  // namespace encserve::eval

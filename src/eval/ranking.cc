@@ -47,7 +47,7 @@ double NdcgAt(const std::vector<std::string>& ranked, const std::map<std::string
   return ideal > 0 ? dcg / ideal : 0.0;
 }
 
-StatusOr<RerankQuality> EvaluateRerank(const Engine* engine, const std::vector<RerankQuery>& run,
+StatusOr<RerankQuality> EvaluateRerank(const Pipeline* engine, const std::vector<RerankQuery>& run,
                                        const Qrels& qrels) {
   RerankQuality out;
   double sum = 0, bm25 = 0;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "eval/datasets.h"
 
 namespace encserve::eval {
@@ -27,9 +27,9 @@ struct RerankQuality {
 };
 
 // Mean nDCG@10 over the queries that have judgements. With `engine`, each query's passages
-// are re-ordered by Engine::Score (cross-encoder score, or bi-encoder cosine); without it
+// are re-ordered by Pipeline::Score (cross-encoder score, or bi-encoder cosine); without it
 // (nullptr) only the BM25 order is scored.
-StatusOr<RerankQuality> EvaluateRerank(const Engine* engine, const std::vector<RerankQuery>& run,
+StatusOr<RerankQuality> EvaluateRerank(const Pipeline* engine, const std::vector<RerankQuery>& run,
                                        const Qrels& qrels);
 
 }  // namespace encserve::eval

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <type_traits>
 
+#include "kernels/precision.h"
+
 namespace encserve::experiment {
 namespace {
 
@@ -93,6 +95,7 @@ class Section {
       : node_(std::move(node)), path_(std::move(path)), origin_(origin), json_(json) {}
 
   std::string Path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  bool Has(const char* key) const { return node_[key].IsDefined() && !node_[key].IsNull(); }
 
   template <typename T>
   Status Get(const char* key, T* out) {
@@ -116,6 +119,24 @@ class Section {
     }
     *out = std::move(items);
     (*json_)[key] = *out;
+    return Status::Ok();
+  }
+
+  // A backend's section: every key as a string (the registry checks them), recorded in json.
+  Status GetSection(const std::string& key, backends::Section* out) {
+    seen_.push_back(key);
+    YAML::Node value = node_[key];
+    if (value.IsDefined() && !value.IsNull()) {
+      if (!value.IsMap()) return origin_->Error(Path(key), Path(key) + ": expected a mapping");
+      for (const auto& kv : value) {
+        const std::string k = kv.first.as<std::string>();
+        if (!kv.second.IsScalar()) {
+          return origin_->Error(Path(key) + "." + k, Path(key) + "." + k + ": expected a value");
+        }
+        (*out)[k] = kv.second.as<std::string>();
+      }
+    }
+    if (!out->empty()) (*json_)[key] = *out;
     return Status::Ok();
   }
 
@@ -169,6 +190,25 @@ class Section {
   std::vector<std::string> seen_;
 };
 
+// model: dir, precision, backend, fallback and each registered backend's section.
+Status ReadModel(Section& model, const Origin& origin, ServerSettings* s) {
+  for (const char* key : {"isa", "group_size", "int4_recipe"}) {
+    if (model.Has(key)) {
+      return origin.Error(model.Path(key), model.Path(key) + " has moved: write model.native." +
+                                               key + " (docs/experiments.md)");
+    }
+  }
+  RETURN_IF_ERROR(model.Get("dir", &s->model_dir));
+  RETURN_IF_ERROR(model.Get("precision", &s->precision));
+  RETURN_IF_ERROR(model.Get("backend", &s->backend));
+  RETURN_IF_ERROR(model.GetList("fallback", &s->fallback));
+  for (const backends::BackendSpec& spec : backends::Registry()) {
+    RETURN_IF_ERROR(model.GetSection(spec.name, &s->sections[spec.name]));
+    if (s->sections[spec.name].empty()) s->sections.erase(spec.name);
+  }
+  return model.Finish();
+}
+
 Status ReadDocument(const YAML::Node& root, const Origin& origin, ExperimentConfig* c) {
   c->resolved = nlohmann::json::object();
   Section top(root, "", &origin, &c->resolved);
@@ -177,15 +217,17 @@ Status ReadDocument(const YAML::Node& root, const Origin& origin, ExperimentConf
 
   ServerSettings& s = c->server;
   ASSIGN_OR_RETURN(Section model, top.Child("model"));
-  RETURN_IF_ERROR(model.Get("dir", &s.model_dir));
-  RETURN_IF_ERROR(model.Get("precision", &s.precision));
-  RETURN_IF_ERROR(model.Get("group_size", &s.group_size));
-  RETURN_IF_ERROR(model.Get("int4_recipe", &s.int4_recipe));
-  RETURN_IF_ERROR(model.Get("backend", &s.backend));
-  RETURN_IF_ERROR(model.Get("isa", &s.isa));
-  RETURN_IF_ERROR(model.Finish());
-  if (s.isa == "auto") s.isa.clear();
-  c->resolved["model"]["isa"] = s.isa.empty() ? "auto" : s.isa;
+  RETURN_IF_ERROR(ReadModel(model, origin, &s));
+  // Provenance: every option of the backends in use, defaults included.
+  std::vector<std::string> used{s.backend};
+  used.insert(used.end(), s.fallback.begin(), s.fallback.end());
+  for (const std::string& name : used) {
+    const backends::BackendSpec* spec = backends::FindBackend(name);
+    if (spec == nullptr) continue;  // Validate names it
+    for (const backends::OptionSpec& opt : spec->options) {
+      c->resolved["model"][name][opt.key] = backends::OptionValue(*spec, s.sections[name], opt.key);
+    }
+  }
 
   ASSIGN_OR_RETURN(Section server, top.Child("server"));
   RETURN_IF_ERROR(server.Get("threads", &s.threads));
@@ -233,6 +275,35 @@ bool OneOf(const std::string& v, std::initializer_list<const char*> options, std
   return found;
 }
 
+// Backend names and options from the registry; the precision must be one the backend has.
+Status ValidateModel(const ServerSettings& s, const Origin& o) {
+  kernels::Precision p;
+  if (!kernels::ParsePrecision(s.precision, &p)) {
+    return o.Error("model.precision", "model.precision: unknown value '" + s.precision +
+                                          "' (fp32, bf16, fp16, int8, int4)");
+  }
+  std::vector<std::pair<std::string, std::string>> names{{"model.backend", s.backend}};
+  for (size_t i = 0; i < s.fallback.size(); ++i) {
+    names.emplace_back("model.fallback[" + std::to_string(i) + "]", s.fallback[i]);
+  }
+  for (const auto& [path, name] : names) {
+    const backends::BackendSpec* spec = backends::FindBackend(name);
+    if (spec == nullptr) {
+      return o.Error(path,
+                     path + ": unknown value '" + name + "' (" + backends::BackendNames() + ")");
+    }
+    if (spec->unavailable.empty() && !backends::SupportsPrecision(*spec, p)) {
+      return o.Error("model.precision",
+                     "model.precision: backend " + name + " does not support " + s.precision);
+    }
+  }
+  for (const auto& [name, section] : s.sections) {
+    Status st = backends::ValidateSection(*backends::FindBackend(name), section);
+    if (!st.ok()) return o.Error("model." + name, "model." + st.message());
+  }
+  return Status::Ok();
+}
+
 Status Validate(const ExperimentConfig& c, const Origin& o) {
   auto range = [&](const std::string& path, double v, double lo, double hi) {
     auto num = [](double x) {  // integers without an exponent
@@ -265,17 +336,7 @@ Status Validate(const ExperimentConfig& c, const Origin& o) {
     }
   }
   const ServerSettings& s = c.server;
-  RETURN_IF_ERROR(
-      enumerated("model.precision", s.precision, {"fp32", "bf16", "fp16", "int8", "int4"}));
-  if (s.group_size != 32 && s.group_size != 64 && s.group_size != 128) {
-    return o.Error("model.group_size",
-                   "model.group_size: must be 32, 64 or 128, got " + std::to_string(s.group_size));
-  }
-  RETURN_IF_ERROR(enumerated("model.int4_recipe", s.int4_recipe, {"rtn", "rotate", "gptq"}));
-  RETURN_IF_ERROR(enumerated("model.backend", s.backend, {"encserve", "null", "onnx"}));
-  if (!s.isa.empty()) {
-    RETURN_IF_ERROR(enumerated("model.isa", s.isa, {"auto", "scalar", "avx2", "avx512", "amx"}));
-  }
+  RETURN_IF_ERROR(ValidateModel(s, o));
   RETURN_IF_ERROR(range("server.threads", s.threads, 0, 1024));
   RETURN_IF_ERROR(range("server.replicas", s.replicas, 1, 64));
   RETURN_IF_ERROR(range("server.max_client_batch_size", s.max_client_batch_size, 1, kMaxBatch));
@@ -334,10 +395,10 @@ Status Validate(const ExperimentConfig& c, const Origin& o) {
   if (!w.max_wait_us.empty() && !s.batching) {
     return o.Error("sweep.max_wait_us needs server.batching.enabled: true");
   }
-  if (s.backend == "null" && (c.quality.sts_b || c.quality.dl19_ndcg)) {
-    return o.Error(
-        "model.backend null returns zeros: set quality.sts_b and quality.dl19_ndcg "
-        "to false");
+  if (!backends::FindBackend(s.backend)->computes && (c.quality.sts_b || c.quality.dl19_ndcg)) {
+    return o.Error("model.backend " + s.backend +
+                   " does not compute the model's answers: set quality.sts_b and "
+                   "quality.dl19_ndcg to false");
   }
   return Status::Ok();
 }

@@ -13,14 +13,16 @@
 //   ignored (run one point per concurrency level / rate, whatever sweep.batch_sizes says).
 // - api applies to gRPC; the seed API (inference.InferenceService/Infer) only embeds, so it is
 //   accepted only with workload msmarco-queries.
-// - backend onnx: encserve has no ONNX Runtime backend; the file is valid and the runner reports
-//   the experiment as "backend not available" (never as a 0 ms result).
+// - model.backend names a registered backend (backends/registry.h); one the registry lists as
+//   not available in this build (onnx today) is valid, and the runner reports the experiment
+//   as "backend not available" (never as a 0 ms result).
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "backends/registry.h"
 #include "core/status.h"
 
 namespace encserve::experiment {
@@ -28,11 +30,9 @@ namespace encserve::experiment {
 struct ServerSettings {
   std::string model_dir;             // "" = the default model
   std::string precision = "fp32";    // fp32|bf16|fp16|int8|int4
-  int group_size = 64;               // int4: 32|64|128
-  std::string int4_recipe = "gptq";  // int4: rtn|rotate|gptq (model/linear.h)
-  std::string backend = "encserve";  // encserve | null (zeros, client-capacity check) | onnx
-                                     // (not available: reported as such)
-  std::string isa;                   // "" = auto; scalar|avx2|avx512|amx
+  std::string backend = "native";    // a registry name (native, null, ...)
+  std::vector<std::string> fallback;  // backends tried when `backend` fails
+  backends::Sections sections;        // model.<backend>: that backend's options
   int threads = 0;                   // 0 = all cores
   int replicas = 1;
   bool batching = true;

@@ -79,16 +79,24 @@ void Header(std::ostringstream& o, const json& r) {
     << " memory; " << OrDash(JsonString(prov, "os")) << "\n";
   std::string precision = JsonString(server, "precision");
   if (precision.empty()) precision = JsonString(model, "precision");
-  if (precision == "int4" && !std::isnan(JsonNumber(model, "group_size"))) {
-    const std::string recipe = JsonString(model, "int4_recipe");
-    precision += " (group size " + Cell(JsonNumber(model, "group_size"), 0) +
-                 (recipe.empty() ? "" : ", recipe " + recipe) + ")";
+  // int4 options: model.native.* (strings); results of earlier versions: model.* (numbers).
+  std::string group = JsonString(Sub(model, "native"), "group_size");
+  if (group.empty() && !std::isnan(JsonNumber(model, "group_size"))) {
+    group = Cell(JsonNumber(model, "group_size"), 0);
   }
+  std::string recipe = JsonString(Sub(model, "native"), "int4_recipe");
+  if (recipe.empty()) recipe = JsonString(model, "int4_recipe");
+  if (precision == "int4" && !group.empty()) {
+    precision += " (group size " + group + (recipe.empty() ? "" : ", recipe " + recipe) + ")";
+  }
+  std::string kernels = JsonString(server, "kernels");
+  if (!JsonString(server, "quant_kernels").empty())
+    kernels += "/" + JsonString(server, "quant_kernels");
   std::string backend = JsonString(server, "backend");
   if (backend.empty()) backend = JsonString(model, "backend");
   o << "- **Model:** " << OrDash(JsonString(server, "model_id")) << "; precision "
-    << OrDash(precision) << "; kernels " << OrDash(JsonString(server, "kernels")) << "; backend "
-    << OrDash(backend) << "\n";
+    << OrDash(precision) << "; kernels " << OrDash(kernels) << "; backend " << OrDash(backend)
+    << "\n";
   o << "- **Server:** threads " << Cell(JsonNumber(server_cfg, "threads"), 0) << ", replicas "
     << Cell(JsonNumber(server_cfg, "replicas"), 0) << ", max client batch "
     << Cell(JsonNumber(server_cfg, "max_client_batch_size"), 0) << "\n";

@@ -13,7 +13,7 @@
 #include "experiment/results_report.h"
 #include "experiment/server_process.h"
 #include "kernels/precision.h"
-#include "model/linear.h"
+#include "pipeline/pipeline.h"
 
 namespace encserve::experiment {
 namespace {
@@ -24,15 +24,41 @@ std::vector<std::string> ServeArgs(const ServerSettings& s, int max_wait_us,
                                    const std::string& yaml) {
   std::vector<std::string> a;
   if (!s.model_dir.empty()) a.insert(a.end(), {"--model", s.model_dir});
-  a.insert(a.end(), {"--precision", s.precision, "--group-size", std::to_string(s.group_size),
-                     "--int4-recipe", s.int4_recipe, "--replicas", std::to_string(s.replicas),
+  a.insert(a.end(), {"--precision", s.precision, "--replicas", std::to_string(s.replicas),
                      "--backend", s.backend, "--max-batch-size", std::to_string(s.max_batch_size),
                      "--max-batch-tokens", std::to_string(s.max_batch_tokens), "--max-wait-us",
                      std::to_string(max_wait_us), "--config", yaml});
+  if (!s.fallback.empty()) {
+    std::string list;
+    for (const std::string& f : s.fallback) list += (list.empty() ? "" : ",") + f;
+    a.insert(a.end(), {"--fallback", list});
+  }
+  for (const auto& [name, section] : s.sections) {
+    for (const auto& [key, value] : section) {
+      a.insert(a.end(), {"--backend-opt", name + "." + key + "=" + value});
+    }
+  }
   if (s.threads > 0) a.insert(a.end(), {"--threads", std::to_string(s.threads)});
-  if (!s.isa.empty() && s.isa != "auto") a.insert(a.end(), {"--isa", s.isa});
   if (!s.batching) a.push_back("--no-batching");
   return a;
+}
+
+// Batches per backend (and fallbacks) between two /metrics snapshots: who served the point.
+json BackendsDelta(const std::map<std::string, double>& before,
+                   const std::map<std::string, double>& after) {
+  json batches = json::object();
+  double fallbacks = 0;
+  const std::string prefix = "encserve_backend_batches_total{backend=\"";
+  for (const auto& [key, value] : after) {
+    auto it = before.find(key);
+    const double delta = value - (it == before.end() ? 0.0 : it->second);
+    if (key.rfind(prefix, 0) == 0 && delta > 0) {
+      batches[key.substr(prefix.size(), key.find('"', prefix.size()) - prefix.size())] = delta;
+    } else if (key.rfind("encserve_fallbacks_total{", 0) == 0) {
+      fallbacks += delta;
+    }
+  }
+  return {{"batches", batches}, {"fallbacks", fallbacks}};
 }
 
 // Mean items per server batch between two /metrics snapshots.
@@ -81,32 +107,96 @@ Status Quality(const ExperimentConfig& c, const std::string& model_dir, const st
                json* out) {
   (*out)["sts_b_spearman"] = nullptr;
   (*out)["dl19_ndcg10"] = nullptr;
-  if (c.server.backend != "encserve" || (!c.quality.sts_b && !c.quality.dl19_ndcg))
+  if (!backends::FindBackend(c.server.backend)->computes ||
+      (!c.quality.sts_b && !c.quality.dl19_ndcg)) {
     return Status::Ok();
-  EngineOptions o;
-  o.model_dir = model_dir;
-  o.threads = c.server.threads > 0 ? c.server.threads : 2;
-  kernels::ParsePrecision(c.server.precision, &o.precision);
-  o.group_size = c.server.group_size;
-  ASSIGN_OR_RETURN(o.int4_recipe, ParseInt4Recipe(c.server.int4_recipe));
-  if (!c.server.isa.empty() && c.server.isa != "auto") {
-    kernels::Isa isa;
-    if (kernels::ParseIsa(c.server.isa, &isa)) o.isa = isa;
   }
-  ASSIGN_OR_RETURN(auto engine, Engine::Load(o));
-  if (c.quality.sts_b && engine->config().kind == ModelKind::kEmbedding) {
+  // The same backend chain and options as the server, in-process.
+  PipelineOptions o;
+  o.backend = c.server.backend;
+  o.fallback = c.server.fallback;
+  o.sections = c.server.sections;
+  o.common.model_dir = model_dir;
+  o.common.threads = c.server.threads > 0 ? c.server.threads : 2;
+  kernels::ParsePrecision(c.server.precision, &o.common.precision);
+  ASSIGN_OR_RETURN(auto pipeline, Pipeline::Load(o));
+  if (c.quality.sts_b && pipeline->config().kind == ModelKind::kEmbedding) {
     ASSIGN_OR_RETURN(auto pairs, eval::LoadStsB(data + "/sts-b-test.tsv"));
-    ASSIGN_OR_RETURN(auto sts, eval::EvaluateSts(*engine, pairs));
+    ASSIGN_OR_RETURN(auto sts, eval::EvaluateSts(*pipeline, pairs));
     (*out)["sts_b_spearman"] = sts.spearman;
   }
   if (c.quality.dl19_ndcg) {
     ASSIGN_OR_RETURN(auto run, eval::LoadTrecRunJson(data + "/trec-dl19-bm25-top100.json"));
     ASSIGN_OR_RETURN(auto qrels, eval::LoadQrels(data + "/trec-dl19-qrels.txt"));
-    ASSIGN_OR_RETURN(auto q, eval::EvaluateRerank(engine.get(), run, qrels));
+    ASSIGN_OR_RETURN(auto q, eval::EvaluateRerank(pipeline.get(), run, qrels));
     (*out)["dl19_ndcg10"] = q.ndcg10;
     (*out)["dl19_bm25_ndcg10"] = q.bm25_ndcg10;
   }
   return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<bench::Client>> MakeClient(const ExperimentConfig& c,
+                                                    const ServerProcess& server, int conc) {
+  if (c.workload.protocol == "grpc") {
+    bench::GrpcClientOptions go;
+    go.target = "127.0.0.1:" + std::to_string(server.grpc_port());
+    go.api = c.workload.api == "seed" ? bench::GrpcApi::kSeed : bench::GrpcApi::kV1;
+    go.slots = conc;
+    return bench::MakeGrpcClient(go);
+  }
+  bench::HttpClientOptions ho;
+  ho.target = "127.0.0.1:" + std::to_string(server.http_port());
+  ho.slots = conc;
+  return bench::MakeHttpClient(ho);
+}
+
+struct Point {
+  int batch = 0, conc = 0, wait = 0, rep = 0;
+  double rate = 0;
+};
+
+// One load point against the running server: its JSON, and a progress line.
+StatusOr<json> RunPoint(const ExperimentConfig& c, const ServerProcess& server,
+                        const bench::Workload& workload, const Point& pt, std::string* line) {
+  ASSIGN_OR_RETURN(std::unique_ptr<bench::Client> client, MakeClient(c, server, pt.conc));
+  bench::LoadOptions lo;
+  lo.concurrency = pt.conc;
+  lo.batch = pt.batch;
+  lo.requests = c.sweep.duration_s > 0 ? 0 : c.sweep.requests_per_point;
+  lo.duration_s = c.sweep.duration_s;
+  lo.warmup_requests = c.sweep.warmup_requests;
+  lo.rate = pt.rate;
+  lo.progress = nullptr;
+  auto before = server.Metrics();
+  const bench::LoadResult lr = bench::RunLoad(*client, workload, lo);
+  client->Shutdown();
+  auto after = server.Metrics();
+  const bool metrics = before.ok() && after.ok();
+  const double mean_batch = metrics ? BatchMean(*before, *after) : 0.0;
+  json p = PointJson(pt.batch, pt.conc, pt.rate, pt.wait, pt.rep, lr, mean_batch);
+  p["served_by"] = metrics ? BackendsDelta(*before, *after) : json(nullptr);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "batch %d conc %d%s wait %d rep %d: %.0f items/s, p50 %.2f ms, p99 %.2f ms, %ld "
+                "errors, server batch %.1f",
+                pt.batch, pt.conc, pt.rate > 0 ? (" rate " + std::to_string(pt.rate)).c_str() : "",
+                pt.wait, pt.rep, lr.items_per_s, lr.latency.p50, lr.latency.p99, lr.errors,
+                mean_batch);
+  *line = buf;
+  return p;
+}
+
+// The (concurrency, rate) shapes of one batch size: closed-loop levels, then open-loop rates at
+// the highest concurrency.
+std::vector<std::pair<int, double>> Shapes(const SweepSettings& w) {
+  std::vector<std::pair<int, double>> shapes;
+  int max_conc = 1;
+  for (int conc : w.concurrency_levels) {
+    shapes.emplace_back(conc, 0.0);
+    max_conc = std::max(max_conc, conc);
+  }
+  for (double rate : w.rates) shapes.emplace_back(max_conc, rate);
+  return shapes;
 }
 
 }  // namespace
@@ -136,10 +226,9 @@ StatusOr<RunOutcome> RunExperiment(const ExperimentConfig& c, const RunOptions& 
     log("wrote " + out.dir);
     return out;
   };
-  if (c.server.backend == "onnx") {
-    r["status"] =
-        "backend not available: encserve has no ONNX Runtime backend; ONNX Runtime is measured "
-        "side by side with the engine in docs/benchmarks/engine.md (bench/peers)";
+  if (const backends::BackendSpec* spec = backends::FindBackend(c.server.backend);
+      !spec->unavailable.empty()) {
+    r["status"] = "backend not available: " + spec->unavailable;
     log(r["status"].get<std::string>());
     return finish();
   }
@@ -166,63 +255,27 @@ StatusOr<RunOutcome> RunExperiment(const ExperimentConfig& c, const RunOptions& 
       const nlohmann::json info = nlohmann::json::parse(info_text);
       r["server"] = {{"precision", info.value("precision", "")},
                      {"kernels", info.value("isa", "")},
+                     {"quant_kernels", info.value("quant_kernels", "")},
                      {"backend", info.value("backend", "")},
+                     {"backends", info.value("backends", nlohmann::json::array())},
                      {"model_id", info.value("model_id", "")},
                      {"model_kind", info.value("model_kind", "")}};
     }
     for (int rep = 0; rep < c.sweep.repeats; ++rep) {
       for (int batch : c.sweep.batch_sizes) {
-        std::vector<std::pair<int, double>> shapes;  // (concurrency, rate)
-        for (int conc : c.sweep.concurrency_levels) shapes.emplace_back(conc, 0.0);
-        int max_conc = 1;
-        for (int conc : c.sweep.concurrency_levels) max_conc = std::max(max_conc, conc);
-        for (double rate : c.sweep.rates) shapes.emplace_back(max_conc, rate);
-        for (auto [conc, rate] : shapes) {
-          StatusOr<std::unique_ptr<bench::Client>> client = InvalidArgument("protocol");
-          if (c.workload.protocol == "grpc") {
-            bench::GrpcClientOptions go;
-            go.target = "127.0.0.1:" + std::to_string(server.grpc_port());
-            go.api = c.workload.api == "seed" ? bench::GrpcApi::kSeed : bench::GrpcApi::kV1;
-            go.slots = conc;
-            client = bench::MakeGrpcClient(go);
-          } else {
-            bench::HttpClientOptions ho;
-            ho.target = "127.0.0.1:" + std::to_string(server.http_port());
-            ho.slots = conc;
-            client = bench::MakeHttpClient(ho);
-          }
-          if (!client.ok()) return client.status();
-          bench::LoadOptions lo;
-          lo.concurrency = conc;
-          lo.batch = batch;
-          lo.requests = c.sweep.duration_s > 0 ? 0 : c.sweep.requests_per_point;
-          lo.duration_s = c.sweep.duration_s;
-          lo.warmup_requests = c.sweep.warmup_requests;
-          lo.rate = rate;
-          lo.progress = nullptr;
-          auto before = server.Metrics();
-          const bench::LoadResult lr = bench::RunLoad(**client, workload, lo);
-          (*client)->Shutdown();
-          auto after = server.Metrics();
-          const double mean_batch = before.ok() && after.ok() ? BatchMean(*before, *after) : 0.0;
-          r["points"].push_back(PointJson(batch, conc, rate, wait, rep, lr, mean_batch));
-          ++done;
-          char line[256];
-          std::snprintf(line, sizeof line,
-                        "point %zu/%zu: batch %d conc %d%s wait %d rep %d: %.0f %s/s, p50 %.2f ms, "
-                        "p99 %.2f ms, %ld errors, server batch %.1f",
-                        done, total, batch, conc,
-                        rate > 0 ? (" rate " + std::to_string(rate)).c_str() : "", wait, rep,
-                        lr.items_per_s, r["items_name"].get<std::string>().c_str(), lr.latency.p50,
-                        lr.latency.p99, lr.errors, mean_batch);
-          log(line);
+        for (auto [conc, rate] : Shapes(c.sweep)) {
+          std::string line;
+          ASSIGN_OR_RETURN(json p,
+                           RunPoint(c, server, workload, {batch, conc, wait, rep, rate}, &line));
+          r["points"].push_back(std::move(p));
+          log("point " + std::to_string(++done) + "/" + std::to_string(total) + ": " + line);
         }
       }
     }
     const int rc = server.Stop();
     if (rc != 0) log("warning: the server exited with " + std::to_string(rc));
   }
-  log("measuring quality (in-process engine, same precision)");
+  log("measuring quality (in-process, same backend and precision)");
   json quality;
   Status q = Quality(c, c.server.model_dir.empty() ? o.default_model_dir : c.server.model_dir,
                      o.data_dir, &quality);

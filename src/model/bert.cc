@@ -10,23 +10,6 @@
 
 namespace encserve {
 
-void TokenBatch::Add(const std::vector<int32_t>& seq_ids,
-                     const std::vector<int32_t>& seq_type_ids) {
-  ids.insert(ids.end(), seq_ids.begin(), seq_ids.end());
-  if (seq_type_ids.empty()) {
-    type_ids.insert(type_ids.end(), seq_ids.size(), 0);
-  } else {
-    type_ids.insert(type_ids.end(), seq_type_ids.begin(), seq_type_ids.end());
-  }
-  offsets.push_back(static_cast<int>(ids.size()));
-}
-
-void TokenBatch::Clear() {
-  ids.clear();
-  type_ids.clear();
-  offsets.assign(1, 0);
-}
-
 StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& dir,
                                                      const kernels::KernelTable& kernels,
                                                      const PrecisionOptions& precision) {

@@ -8,24 +8,13 @@
 #include <vector>
 
 #include "core/aligned_buffer.h"
+#include "core/batch.h"
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "model/bert_weights.h"
 #include "model/config.h"
 
 namespace encserve {
-
-// A padding-free batch: sequence s is tokens [offsets[s], offsets[s+1]) of ids/type_ids.
-// Attention never crosses sequences, so no FLOPs go to padding and no mask is needed.
-struct TokenBatch {
-  std::vector<int32_t> ids;
-  std::vector<int32_t> type_ids;
-  std::vector<int> offsets{0};
-  int num_seqs() const { return static_cast<int>(offsets.size()) - 1; }
-  int num_tokens() const { return offsets.back(); }
-  void Add(const std::vector<int32_t>& seq_ids, const std::vector<int32_t>& seq_type_ids);
-  void Clear();
-};
 
 // Scratch memory for one forward pass; one per engine replica (not shared between threads).
 struct Workspace {

@@ -115,6 +115,21 @@ StatusOr<BertConfig> ParseBertConfig(const std::string& text, const std::string&
   return c;
 }
 
+namespace {
+// id2label names in id order; empty unless it names exactly ids 0 .. n-1 with strings.
+std::vector<std::string> ParseLabels(const std::string& text, int n) {
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("id2label") || !j["id2label"].is_object()) return {};
+  std::vector<std::string> labels(n);
+  for (int i = 0; i < n; ++i) {
+    const auto it = j["id2label"].find(std::to_string(i));
+    if (it == j["id2label"].end() || !it->is_string()) return {};
+    labels[i] = it->get<std::string>();
+  }
+  return labels;
+}
+}  // namespace
+
 StatusOr<ModelConfig> LoadModelConfig(const std::string& dir) {
   const fs::path root(dir);
   if (!fs::is_directory(root)) return NotFound("model folder " + dir + " does not exist");
@@ -130,6 +145,7 @@ StatusOr<ModelConfig> LoadModelConfig(const std::string& dir) {
     mc.kind = ModelKind::kCrossEncoder;
     mc.num_labels = labels;
     if (labels < 1) return InvalidArgument(cfg_path.string() + ": num_labels must be >= 1");
+    mc.labels = ParseLabels(ss.str(), labels);
   }
   mc.max_seq_length = mc.bert.max_position_embeddings;
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -33,7 +34,8 @@ enum class PoolingMode { kMean, kCls, kMax };
 struct ModelConfig {
   BertConfig bert;
   ModelKind kind = ModelKind::kEmbedding;
-  int num_labels = 0;  // cross-encoder only
+  int num_labels = 0;               // cross-encoder only
+  std::vector<std::string> labels;  // config.json id2label in id order (empty if absent)
   PoolingMode pooling = PoolingMode::kMean;
   bool normalize = true;     // L2-normalise embeddings (sentence-transformers Normalize module)
   int max_seq_length = 512;  // tokens incl. specials; truncation length for requests

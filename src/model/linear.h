@@ -50,7 +50,7 @@ struct PrecisionOptions {
   int group_size = 64;  // int4 only: weights per scale along K (32, 64 or 128)
   Int4Recipe int4_recipe = Int4Recipe::kGptq;
   // kGptq: token id sequences the fp32 model runs on to measure each GEMM's input Hessian
-  // (engine/calibration.h makes data-free ones from the vocabulary). Empty: kGptq acts as kRotate.
+  // (backends/native/calibration.h makes data-free ones from the vocabulary). Empty: kGptq acts as kRotate.
   std::vector<std::vector<int32_t>> calibration;
 };
 

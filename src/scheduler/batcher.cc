@@ -19,8 +19,8 @@ struct Batcher::Pending {
   }
 };
 
-Batcher::Batcher(const Engine& engine, BatcherOptions options, BatcherObserver observer)
-    : engine_(engine), options_(std::move(options)), observer_(std::move(observer)) {
+Batcher::Batcher(const backends::Backend& backend, BatcherOptions options, BatcherObserver observer)
+    : backend_(backend), options_(std::move(options)), observer_(std::move(observer)) {
   const int n = std::max(1, options_.workers);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
@@ -40,8 +40,8 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
                       std::to_string(options_.max_queue_items) + " items / " +
                       std::to_string(options_.max_queue_tokens) + " tokens)");
   }
-  const int dim = request->task == Task::kEmbed ? engine_.config().bert.hidden_size
-                                                : engine_.config().num_labels;
+  const int dim =
+      request->task == Task::kEmbed ? backend_.info().hidden_size : backend_.info().num_labels;
   request->out.rows = n;
   request->out.dim = dim;
   request->out.data.assign(static_cast<size_t>(n) * dim, 0.0f);
@@ -197,14 +197,11 @@ void Batcher::RunBatch(std::vector<Item>& batch) {
     }
     if (items.empty()) continue;
     const Clock::time_point t0 = Clock::now();
-    StatusOr<Embeddings> out = Embeddings{};
-    if (options_.null_backend) {
-      out->rows = tokens.num_seqs();
-      out->dim =
-          task == Task::kEmbed ? engine_.config().bert.hidden_size : engine_.config().num_labels;
-      out->data.assign(static_cast<size_t>(out->rows) * out->dim, 0.0f);
-    } else {
-      out = task == Task::kEmbed ? engine_.EmbedBatch(tokens, false) : engine_.LogitsBatch(tokens);
+    StatusOr<Embeddings> out = backend_.Run(task, tokens);
+    if (out.ok()) {
+      if (Status st = backends::CheckOutputShape(backend_.info(), task, tokens, *out); !st.ok()) {
+        out = st;
+      }
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     if (observer_.on_batch) {

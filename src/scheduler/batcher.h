@@ -1,5 +1,6 @@
 // Batcher: the dynamic batcher of one model. Requests arrive already tokenised; each of their
-// items (one sequence: a text or a pair) is queued; one worker thread per engine replica asks
+// items (one sequence: a text or a pair) is queued; one worker thread per concurrent backend
+// batch (Backend::info().max_concurrent_batches) asks
 // the batching policy (batching_policy.h) for the next batch whenever it is free, runs it as one
 // padding-free forward pass, and scatters each row back to its request's slot. A request
 // completes (its callback runs, on the worker thread) when all of its items are done, so large
@@ -21,13 +22,14 @@
 #include <thread>
 #include <vector>
 
+#include "backends/backend.h"
 #include "core/status.h"
-#include "engine/engine.h"
 #include "scheduler/batching_policy.h"
+#include "tokenizer/tokenizer.h"
 
 namespace encserve::scheduler {
 
-enum class Task { kEmbed, kLogits };
+using backends::Task;
 
 // One request's work and its results. Fill in the inputs, then Submit().
 struct BatchRequest {
@@ -54,18 +56,15 @@ struct BatcherObserver {
 
 struct BatcherOptions {
   PolicyOptions policy;
-  int workers = 1;                 // one per engine replica
+  int workers = 1;                 // one per batch the backend can run at once
   int64_t max_queue_items = 4096;  // admission bounds
   int64_t max_queue_tokens = 1 << 20;
-  // Null backend: answer every batch with zeros of the right shape without running the model
-  // (measures the server and client alone; never for real answers).
-  bool null_backend = false;
   int idle_spin_us = 50;  // an idle worker polls the queue this long before sleeping
 };
 
 class Batcher {
  public:
-  Batcher(const Engine& engine, BatcherOptions options, BatcherObserver observer = {});
+  Batcher(const backends::Backend& backend, BatcherOptions options, BatcherObserver observer = {});
   ~Batcher();  // Shutdown(now) if still running
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -94,7 +93,7 @@ class Batcher {
   void RunBatch(std::vector<Item>& batch);
   static void FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status);
 
-  const Engine& engine_;
+  const backends::Backend& backend_;
   const BatcherOptions options_;
   const BatcherObserver observer_;
   mutable std::mutex mu_;

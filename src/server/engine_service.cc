@@ -1,20 +1,14 @@
 #include "server/engine_service.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <numeric>
 #include <string_view>
 #include <thread>
 
-#include "kernels/cpu_features.h"
-#include "kernels/precision.h"
-#include "model/ops.h"
-
 namespace encserve::server {
 namespace {
-
-using ops::Dot;
-using ops::L2Normalize;
 
 double Seconds(scheduler::Clock::time_point since) {
   return std::chrono::duration<double>(scheduler::Clock::now() - since).count();
@@ -35,50 +29,65 @@ StatusOr<std::unique_ptr<EngineService>> EngineService::Create(
   if (options.limits.max_client_batch_size < 1 || options.limits.max_text_chars < 1) {
     return InvalidArgument("max_client_batch_size and max_text_chars must be positive");
   }
-  ASSIGN_OR_RETURN(s->engine_, Engine::Load(options.engine));
-  // The engine chunks by its own limits; the batcher's limits are the ones that matter, so
-  // keep the engine's at least as large.
   s->metrics_ = std::make_unique<ServerMetrics>();
+  ASSIGN_OR_RETURN(s->pipeline_, Pipeline::Load(options.pipeline, s->metrics_->BackendHooks()));
+  s->metrics_->AttachBackends(&s->pipeline_->backend());
   scheduler::BatcherOptions b = options.batcher;
-  b.workers = options.engine.replicas;
-  if (options.backend != "encserve" && options.backend != "null") {
-    return InvalidArgument("backend must be encserve or null, not '" + options.backend + "'");
-  }
-  b.null_backend = options.backend == "null";
-  s->batcher_ = std::make_unique<scheduler::Batcher>(*s->engine_, b, s->metrics_->BatcherHooks());
+  b.workers = options.pipeline.common.replicas;
+  s->batcher_ =
+      std::make_unique<scheduler::Batcher>(s->pipeline_->backend(), b, s->metrics_->BatcherHooks());
   s->metrics_->AttachBatcher(s->batcher_.get());
-  if (options.warmup && !b.null_backend) RETURN_IF_ERROR(s->Warmup());
+  if (options.warmup) RETURN_IF_ERROR(s->Warmup());
   s->ready_.store(true);
   return s;
 }
 
 EngineService::~EngineService() {
-  if (metrics_) metrics_->AttachBatcher(nullptr);
+  if (metrics_) {
+    metrics_->AttachBatcher(nullptr);
+    metrics_->AttachBackends(nullptr);
+  }
   if (batcher_) batcher_->Shutdown(scheduler::Clock::now());
 }
 
-Status EngineService::Warmup() {
+Status EngineService::WarmupBackend(const backends::Backend& backend) const {
   // One batch at the max length on every replica (allocates the workspaces, faults the weights).
-  const int len = engine_->max_length();
+  const int len = pipeline_->max_length();
   const auto& policy = options_.batcher.policy;
   const int seqs = std::max(1, std::min(policy.max_batch_size, policy.max_batch_tokens / len));
+  const Tokenizer& tok = pipeline_->tokenizer();
   TokenBatch batch;
-  std::vector<int32_t> ids(len, engine_->tokenizer().unk_id()), types(len, 0);
-  ids.front() = engine_->tokenizer().cls_id();
-  ids.back() = engine_->tokenizer().sep_id();
-  for (int s = 0; s < seqs; ++s) batch.Add(ids, types);
-  const bool cross = engine_->config().kind == ModelKind::kCrossEncoder;
-  std::vector<Status> results(options_.engine.replicas);
+  std::vector<int32_t> ids(len, tok.unk_id()), types(len, 0);
+  ids.front() = tok.cls_id();
+  ids.back() = tok.sep_id();
+  for (int i = 0; i < seqs; ++i) batch.Add(ids, types);
+  const backends::Task task = pipeline_->config().kind == ModelKind::kCrossEncoder
+                                  ? backends::Task::kLogits
+                                  : backends::Task::kEmbed;
+  const int replicas = backend.info().max_concurrent_batches;
+  std::vector<Status> results(replicas);
   std::vector<std::thread> threads;
-  for (int r = 0; r < options_.engine.replicas; ++r) {
-    threads.emplace_back([&, r] {
-      auto out = cross ? engine_->LogitsBatch(batch) : engine_->EmbedBatch(batch, false);
-      results[r] = out.status();
-    });
+  for (int r = 0; r < replicas; ++r) {
+    threads.emplace_back([&, r] { results[r] = backend.Run(task, batch).status(); });
   }
   for (auto& t : threads) t.join();
   for (const Status& st : results) RETURN_IF_ERROR(st);
   return Status::Ok();
+}
+
+Status EngineService::Warmup() {
+  // Every loaded backend of the chain. A failure is fatal only without a fallback: with one,
+  // the chain fails over at run time (and counts it).
+  const bool chain = !options_.pipeline.fallback.empty();
+  return pipeline_->backend().ForEachLoaded([&](const backends::Backend& b) -> Status {
+    Status st = WarmupBackend(b);
+    if (!st.ok() && chain) {
+      std::fprintf(stderr, "[backend] warm-up of %s failed: %s\n", b.info().name.c_str(),
+                   st.ToString().c_str());
+      return Status::Ok();
+    }
+    return st;
+  });
 }
 
 Status EngineService::CheckTexts(size_t count, const char* what) const {
@@ -90,49 +99,20 @@ Status EngineService::CheckTexts(size_t count, const char* what) const {
   return Status::Ok();
 }
 
-namespace {
-Status CheckText(std::string_view text, size_t i, int max_chars) {
-  if (text.empty()) return InvalidArgument("text " + std::to_string(i) + " is empty");
-  if (text.size() > static_cast<size_t>(max_chars)) {
-    return OutOfRange("text " + std::to_string(i) + " has " + std::to_string(text.size()) +
-                      " bytes; the limit is " + std::to_string(max_chars));
-  }
-  return Status::Ok();
-}
-Status TooLong(size_t i, int max_len) {
-  return OutOfRange("text " + std::to_string(i) + " is longer than the model's " +
-                    std::to_string(max_len) + " tokens and truncate is false");
-}
-}  // namespace
-
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,
                                                            bool truncate) const {
   const auto t0 = scheduler::Clock::now();
-  std::vector<Encoding> out(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    RETURN_IF_ERROR(CheckText(texts[i], i, options_.limits.max_text_chars));
-    auto e = engine_->tokenizer().Encode(texts[i], engine_->max_length());
-    if (!e.ok()) return InvalidArgument("text " + std::to_string(i) + ": " + e.status().message());
-    if (e->truncated && !truncate) return TooLong(i, engine_->max_length());
-    out[i] = std::move(e).value();
-  }
+  auto out = pipeline_->EncodeTexts(
+      texts, InputLimits{static_cast<size_t>(options_.limits.max_text_chars), truncate});
   metrics_->ObserveTokenize(Seconds(t0));
   return out;
 }
 
-StatusOr<std::vector<Encoding>> EngineService::EncodePairs(
-    const std::vector<std::pair<std::string, std::string>>& pairs, bool truncate) const {
+StatusOr<std::vector<Encoding>> EngineService::EncodePairs(const std::vector<TextPair>& pairs,
+                                                           bool truncate) const {
   const auto t0 = scheduler::Clock::now();
-  std::vector<Encoding> out(pairs.size());
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    RETURN_IF_ERROR(CheckText(pairs[i].first, i, options_.limits.max_text_chars));
-    RETURN_IF_ERROR(CheckText(pairs[i].second, i, options_.limits.max_text_chars));
-    auto e =
-        engine_->tokenizer().EncodePair(pairs[i].first, pairs[i].second, engine_->max_length());
-    if (!e.ok()) return InvalidArgument("pair " + std::to_string(i) + ": " + e.status().message());
-    if (e->truncated && !truncate) return TooLong(i, engine_->max_length());
-    out[i] = std::move(e).value();
-  }
+  auto out = pipeline_->EncodePairs(
+      pairs, InputLimits{static_cast<size_t>(options_.limits.max_text_chars), truncate});
   metrics_->ObserveTokenize(Seconds(t0));
   return out;
 }
@@ -164,11 +144,11 @@ void EngineService::Run(scheduler::Task task, std::vector<Encoding> inputs,
 }
 
 void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResult> done) {
-  if (engine_->config().kind != ModelKind::kEmbedding) {
+  if (pipeline_->config().kind != ModelKind::kEmbedding) {
     return done(FailedPrecondition("this model is a cross-encoder: use Score or Rerank"));
   }
   if (Status st = CheckTexts(params.texts.size(), "texts"); !st.ok()) return done(st);
-  const int dim = engine_->config().bert.hidden_size;
+  const int dim = pipeline_->backend().info().hidden_size;
   const int out_dim = params.dimensions.value_or(dim);
   if (out_dim < 1 || out_dim > dim) {
     return done(InvalidArgument("dimensions must be in 1.." + std::to_string(dim)));
@@ -176,21 +156,12 @@ void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResu
   auto enc = EncodeTexts(params.texts, params.truncate);
   if (!enc.ok()) return done(enc.status());
   const int64_t tokens = CountTokens(*enc);
-  const bool normalize = params.normalize.value_or(engine_->config().normalize);
+  const bool normalize = params.normalize.value_or(pipeline_->config().normalize);
   Run(scheduler::Task::kEmbed, std::move(enc).value(), ctx,
       [done, out_dim, normalize, tokens](StatusOr<Embeddings> rows) {
         if (!rows.ok()) return done(rows.status());
-        EmbedResult r;
-        r.rows = rows->rows;
-        r.dim = out_dim;
-        r.prompt_tokens = tokens;
-        r.data.resize(static_cast<size_t>(r.rows) * out_dim);
-        for (int i = 0; i < r.rows; ++i) {
-          float* dst = r.data.data() + static_cast<size_t>(i) * out_dim;
-          std::copy(rows->row(i), rows->row(i) + out_dim, dst);
-          if (normalize) L2Normalize(dst, out_dim);
-        }
-        done(std::move(r));
+        Embeddings e = FinishEmbeddings(*rows, out_dim, normalize);
+        done(EmbedResult{e.rows, e.dim, std::move(e.data), tokens});
       });
 }
 
@@ -202,32 +173,38 @@ void EngineService::EmbedNormalized(
   const int64_t tokens = CountTokens(*enc);
   Run(scheduler::Task::kEmbed, std::move(enc).value(), ctx,
       [done, tokens](StatusOr<Embeddings> rows) {
-        if (rows.ok()) {
-          for (int i = 0; i < rows->rows; ++i)
-            L2Normalize(rows->data.data() + i * rows->dim, rows->dim);
-        }
+        if (rows.ok()) NormalizeRows(&*rows);
         done(std::move(rows), tokens);
       });
 }
 
-float EngineService::PairScore(const float* logits, bool raw) const {
-  return ScoreFromLogits(logits, engine_->config().num_labels, !raw);
+namespace {
+ScoreActivation Activation(bool raw_scores) {
+  return raw_scores ? ScoreActivation::kRaw : ScoreActivation::kActivate;
 }
+RerankResult Rank(const std::vector<float>& scores, const RerankParams& p, int64_t tokens) {
+  RerankResult r;
+  r.prompt_tokens = tokens;
+  for (int i : RankByScore(scores, p.top_n)) {
+    RankedDocument d{i, scores[i], std::nullopt};
+    if (p.return_documents) d.document = p.documents[i];
+    r.results.push_back(std::move(d));
+  }
+  return r;
+}
+}  // namespace
 
 void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResult> done) {
   if (Status st = CheckTexts(params.pairs.size(), "pairs"); !st.ok()) return done(st);
-  if (engine_->config().kind == ModelKind::kCrossEncoder) {
+  if (pipeline_->config().kind == ModelKind::kCrossEncoder) {
     auto enc = EncodePairs(params.pairs, params.truncate);
     if (!enc.ok()) return done(enc.status());
     const int64_t tokens = CountTokens(*enc);
-    const bool raw = params.raw_scores;
+    const ScoreActivation activation = Activation(params.raw_scores);
     Run(scheduler::Task::kLogits, std::move(enc).value(), ctx,
-        [this, done, tokens, raw](StatusOr<Embeddings> logits) {
+        [done, tokens, activation](StatusOr<Embeddings> logits) {
           if (!logits.ok()) return done(logits.status());
-          ScoreResult r;
-          r.prompt_tokens = tokens;
-          for (int i = 0; i < logits->rows; ++i) r.scores.push_back(PairScore(logits->row(i), raw));
-          done(std::move(r));
+          done(ScoreResult{PairScores(*logits, activation), tokens});
         });
     return;
   }
@@ -237,51 +214,26 @@ void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResu
   EmbedNormalized(dedup.texts, params.truncate, ctx,
                   [done, rows](StatusOr<Embeddings> emb, int64_t tokens) {
                     if (!emb.ok()) return done(emb.status());
-                    ScoreResult r;
-                    r.prompt_tokens = tokens;
-                    for (auto [a, b] : *rows)
-                      r.scores.push_back(Dot(emb->row(a), emb->row(b), emb->dim));
-                    done(std::move(r));
+                    done(ScoreResult{CosineScores(*emb, *rows), tokens});
                   });
 }
-
-namespace {
-RerankResult Rank(const std::vector<float>& scores, const RerankParams& p, int64_t tokens) {
-  std::vector<int> order(scores.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
-  const size_t n =
-      std::min(order.size(), static_cast<size_t>(p.top_n.value_or(static_cast<int>(order.size()))));
-  RerankResult r;
-  r.prompt_tokens = tokens;
-  for (size_t k = 0; k < n; ++k) {
-    RankedDocument d{order[k], scores[order[k]], std::nullopt};
-    if (p.return_documents) d.document = p.documents[order[k]];
-    r.results.push_back(std::move(d));
-  }
-  return r;
-}
-}  // namespace
 
 void EngineService::Rerank(RerankParams params, RequestContext ctx, Done<RerankResult> done) {
   if (Status st = CheckTexts(params.documents.size(), "documents"); !st.ok()) return done(st);
   if (params.query.empty()) return done(InvalidArgument("query is empty"));
   if (params.top_n && *params.top_n < 1) return done(InvalidArgument("top_n must be positive"));
   auto p = std::make_shared<RerankParams>(std::move(params));
-  if (engine_->config().kind == ModelKind::kCrossEncoder) {
-    std::vector<std::pair<std::string, std::string>> pairs;
+  if (pipeline_->config().kind == ModelKind::kCrossEncoder) {
+    std::vector<TextPair> pairs;
     pairs.reserve(p->documents.size());
     for (const std::string& d : p->documents) pairs.emplace_back(p->query, d);
     auto enc = EncodePairs(pairs, p->truncate);
     if (!enc.ok()) return done(enc.status());
     const int64_t tokens = CountTokens(*enc);
     Run(scheduler::Task::kLogits, std::move(enc).value(), ctx,
-        [this, done, p, tokens](StatusOr<Embeddings> logits) {
+        [done, p, tokens](StatusOr<Embeddings> logits) {
           if (!logits.ok()) return done(logits.status());
-          std::vector<float> scores;
-          for (int i = 0; i < logits->rows; ++i)
-            scores.push_back(PairScore(logits->row(i), p->raw_scores));
-          done(Rank(scores, *p, tokens));
+          done(Rank(PairScores(*logits, Activation(p->raw_scores)), *p, tokens));
         });
     return;
   }
@@ -289,15 +241,13 @@ void EngineService::Rerank(RerankParams params, RequestContext ctx, Done<RerankR
   texts.insert(texts.end(), p->documents.begin(), p->documents.end());
   EmbedNormalized(texts, p->truncate, ctx, [done, p](StatusOr<Embeddings> emb, int64_t tokens) {
     if (!emb.ok()) return done(emb.status());
-    std::vector<float> scores;
-    for (int i = 1; i < emb->rows; ++i) scores.push_back(Dot(emb->row(0), emb->row(i), emb->dim));
-    done(Rank(scores, *p, tokens));
+    done(Rank(CosineToFirst(*emb), *p, tokens));
   });
 }
 
 void EngineService::Similarity(SimilarityParams params, RequestContext ctx,
                                Done<SimilarityResult> done) {
-  if (engine_->config().kind != ModelKind::kEmbedding) {
+  if (pipeline_->config().kind != ModelKind::kEmbedding) {
     return done(FailedPrecondition("similarity needs an embedding model; this is a cross-encoder"));
   }
   if (Status st = CheckTexts(params.sentences.size(), "sentences"); !st.ok()) return done(st);
@@ -305,21 +255,19 @@ void EngineService::Similarity(SimilarityParams params, RequestContext ctx,
   texts.insert(texts.end(), params.sentences.begin(), params.sentences.end());
   EmbedNormalized(texts, params.truncate, ctx, [done](StatusOr<Embeddings> emb, int64_t tokens) {
     if (!emb.ok()) return done(emb.status());
-    SimilarityResult r;
-    r.prompt_tokens = tokens;
-    for (int i = 1; i < emb->rows; ++i) r.scores.push_back(Dot(emb->row(0), emb->row(i), emb->dim));
-    done(std::move(r));
+    done(SimilarityResult{CosineToFirst(*emb), tokens});
   });
 }
 
 StatusOr<TokenizeResult> EngineService::Tokenize(const TokenizeParams& params) const {
   RETURN_IF_ERROR(CheckTexts(params.texts.size(), "texts"));
-  const Tokenizer& tok = engine_->tokenizer();
+  const Tokenizer& tok = pipeline_->tokenizer();
   TokenizeResult r;
   // Without truncation, tokenise up to the position limit so overlong texts are reported whole.
-  const size_t max_len = params.truncate ? engine_->max_length() : 1u << 20;
+  const size_t max_len = params.truncate ? pipeline_->max_length() : 1u << 20;
   for (size_t i = 0; i < params.texts.size(); ++i) {
-    RETURN_IF_ERROR(CheckText(params.texts[i], i, options_.limits.max_text_chars));
+    RETURN_IF_ERROR(
+        CheckText(params.texts[i], i, {static_cast<size_t>(options_.limits.max_text_chars)}));
     auto e = tok.Encode(params.texts[i], max_len);
     if (!e.ok()) return InvalidArgument("text " + std::to_string(i) + ": " + e.status().message());
     std::vector<Token> tokens;
@@ -334,22 +282,53 @@ StatusOr<TokenizeResult> EngineService::Tokenize(const TokenizeParams& params) c
   return r;
 }
 
-ServiceInfo EngineService::Info() const {
-  const ModelConfig& c = engine_->config();
-  ServiceInfo i;
-  i.model_dir = options_.engine.model_dir;
-  i.model_id = std::filesystem::path(options_.engine.model_dir).filename().string();
-  if (i.model_id.empty()) {
-    i.model_id = std::filesystem::path(options_.engine.model_dir).parent_path().filename().string();
+namespace {
+BackendStatus StatusOf(const backends::MemberState& m, bool primary) {
+  BackendStatus b;
+  b.name = m.name;
+  b.role = primary ? "primary" : "fallback";
+  b.loaded = m.loaded;
+  b.in_service = m.in_service;
+  b.load_error = m.load_error;
+  b.batches = m.batches;
+  b.failures = m.failures;
+  if (m.info != nullptr) {
+    b.precision = m.info->precision;
+    b.fp32_kernels = m.info->fp32_kernels;
+    b.quant_kernels = m.info->quant_kernels;
+    b.device = m.info->device;
   }
+  return b;
+}
+}  // namespace
+
+ServiceInfo EngineService::Info() const {
+  const ModelConfig& c = pipeline_->config();
+  const std::string& dir = options_.pipeline.common.model_dir;
+  ServiceInfo i;
+  i.model_dir = dir;
+  i.model_id = std::filesystem::path(dir).filename().string();
+  if (i.model_id.empty()) i.model_id = std::filesystem::path(dir).parent_path().filename().string();
   i.model_kind = c.kind == ModelKind::kCrossEncoder ? "cross-encoder" : "embedding";
-  i.precision = kernels::PrecisionName(options_.engine.precision);
-  i.backend = options_.backend == "null" ? "null" : "encserve-cpu";
-  i.isa = engine_->kernels().name;
+  const std::vector<backends::MemberState> states = pipeline_->backend().States();
+  for (size_t k = 0; k < states.size(); ++k) i.backends.push_back(StatusOf(states[k], k == 0));
+  // The backend serving now: the first in service (else the first loaded, which the chain
+  // tries first when none is in service).
+  const BackendStatus* serving = nullptr;
+  for (const BackendStatus& b : i.backends) {
+    if (b.loaded && (serving == nullptr || (!serving->in_service && b.in_service))) serving = &b;
+  }
+  if (serving != nullptr) {
+    i.backend = serving->name;
+    i.precision = serving->precision;
+    i.device = serving->device;
+    i.isa = serving->fp32_kernels;
+    i.quant_kernels = serving->quant_kernels;
+  }
   i.version = ENCSERVE_VERSION;
   i.embedding_dim = c.kind == ModelKind::kEmbedding ? c.bert.hidden_size : 0;
   i.num_labels = c.num_labels;
-  i.max_input_length = engine_->max_length();
+  i.max_input_length = pipeline_->max_length();
   i.max_batch_size = options_.batcher.policy.max_batch_size;
   i.max_batch_tokens = options_.batcher.policy.max_batch_tokens;
   i.max_client_batch_size = options_.limits.max_client_batch_size;

@@ -1,13 +1,15 @@
-// EngineService: the Service (service.h) on a real model: validates and tokenises requests on
-// the caller's thread, runs them through the dynamic batcher on the engine's replicas, and
-// post-processes results (normalisation, Matryoshka dims, cosine, sigmoid/softmax, ranking).
+// EngineService: the Service (service.h) on a model: validates and tokenises requests on the
+// caller's thread (Pipeline::EncodeTexts, shared with the library API), runs them through the
+// dynamic batcher on the backend chain (backend + fallbacks), and post-processes results with
+// the library's functions (pipeline/postprocess.h: normalisation, Matryoshka dims, cosine,
+// sigmoid/softmax, ranking).
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
 
-#include "engine/engine.h"
+#include "pipeline/pipeline.h"
 #include "scheduler/batcher.h"
 #include "server/server_metrics.h"
 #include "server/service.h"
@@ -20,13 +22,12 @@ struct Limits {
 };
 
 struct EngineServiceOptions {
-  EngineOptions engine;  // engine.replicas also sets the number of batcher workers
+  // Backend, fallbacks, model folder, precision, threads, replicas (= batcher workers), and
+  // each backend's own section. Its batch limits are unused: the batcher's policy decides.
+  PipelineOptions pipeline;
   scheduler::BatcherOptions batcher;
   Limits limits;
-  bool warmup = true;  // one batch at the max length per replica before Ready()
-  // "encserve" (the model) or "null" (zeros of the right shape, no model work: measures the
-  // server and the load generator alone).
-  std::string backend = "encserve";
+  bool warmup = true;  // one batch at the max length per replica of every backend before Ready()
 };
 
 class EngineService final : public Service {
@@ -50,17 +51,18 @@ class EngineService final : public Service {
   // Stops admitting work, finishes queued work until `deadline`, joins the batcher.
   void Shutdown(scheduler::Clock::time_point deadline);
 
-  const Engine& engine() const { return *engine_; }
+  const Pipeline& pipeline() const { return *pipeline_; }
   ServerMetrics& metrics() { return *metrics_; }
 
  private:
   EngineService() = default;
   Status Warmup();
-  // Tokenises texts (or pairs when `second` is set) with the request limits.
+  Status WarmupBackend(const backends::Backend& backend) const;
+  // Tokenises texts (or pairs) with the request limits (the pipeline's checks).
   StatusOr<std::vector<Encoding>> EncodeTexts(const std::vector<std::string>& texts,
                                               bool truncate) const;
-  StatusOr<std::vector<Encoding>> EncodePairs(
-      const std::vector<std::pair<std::string, std::string>>& pairs, bool truncate) const;
+  StatusOr<std::vector<Encoding>> EncodePairs(const std::vector<TextPair>& pairs,
+                                              bool truncate) const;
   Status CheckTexts(size_t count, const char* what) const;
   // Queues encodings; `done` gets the raw rows (embeddings before normalisation or logits).
   void Run(scheduler::Task task, std::vector<Encoding> inputs, const RequestContext& ctx,
@@ -69,11 +71,10 @@ class EngineService final : public Service {
   void EmbedNormalized(const std::vector<std::string>& texts, bool truncate,
                        const RequestContext& ctx,
                        std::function<void(StatusOr<Embeddings>, int64_t tokens)> done);
-  float PairScore(const float* logits, bool raw) const;
 
   EngineServiceOptions options_;
-  std::unique_ptr<Engine> engine_;
   std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<scheduler::Batcher> batcher_;
   std::atomic<bool> ready_{false};
 };

@@ -7,8 +7,9 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
-#include "kernels/cpu_features.h"
+#include "backends/registry.h"
 #include "kernels/precision.h"
 
 namespace encserve::server {
@@ -42,6 +43,19 @@ class Section {
     return Section(child.IsMap() ? child : YAML::Node(YAML::NodeType::Map), Where(key));
   }
 
+  // Every key of the mapping as a string (a backend's section; the registry checks them).
+  StatusOr<backends::Section> Scalars() {
+    backends::Section out;
+    if (!node_.IsMap()) return out;
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.as<std::string>();
+      seen_.insert(key);
+      if (!kv.second.IsScalar()) return InvalidArgument(Where(key.c_str()) + ": expected a value");
+      out[key] = kv.second.as<std::string>();
+    }
+    return out;
+  }
+
   Status Finish() const {
     if (!node_.IsMap()) return Status::Ok();
     for (const auto& kv : node_) {
@@ -60,6 +74,7 @@ class Section {
   static const char* TypeName() {
     if constexpr (std::is_same_v<T, bool>) return "true or false";
     if constexpr (std::is_integral_v<T>) return "an integer";
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of names";
     return "a string";
   }
   std::string Where(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
@@ -69,51 +84,156 @@ class Section {
   std::set<std::string> seen_;
 };
 
+// Keys of earlier versions, and where they live now.
+Status MovedKey(const Section& s, const char* key, const char* now) {
+  if (!s.Has(key)) return Status::Ok();
+  return InvalidArgument(std::string(key) + " has moved: write " + now + " (docs/server.md)");
+}
+
 Status ApplyModel(Section s, ServerConfig* c) {
-  EngineOptions& e = c->service.engine;
-  std::string precision, isa, int4_recipe;
+  backends::CommonOptions& e = c->service.pipeline.common;
+  std::string precision, dir;
   int max_length = 0;
-  std::string dir;
+  RETURN_IF_ERROR(MovedKey(s, "isa", "native.isa"));
+  RETURN_IF_ERROR(MovedKey(s, "group_size", "native.group_size"));
+  RETURN_IF_ERROR(MovedKey(s, "int4_recipe", "native.int4_recipe"));
+  RETURN_IF_ERROR(MovedKey(s, "backend", "backend: NAME at the top level"));
   RETURN_IF_ERROR(s.Get("dir", &dir));
   if (!dir.empty()) e.model_dir = dir;
   RETURN_IF_ERROR(s.Get("precision", &precision));
-  RETURN_IF_ERROR(s.Get("group_size", &e.group_size));
-  RETURN_IF_ERROR(s.Get("int4_recipe", &int4_recipe));
-  RETURN_IF_ERROR(s.Get("isa", &isa));
   RETURN_IF_ERROR(s.Get("max_length", &max_length));
-  RETURN_IF_ERROR(s.Get("backend", &c->service.backend));
-  if (c->service.backend != "encserve" && c->service.backend != "null") {
-    return InvalidArgument("model.backend: unknown backend '" + c->service.backend +
-                           "' (encserve, or null: zeros without running the model)");
-  }
   if (!precision.empty() && !kernels::ParsePrecision(precision, &e.precision)) {
     return InvalidArgument("model.precision: unknown precision '" + precision +
                            "' (fp32, bf16, fp16, int8, int4)");
   }
-  if (!int4_recipe.empty()) {
-    auto r = ParseInt4Recipe(int4_recipe);
-    if (!r.ok()) return InvalidArgument("model.int4_recipe: " + r.status().message());
-    e.int4_recipe = *r;
-  }
-  if (!isa.empty() && isa != "auto") {
-    kernels::Isa parsed;
-    if (!kernels::ParseIsa(isa, &parsed)) {
-      return InvalidArgument("model.isa: unknown ISA '" + isa +
-                             "' (auto, scalar, avx2, avx512, amx)");
-    }
-    e.isa = parsed;
-  }
-  if (max_length > 0) e.max_length = max_length;
+  if (max_length > 0) c->service.pipeline.max_length = max_length;
   return s.Finish();
+}
+
+Status ApplyEngine(Section s, ServerConfig* c) {
+  RETURN_IF_ERROR(MovedKey(s, "split_batches", "native.split_batches"));
+  backends::CommonOptions& e = c->service.pipeline.common;
+  int threads = e.threads;
+  RETURN_IF_ERROR(s.Get("threads", &threads));
+  if (threads > 0) e.threads = threads;
+  RETURN_IF_ERROR(s.Get("replicas", &e.replicas));
+  return s.Finish();
+}
+
+// backend, fallback, fallback_policy and every registered backend's section.
+Status ApplyBackends(Section& top, ServerConfig* c) {
+  PipelineOptions& p = c->service.pipeline;
+  RETURN_IF_ERROR(top.Get("backend", &p.backend));
+  RETURN_IF_ERROR(top.Get("fallback", &p.fallback));
+  for (const std::string& name : std::vector<std::string>{p.backend}) {
+    if (backends::FindBackend(name) == nullptr) {
+      return InvalidArgument("backend: unknown backend '" + name + "' (" +
+                             backends::BackendNames() + ")");
+    }
+  }
+  for (const std::string& name : p.fallback) {
+    if (backends::FindBackend(name) == nullptr) {
+      return InvalidArgument("fallback: unknown backend '" + name + "' (" +
+                             backends::BackendNames() + ")");
+    }
+  }
+  ASSIGN_OR_RETURN(Section policy, top.Child("fallback_policy"));
+  RETURN_IF_ERROR(policy.Get("max_failures", &p.fallback_policy.max_failures));
+  RETURN_IF_ERROR(policy.Get("retry_after_ms", &p.fallback_policy.retry_after_ms));
+  RETURN_IF_ERROR(policy.Get("batch_timeout_ms", &p.fallback_policy.batch_timeout_ms));
+  RETURN_IF_ERROR(policy.Finish());
+  for (const backends::BackendSpec& spec : backends::Registry()) {
+    ASSIGN_OR_RETURN(Section section, top.Child(spec.name.c_str()));
+    ASSIGN_OR_RETURN(backends::Section values, section.Scalars());
+    RETURN_IF_ERROR(backends::ValidateSection(spec, values));
+    for (auto& [k, v] : values) p.sections[spec.name][k] = v;
+  }
+  return Status::Ok();
+}
+
+Status ApplyBatching(Section s, scheduler::PolicyOptions* p) {
+  int64_t wait_us = p->max_wait.count();
+  RETURN_IF_ERROR(s.Get("enabled", &p->enabled));
+  RETURN_IF_ERROR(s.Get("max_batch_size", &p->max_batch_size));
+  RETURN_IF_ERROR(s.Get("max_batch_tokens", &p->max_batch_tokens));
+  RETURN_IF_ERROR(s.Get("max_wait_us", &wait_us));
+  RETURN_IF_ERROR(s.Get("group_by_length", &p->group_by_length));
+  p->max_wait = std::chrono::microseconds(wait_us);
+  return s.Finish();
+}
+
+Status ApplyLimits(Section s, ServerConfig* c) {
+  RETURN_IF_ERROR(s.Get("max_client_batch_size", &c->service.limits.max_client_batch_size));
+  RETURN_IF_ERROR(s.Get("max_text_chars", &c->service.limits.max_text_chars));
+  RETURN_IF_ERROR(s.Get("max_body_bytes", &c->max_body_bytes));
+  RETURN_IF_ERROR(s.Get("request_timeout_ms", &c->request_timeout_ms));
+  return s.Finish();
+}
+
+Status ApplyAuth(Section s, ServerConfig* c) {
+  std::string key_env;
+  RETURN_IF_ERROR(s.Get("api_key", &c->api_key));
+  RETURN_IF_ERROR(s.Get("api_key_env", &key_env));
+  RETURN_IF_ERROR(s.Finish());
+  if (!key_env.empty()) {
+    const char* v = std::getenv(key_env.c_str());
+    if (v == nullptr || *v == 0) {
+      return InvalidArgument("auth.api_key_env names " + key_env + ", which is not set");
+    }
+    c->api_key = v;
+  }
+  return Status::Ok();
+}
+
+// The small sections: queue, grpc, http, tls, shutdown.
+Status ApplyServing(Section& top, ServerConfig* c) {
+  ASSIGN_OR_RETURN(Section queue, top.Child("queue"));
+  RETURN_IF_ERROR(queue.Get("max_items", &c->service.batcher.max_queue_items));
+  RETURN_IF_ERROR(queue.Get("max_tokens", &c->service.batcher.max_queue_tokens));
+  RETURN_IF_ERROR(queue.Finish());
+  ASSIGN_OR_RETURN(Section grpc, top.Child("grpc"));
+  RETURN_IF_ERROR(grpc.Get("enabled", &c->grpc_enabled));
+  RETURN_IF_ERROR(grpc.Get("port", &c->grpc_port));
+  RETURN_IF_ERROR(grpc.Finish());
+  ASSIGN_OR_RETURN(Section http, top.Child("http"));
+  RETURN_IF_ERROR(http.Get("enabled", &c->http_enabled));
+  RETURN_IF_ERROR(http.Get("port", &c->http_port));
+  RETURN_IF_ERROR(http.Get("io_threads", &c->http_io_threads));
+  RETURN_IF_ERROR(http.Finish());
+  ASSIGN_OR_RETURN(Section tls, top.Child("tls"));
+  RETURN_IF_ERROR(tls.Get("cert_file", &c->tls_cert_file));
+  RETURN_IF_ERROR(tls.Get("key_file", &c->tls_key_file));
+  RETURN_IF_ERROR(tls.Finish());
+  ASSIGN_OR_RETURN(Section shutdown, top.Child("shutdown"));
+  RETURN_IF_ERROR(shutdown.Get("grace_ms", &c->shutdown_grace_ms));
+  return shutdown.Finish();
+}
+
+Status ApplyTop(Section& top, ServerConfig* c) {
+  RETURN_IF_ERROR(top.Get("host", &c->host));
+  RETURN_IF_ERROR(top.Get("warmup", &c->service.warmup));
+  ASSIGN_OR_RETURN(Section model, top.Child("model"));
+  RETURN_IF_ERROR(ApplyModel(model, c));
+  ASSIGN_OR_RETURN(Section engine, top.Child("engine"));
+  RETURN_IF_ERROR(ApplyEngine(engine, c));
+  RETURN_IF_ERROR(ApplyBackends(top, c));
+  ASSIGN_OR_RETURN(Section batching, top.Child("batching"));
+  RETURN_IF_ERROR(ApplyBatching(batching, &c->service.batcher.policy));
+  ASSIGN_OR_RETURN(Section limits, top.Child("limits"));
+  RETURN_IF_ERROR(ApplyLimits(limits, c));
+  ASSIGN_OR_RETURN(Section auth, top.Child("auth"));
+  RETURN_IF_ERROR(ApplyAuth(auth, c));
+  RETURN_IF_ERROR(ApplyServing(top, c));
+  return top.Finish();
 }
 
 }  // namespace
 
 ServerConfig DefaultServerConfig(const std::string& default_model_dir) {
   ServerConfig c;
-  c.service.engine.model_dir = default_model_dir;
-  c.service.engine.threads = std::max(1u, std::thread::hardware_concurrency());
-  c.service.engine.replicas = 1;
+  c.service.pipeline.common.model_dir = default_model_dir;
+  c.service.pipeline.common.threads = std::max(1u, std::thread::hardware_concurrency());
+  c.service.pipeline.common.replicas = 1;
   return c;
 }
 
@@ -127,79 +247,8 @@ Status ApplyServerYaml(const std::string& yaml_text, const std::string& where, S
   if (root.IsNull()) return Status::Ok();
   if (!root.IsMap()) return InvalidArgument(where + ": expected a mapping at the top level");
   Section top(root, "");
-  auto wrap = [&](Status st) {
-    return st.ok() ? st : Status(st.code(), where + ": " + st.message());
-  };
-  RETURN_IF_ERROR(wrap(top.Get("host", &c->host)));
-  RETURN_IF_ERROR(wrap(top.Get("warmup", &c->service.warmup)));
-  ASSIGN_OR_RETURN(Section model, top.Child("model"));
-  RETURN_IF_ERROR(wrap(ApplyModel(model, c)));
-
-  ASSIGN_OR_RETURN(Section engine, top.Child("engine"));
-  int threads = c->service.engine.threads;
-  RETURN_IF_ERROR(wrap(engine.Get("threads", &threads)));
-  if (threads > 0) c->service.engine.threads = threads;
-  RETURN_IF_ERROR(wrap(engine.Get("replicas", &c->service.engine.replicas)));
-  RETURN_IF_ERROR(wrap(engine.Get("split_batches", &c->service.engine.split_batches)));
-  RETURN_IF_ERROR(wrap(engine.Finish()));
-
-  ASSIGN_OR_RETURN(Section batching, top.Child("batching"));
-  scheduler::PolicyOptions& p = c->service.batcher.policy;
-  int64_t wait_us = p.max_wait.count();
-  RETURN_IF_ERROR(wrap(batching.Get("enabled", &p.enabled)));
-  RETURN_IF_ERROR(wrap(batching.Get("max_batch_size", &p.max_batch_size)));
-  RETURN_IF_ERROR(wrap(batching.Get("max_batch_tokens", &p.max_batch_tokens)));
-  RETURN_IF_ERROR(wrap(batching.Get("max_wait_us", &wait_us)));
-  RETURN_IF_ERROR(wrap(batching.Get("group_by_length", &p.group_by_length)));
-  RETURN_IF_ERROR(wrap(batching.Finish()));
-  p.max_wait = std::chrono::microseconds(wait_us);
-
-  ASSIGN_OR_RETURN(Section queue, top.Child("queue"));
-  RETURN_IF_ERROR(wrap(queue.Get("max_items", &c->service.batcher.max_queue_items)));
-  RETURN_IF_ERROR(wrap(queue.Get("max_tokens", &c->service.batcher.max_queue_tokens)));
-  RETURN_IF_ERROR(wrap(queue.Finish()));
-
-  ASSIGN_OR_RETURN(Section limits, top.Child("limits"));
-  RETURN_IF_ERROR(
-      wrap(limits.Get("max_client_batch_size", &c->service.limits.max_client_batch_size)));
-  RETURN_IF_ERROR(wrap(limits.Get("max_text_chars", &c->service.limits.max_text_chars)));
-  RETURN_IF_ERROR(wrap(limits.Get("max_body_bytes", &c->max_body_bytes)));
-  RETURN_IF_ERROR(wrap(limits.Get("request_timeout_ms", &c->request_timeout_ms)));
-  RETURN_IF_ERROR(wrap(limits.Finish()));
-
-  ASSIGN_OR_RETURN(Section grpc, top.Child("grpc"));
-  RETURN_IF_ERROR(wrap(grpc.Get("enabled", &c->grpc_enabled)));
-  RETURN_IF_ERROR(wrap(grpc.Get("port", &c->grpc_port)));
-  RETURN_IF_ERROR(wrap(grpc.Finish()));
-
-  ASSIGN_OR_RETURN(Section http, top.Child("http"));
-  RETURN_IF_ERROR(wrap(http.Get("enabled", &c->http_enabled)));
-  RETURN_IF_ERROR(wrap(http.Get("port", &c->http_port)));
-  RETURN_IF_ERROR(wrap(http.Get("io_threads", &c->http_io_threads)));
-  RETURN_IF_ERROR(wrap(http.Finish()));
-
-  ASSIGN_OR_RETURN(Section auth, top.Child("auth"));
-  std::string key_env;
-  RETURN_IF_ERROR(wrap(auth.Get("api_key", &c->api_key)));
-  RETURN_IF_ERROR(wrap(auth.Get("api_key_env", &key_env)));
-  RETURN_IF_ERROR(wrap(auth.Finish()));
-  if (!key_env.empty()) {
-    const char* v = std::getenv(key_env.c_str());
-    if (v == nullptr || *v == 0) {
-      return InvalidArgument(where + ": auth.api_key_env names " + key_env + ", which is not set");
-    }
-    c->api_key = v;
-  }
-
-  ASSIGN_OR_RETURN(Section tls, top.Child("tls"));
-  RETURN_IF_ERROR(wrap(tls.Get("cert_file", &c->tls_cert_file)));
-  RETURN_IF_ERROR(wrap(tls.Get("key_file", &c->tls_key_file)));
-  RETURN_IF_ERROR(wrap(tls.Finish()));
-
-  ASSIGN_OR_RETURN(Section shutdown, top.Child("shutdown"));
-  RETURN_IF_ERROR(wrap(shutdown.Get("grace_ms", &c->shutdown_grace_ms)));
-  RETURN_IF_ERROR(wrap(shutdown.Finish()));
-  return wrap(top.Finish());
+  Status st = ApplyTop(top, c);
+  return st.ok() ? st : Status(st.code(), where + ": " + st.message());
 }
 
 Status ApplyServerYamlFile(const std::string& path, ServerConfig* config) {
@@ -234,6 +283,11 @@ Status ValidateServerConfig(const ServerConfig& c) {
   if (b.policy.max_wait.count() < 0) return InvalidArgument("batching.max_wait_us must be >= 0");
   if (b.max_queue_items < 1 || b.max_queue_tokens < 1) {
     return InvalidArgument("queue.max_items and queue.max_tokens must be positive");
+  }
+  const backends::FallbackPolicy& f = c.service.pipeline.fallback_policy;
+  if (f.max_failures < 1) return InvalidArgument("fallback_policy.max_failures must be >= 1");
+  if (f.retry_after_ms < 1 || f.batch_timeout_ms < 0) {
+    return InvalidArgument("fallback_policy.retry_after_ms must be >= 1 and batch_timeout_ms >= 0");
   }
   if (c.service.limits.max_client_batch_size > b.max_queue_items) {
     return InvalidArgument("limits.max_client_batch_size must not exceed queue.max_items");

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 
 #include "server/metrics_registry.h"
@@ -84,7 +85,20 @@ struct ServerMetrics::Impl {
       "encserve_dropped_items_total",
       "Queued items dropped before running, by reason (deadline_exceeded, cancelled, shutdown)",
       {"reason"});
+  CounterVec backend_batches = registry.AddCounterVec("encserve_backend_batches_total",
+                                                      "Batches answered, by backend", {"backend"});
+  CounterVec backend_failures = registry.AddCounterVec(
+      "encserve_backend_failures_total",
+      "Backend failures by reason: load, error, timeout, bad_output", {"backend", "reason"});
+  CounterVec fallbacks = registry.AddCounterVec(
+      "encserve_fallbacks_total",
+      "Batches (or, reason load, the start-up) passed from one backend to the next after a "
+      "failure",
+      {"from", "to", "reason"});
   RateWindow rate;
+  bool backends_registered = false;
+  std::mutex chain_mu;  // never held while calling into the registry
+  const backends::FallbackChain* chain = nullptr;
   std::mutex batcher_mu;
   const scheduler::Batcher* batcher = nullptr;
 
@@ -140,6 +154,61 @@ scheduler::BatcherObserver ServerMetrics::BatcherHooks() {
     m->dropped.With({name}).Inc(n);
   };
   return o;
+}
+
+backends::FallbackObserver ServerMetrics::BackendHooks() {
+  Impl* m = impl_.get();
+  backends::FallbackObserver o;
+  o.on_batch = [m](const std::string& b) { m->backend_batches.With({b}).Inc(); };
+  o.on_failure = [m](const std::string& b, const std::string& reason) {
+    m->backend_failures.With({b, reason}).Inc();
+  };
+  o.on_fallback = [m](const std::string& from, const std::string& to, const std::string& reason) {
+    m->fallbacks.With({from, to, reason}).Inc();
+  };
+  o.log = [](const std::string& line) {
+    std::fprintf(stderr, "[backend] %s\n", line.c_str());
+    std::fflush(stderr);
+  };
+  return o;
+}
+
+void ServerMetrics::AttachBackends(const backends::FallbackChain* chain) {
+  Impl* m = impl_.get();
+  {
+    std::lock_guard<std::mutex> lock(m->chain_mu);
+    m->chain = chain;
+    if (chain == nullptr || m->backends_registered) return;
+    m->backends_registered = true;
+  }
+  const std::vector<backends::MemberState> states = chain->States();
+  for (size_t k = 0; k < states.size(); ++k) {
+    const backends::MemberState& s = states[k];
+    const std::string name = s.name;
+    m->registry.AddCallbackGauge(
+        "encserve_backend_in_service",
+        "1 while the backend is loaded and not taken out of service after failures",
+        {{"backend", name}}, [m, name] {
+          std::lock_guard<std::mutex> l(m->chain_mu);
+          if (m->chain == nullptr) return 0.0;
+          for (const backends::MemberState& x : m->chain->States()) {
+            if (x.name == name) return x.in_service ? 1.0 : 0.0;
+          }
+          return 0.0;
+        });
+    const backends::BackendInfo* i = s.info;
+    m->registry
+        .AddGauge("encserve_backend_info",
+                  "What each backend of the chain computes with (value 1; loaded 0/1)",
+                  {{"backend", name},
+                   {"role", k == 0 ? "primary" : "fallback"},
+                   {"loaded", s.loaded ? "1" : "0"},
+                   {"device", i ? i->device : ""},
+                   {"precision", i ? i->precision : ""},
+                   {"fp32_kernels", i ? i->fp32_kernels : ""},
+                   {"quant_kernels", i ? i->quant_kernels : ""}})
+        .Set(1);
+  }
 }
 
 void ServerMetrics::AttachBatcher(const scheduler::Batcher* batcher) {

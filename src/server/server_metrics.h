@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "backends/fallback.h"
 #include "scheduler/batcher.h"
 
 namespace encserve::server {
@@ -23,6 +24,12 @@ class ServerMetrics {
   scheduler::BatcherObserver BatcherHooks();
   // Queue depth and in-flight gauges read this batcher at scrape time (may be null).
   void AttachBatcher(const scheduler::Batcher* batcher);
+  // Hooks for the backend chain: batches, failures and fallbacks by backend (and a log line
+  // on stderr for each load failure, out-of-service and recovery).
+  backends::FallbackObserver BackendHooks();
+  // Per-backend gauges (in service; what it computes with) read this chain at scrape time.
+  // The first non-null chain registers them; null detaches.
+  void AttachBackends(const backends::FallbackChain* chain);
 
   std::string Text() const;
 

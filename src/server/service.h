@@ -103,13 +103,28 @@ struct TokenizeResult {
   std::vector<std::vector<Token>> tokens;  // one list per text
 };
 
+// One backend of the serving chain (backend + fallbacks), as /info reports it.
+struct BackendStatus {
+  std::string name;
+  std::string role;  // "primary" | "fallback"
+  bool loaded = false;
+  bool in_service = false;  // loaded and not taken out after consecutive failures
+  std::string load_error;
+  std::string precision, fp32_kernels, quant_kernels, device;
+  int64_t batches = 0, failures = 0;
+};
+
 struct ServiceInfo {
   std::string model_id;  // folder name, e.g. "all-MiniLM-L6-v2"
   std::string model_dir;
   std::string model_kind;         // "embedding" | "cross-encoder"
-  std::string precision;          // "fp32" | "bf16" | "fp16" | "int8" | "int4"
-  std::string backend;            // "encserve-cpu"
-  std::string isa;                // kernel set in use, e.g. "avx512_vnni"
+  // The backend serving now (the first in service of the chain) and what it computes with.
+  std::string precision;      // "fp32" | "bf16" | "fp16" | "int8" | "int4"; "none" (null)
+  std::string backend;        // registry name: "native", "null", ...
+  std::string device;         // "cpu"
+  std::string isa;            // kernel table for fp32/bf16/fp16 GEMMs and element-wise ops
+  std::string quant_kernels;  // kernel table for int8/int4 GEMMs; "" when none is used
+  std::vector<BackendStatus> backends;  // the chain, in order
   std::string version;            // encserve version
   int embedding_dim = 0;          // hidden size (0 for cross-encoders)
   int num_labels = 0;             // cross-encoders only

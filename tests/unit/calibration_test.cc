@@ -1,6 +1,6 @@
-// Data-free GPTQ calibration (engine/calibration.h): its shape, and the same sequences as
+// Data-free GPTQ calibration (backends/native/calibration.h): its shape, and the same sequences as
 // tools/quant_sim.py's "wordsz512" set, whose accuracy docs/kernels_quant.md reports.
-#include "engine/calibration.h"
+#include "backends/native/calibration.h"
 
 #include <gtest/gtest.h>
 

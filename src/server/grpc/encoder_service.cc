@@ -118,6 +118,21 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Info(grpc::CallbackServerContext* 
   response->set_max_client_batch_size(i.max_client_batch_size);
   response->set_max_text_chars(i.max_text_chars);
   response->set_batching(i.batching);
+  response->set_device(i.device);
+  response->set_quant_kernels(i.quant_kernels);
+  for (const BackendStatus& b : i.backends) {
+    v1::BackendStatus* o = response->add_backends();
+    o->set_name(b.name);
+    o->set_role(b.role);
+    o->set_loaded(b.loaded);
+    o->set_in_service(b.in_service);
+    o->set_load_error(b.load_error);
+    o->set_precision(b.precision);
+    o->set_fp32_kernels(b.fp32_kernels);
+    o->set_quant_kernels(b.quant_kernels);
+    o->set_batches(b.batches);
+    o->set_failures(b.failures);
+  }
   EndCall(call, service_, kRoute, grpc::Status::OK);
   return call.reactor;
 }

@@ -279,7 +279,24 @@ std::string InfoBody(const ServiceInfo& info) {
             {"max_batch_tokens", info.max_batch_tokens},
             {"max_client_batch_size", info.max_client_batch_size},
             {"max_text_chars", info.max_text_chars},
-            {"batching", info.batching}};
+            {"batching", info.batching},
+            {"device", info.device},
+            {"quant_kernels", info.quant_kernels}};
+  j["kernels"] = {{"fp32", info.isa}, {"quantized", info.quant_kernels}};
+  j["backends"] = Json::array();
+  for (const BackendStatus& b : info.backends) {
+    j["backends"].push_back(
+        {{"name", b.name},
+         {"role", b.role},
+         {"loaded", b.loaded},
+         {"in_service", b.in_service},
+         {"load_error", b.load_error},
+         {"precision", b.precision},
+         {"device", b.device},
+         {"kernels", {{"fp32", b.fp32_kernels}, {"quantized", b.quant_kernels}}},
+         {"batches", b.batches},
+         {"failures", b.failures}});
+  }
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 

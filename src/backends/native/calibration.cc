@@ -1,4 +1,4 @@
-#include "engine/calibration.h"
+#include "backends/native/calibration.h"
 
 #include <algorithm>
 #include <cmath>
