@@ -23,6 +23,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx512.h"
 
 namespace encserve::kernels {
 namespace {

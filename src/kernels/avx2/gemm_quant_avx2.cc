@@ -9,6 +9,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx2.h"
 
 #ifdef __AVXVNNI__
 #error "kernels/avx2/ must not be compiled with -mavxvnni"

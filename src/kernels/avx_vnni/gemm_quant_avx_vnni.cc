@@ -9,6 +9,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx2.h"
 
 #ifndef __AVXVNNI__
 #error "kernels/avx_vnni/ must be compiled with -mavxvnni"
