@@ -15,6 +15,7 @@
 #include "kernels/quant.h"
 #include "kernels/ref.h"
 #include "kernels/ref_quant.h"
+#include "kernels/registry.h"
 #include "test_util.h"
 
 namespace encserve::kernels {
@@ -26,8 +27,8 @@ using ::encserve::testing::Random;
 class AmxInt8Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    amx_ = QuantKernelsExact(QuantIsa::kAmx);
-    vnni_ = QuantKernelsExact(QuantIsa::kAvx512Vnni);
+    amx_ = QuantKernelsNamed("amx");
+    vnni_ = QuantKernelsNamed("avx512_vnni");
     if (amx_ == nullptr || vnni_ == nullptr) GTEST_SKIP() << "CPU or OS lacks AMX-INT8";
   }
 
@@ -230,7 +231,7 @@ TEST_F(AmxBf16Test, ManyThreads) {
 // x and of Ŵ = bf16(s·q + o) from the reference affine int4 quantiser, with row and column
 // tails, every group size and a column range.
 TEST_F(AmxBf16Test, Int4DecodedToBf16MatchesReference) {
-  const QuantKernelTable* qt = QuantKernelsExact(QuantIsa::kAmx);
+  const QuantKernelTable* qt = QuantKernelsNamed("amx");
   ASSERT_NE(qt, nullptr);
   ASSERT_NE(qt->gemm_s4_bf16, nullptr) << "AMX-BF16 CPU without the int4 bf16 path";
   struct Shape {
