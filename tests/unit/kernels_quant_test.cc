@@ -1,6 +1,7 @@
 // Every quantised kernel table this CPU supports against the naive reference (kernels/ref_quant.h)
 // on the same integer data: the integer dot products agree exactly, so the outputs agree to float
-// rounding. Tables the CPU lacks are skipped. Also: the end-to-end accuracy of int8 / int4 vs fp32.
+// rounding. Tables the CPU lacks are skipped and listed at the end (isa_coverage.h). Also: the
+// end-to-end accuracy of int8 / int4 vs fp32.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "isa_coverage.h"
 #include "kernels/quant.h"
 #include "kernels/ref.h"
 #include "kernels/ref_quant.h"
@@ -22,6 +24,7 @@
 namespace encserve::kernels {
 namespace {
 
+using ::encserve::testing::IsaCoverage;
 using ::encserve::testing::MaxRelErr;
 using ::encserve::testing::Random;
 
@@ -91,7 +94,8 @@ class QuantIsaTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     table_ = QuantKernelsNamed(GetParam().c_str());
-    if (table_ == nullptr) GTEST_SKIP() << "CPU lacks " << GetParam();
+    if (table_ == nullptr) ENCSERVE_SKIP_ISA(GetParam(), IsaCoverage::LacksReason(GetParam()));
+    IsaCoverage::Exercised(GetParam());
   }
 
   // The table's output for the whole problem, with a guard value after the last element.
