@@ -392,16 +392,5 @@ TEST_P(QuantIsaTest, AccuracyVsFp32) {
 INSTANTIATE_TEST_SUITE_P(AllTables, QuantIsaTest, ::testing::ValuesIn(QuantSetNames()),
                          [](const auto& info) { return info.param; });
 
-TEST(QuantDispatch, PicksTheBestTableAtOrBelowTheIsa) {
-  const CpuFeatures& f = DetectCpu();
-  EXPECT_STREQ(QuantKernelsFor(Isa::kScalar).name, "scalar");
-  const char* want2 = f.avx_vnni ? "avx_vnni" : (f.avx2 ? "avx2" : "scalar");
-  EXPECT_STREQ(QuantKernelsFor(Isa::kAvx2).name, want2);
-  const char* want512 = f.avx512 && f.avx512_vnni ? "avx512_vnni" : want2;
-  EXPECT_STREQ(QuantKernelsFor(Isa::kAvx512).name, want512);  // never amx (ENCSERVE_ISA=avx512)
-  EXPECT_STREQ(QuantKernelsFor(Isa::kAmx).name, f.amx ? "amx" : want512);
-  EXPECT_NE(QuantKernelsNamed("scalar"), nullptr);
-}
-
 }  // namespace
 }  // namespace encserve::kernels
