@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/quant.h"
+#include "kernels/registry.h"
 #include "peak_probe.h"
 
 namespace encserve::kernels {
@@ -37,8 +38,8 @@ void SetOps(benchmark::State& state, double ops) {
 }
 
 // kind: 0 = int8, 1 = int4 g64; total: also quantise the activations every iteration.
-void BM_Gemm(benchmark::State& state, QuantIsa isa, int kind, bool total) {
-  const QuantKernelTable* t = QuantKernelsExact(isa);
+void BM_Gemm(benchmark::State& state, const char* isa, int kind, bool total) {
+  const QuantKernelTable* t = QuantKernelsNamed(isa);
   if (t == nullptr) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
@@ -66,8 +67,8 @@ void BM_Gemm(benchmark::State& state, QuantIsa isa, int kind, bool total) {
   SetOps(state, 2.0 * m * n * k);
 }
 
-void BM_QuantizeRows(benchmark::State& state, QuantIsa isa) {
-  const QuantKernelTable* t = QuantKernelsExact(isa);
+void BM_QuantizeRows(benchmark::State& state, const char* isa) {
+  const QuantKernelTable* t = QuantKernelsNamed(isa);
   if (t == nullptr) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
@@ -95,7 +96,7 @@ ENCSERVE_PEAK_LOOP_YMM(PeakLoop256, "avx2,avxvnni",
                        ENCSERVE_VNNI_Y)
 
 void BM_PeakVnni512(benchmark::State& state) {
-  if (QuantKernelsExact(QuantIsa::kAvx512Vnni) == nullptr) {
+  if (QuantKernelsNamed("avx512_vnni") == nullptr) {
     state.SkipWithError("no AVX-512 VNNI");
     return;
   }
@@ -105,7 +106,7 @@ void BM_PeakVnni512(benchmark::State& state) {
 }
 
 void BM_PeakVnni256(benchmark::State& state) {
-  if (QuantKernelsExact(QuantIsa::kAvxVnni) == nullptr) {
+  if (QuantKernelsNamed("avx_vnni") == nullptr) {
     state.SkipWithError("no AVX-VNNI");
     return;
   }
@@ -152,7 +153,7 @@ void PeakLoopAmx(long iters) {
 }
 
 void BM_PeakAmxInt8(benchmark::State& state) {
-  if (QuantKernelsExact(QuantIsa::kAmx) == nullptr) {
+  if (QuantKernelsNamed("amx") == nullptr) {
     state.SkipWithError("no AMX-INT8");
     return;
   }
@@ -185,13 +186,13 @@ void SmallShapes(benchmark::internal::Benchmark* b) {
   b->Args({16, 384, 384})->Args({512, 384, 1536});
 }
 
-void BM_GemmS8(benchmark::State& state, QuantIsa isa) {
+void BM_GemmS8(benchmark::State& state, const char* isa) {
   BM_Gemm(state, isa, 0, false);
 }
-void BM_GemmS4g64(benchmark::State& state, QuantIsa isa) {
+void BM_GemmS4g64(benchmark::State& state, const char* isa) {
   BM_Gemm(state, isa, 1, false);
 }
-void BM_GemmS8WithQuantize(benchmark::State& state, QuantIsa isa) {
+void BM_GemmS8WithQuantize(benchmark::State& state, const char* isa) {
   BM_Gemm(state, isa, 0, true);
 }
 
@@ -199,25 +200,25 @@ BENCHMARK(BM_PeakVnni512);
 BENCHMARK(BM_PeakVnni256);
 BENCHMARK(BM_PeakAmxInt8);
 BENCHMARK(BM_PeakAmxBf16);
-BENCHMARK_CAPTURE(BM_GemmS8, amx, QuantIsa::kAmx)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_GemmS8, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, amx, QuantIsa::kAmx)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_GemmS4g64, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, avx512_vnni, QuantIsa::kAvx512Vnni)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_GemmS8, avx_vnni, QuantIsa::kAvxVnni)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_GemmS4g64, avx_vnni, QuantIsa::kAvxVnni)->Apply(Shapes);
-BENCHMARK_CAPTURE(BM_GemmS8, avx2, QuantIsa::kAvx2)->Apply(SmallShapes);
-BENCHMARK_CAPTURE(BM_GemmS4g64, avx2, QuantIsa::kAvx2)->Apply(SmallShapes);
-BENCHMARK_CAPTURE(BM_GemmS8, scalar, QuantIsa::kScalar)->Args({16, 384, 384});
-BENCHMARK_CAPTURE(BM_GemmS4g64, scalar, QuantIsa::kScalar)->Args({16, 384, 384});
-BENCHMARK_CAPTURE(BM_QuantizeRows, avx512_vnni, QuantIsa::kAvx512Vnni)
+BENCHMARK_CAPTURE(BM_GemmS8, amx, "amx")->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8, avx512_vnni, "avx512_vnni")->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, amx, "amx")->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS4g64, avx512_vnni, "avx512_vnni")->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, avx512_vnni, "avx512_vnni")->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8, avx_vnni, "avx_vnni")->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS4g64, avx_vnni, "avx_vnni")->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_GemmS8, avx2, "avx2")->Apply(SmallShapes);
+BENCHMARK_CAPTURE(BM_GemmS4g64, avx2, "avx2")->Apply(SmallShapes);
+BENCHMARK_CAPTURE(BM_GemmS8, scalar, "scalar")->Args({16, 384, 384});
+BENCHMARK_CAPTURE(BM_GemmS4g64, scalar, "scalar")->Args({16, 384, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, avx512_vnni, "avx512_vnni")
     ->Args({512, 384})
     ->Args({512, 1536})
     ->Args({4096, 384});
-BENCHMARK_CAPTURE(BM_QuantizeRows, amx, QuantIsa::kAmx)->Args({512, 384})->Args({512, 1536});
-BENCHMARK_CAPTURE(BM_QuantizeRows, avx_vnni, QuantIsa::kAvxVnni)->Args({512, 384});
-BENCHMARK_CAPTURE(BM_QuantizeRows, avx2, QuantIsa::kAvx2)->Args({512, 384});
-BENCHMARK_CAPTURE(BM_QuantizeRows, scalar, QuantIsa::kScalar)->Args({512, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, amx, "amx")->Args({512, 384})->Args({512, 1536});
+BENCHMARK_CAPTURE(BM_QuantizeRows, avx_vnni, "avx_vnni")->Args({512, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, avx2, "avx2")->Args({512, 384});
+BENCHMARK_CAPTURE(BM_QuantizeRows, scalar, "scalar")->Args({512, 384});
 
 }  // namespace
 }  // namespace encserve::kernels

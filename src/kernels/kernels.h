@@ -57,10 +57,12 @@ inline int Bf16Stride(const KernelTable& t, int k) {
 
 // The table for the active ISA (ActiveIsa()).
 const KernelTable& Kernels();
-// The table for a given ISA, or nullptr when the CPU lacks it or it was not compiled in.
+// The table for a given ISA (the best registry entry at or below it, kernels/registry.h), or
+// nullptr when the ISA is above BestSupportedIsa().
 const KernelTable* KernelsFor(Isa isa);
 
-// Per-ISA tables (defined in kernels/<isa>/); nullptr-safe only through KernelsFor().
+// Per-ISA tables (defined in kernels/<isa>/); reach them through KernelsFor(), which checks
+// the CPU first.
 const KernelTable& ScalarKernels();
 const KernelTable& Avx2Kernels();
 const KernelTable& Avx512Kernels();

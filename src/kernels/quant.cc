@@ -1,4 +1,4 @@
-// Quantised-kernel dispatch and the weight packers (portable code, run once at load).
+// The quantised weight packers and row preparation (portable code, run once at load).
 #include "kernels/quant.h"
 
 #include <cmath>
@@ -66,49 +66,6 @@ int AffineS4::Quantize(float w) const {
   return (r < 0.0f ? 0 : (r > 15.0f ? 15 : static_cast<int>(r))) - 8;
 }
 
-const char* QuantIsaName(QuantIsa q) {
-  switch (q) {
-    case QuantIsa::kScalar:
-      return "scalar";
-    case QuantIsa::kAvx2:
-      return "avx2";
-    case QuantIsa::kAvxVnni:
-      return "avx_vnni";
-    case QuantIsa::kAvx512Vnni:
-      return "avx512_vnni";
-    case QuantIsa::kAmx:
-      return "amx";
-  }
-  return "?";
-}
-
-const QuantKernelTable* QuantKernelsExact(QuantIsa q) {
-  const CpuFeatures& f = DetectCpu();
-  switch (q) {
-    case QuantIsa::kScalar:
-      return &ScalarQuantKernels();
-    case QuantIsa::kAvx2:
-      return f.avx2 ? &Avx2QuantKernels() : nullptr;
-    case QuantIsa::kAvxVnni:
-      return f.avx2 && f.avx_vnni ? &AvxVnniQuantKernels() : nullptr;
-    case QuantIsa::kAvx512Vnni:
-      return f.avx512 && f.avx512_vnni ? &Avx512VnniQuantKernels() : nullptr;
-    case QuantIsa::kAmx:
-      return f.avx512 && f.avx512_vnni && f.amx ? &AmxQuantKernels() : nullptr;
-  }
-  return nullptr;
-}
-
-const QuantKernelTable& QuantKernelsFor(Isa isa) {
-  if (isa > BestSupportedIsa()) isa = BestSupportedIsa();
-  const QuantKernelTable* t = nullptr;
-  if (isa >= Isa::kAmx) t = QuantKernelsExact(QuantIsa::kAmx);
-  if (t == nullptr && isa >= Isa::kAvx512) t = QuantKernelsExact(QuantIsa::kAvx512Vnni);
-  if (t == nullptr && isa >= Isa::kAvx2) t = QuantKernelsExact(QuantIsa::kAvxVnni);
-  if (t == nullptr && isa >= Isa::kAvx2) t = QuantKernelsExact(QuantIsa::kAvx2);
-  return t != nullptr ? *t : ScalarQuantKernels();
-}
-
 void PrepareQuantizedRows(const QuantKernelTable& t, int m, int k, QuantizedRows* out) {
   const int kp = (k + t.k_align - 1) / t.k_align * t.k_align;
   const int m_pad = (m + t.row_align - 1) / t.row_align * t.row_align;
@@ -128,11 +85,6 @@ void QuantizeRows(const QuantKernelTable& t, const float* x, int m, int k, const
                   QuantizedRows* out) {
   PrepareQuantizedRows(t, m, k, out);
   t.quantize_row_range(x, k, col_scale, 0, m, out);
-}
-
-const QuantKernelTable& QuantKernels() {
-  static const QuantKernelTable& table = QuantKernelsFor(ActiveIsa());
-  return table;
 }
 
 StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,

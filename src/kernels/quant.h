@@ -115,14 +115,10 @@ void PrepareQuantizedRows(const QuantKernelTable& t, int m, int k, QuantizedRows
 void QuantizeRows(const QuantKernelTable& t, const float* x, int m, int k, const float* col_scale,
                   QuantizedRows* out);
 
-// Every quantised table; which ones run here depends on the CPU.
-enum class QuantIsa { kScalar, kAvx2, kAvxVnni, kAvx512Vnni, kAmx };
-const char* QuantIsaName(QuantIsa q);
-// The table for one ISA, or nullptr when the CPU lacks it.
-const QuantKernelTable* QuantKernelsExact(QuantIsa q);
-// Best table for this CPU at or below `isa`: kAmx → amx if the CPU has AMX-INT8 (and the OS
-// granted tile data), else as kAvx512; kAvx512 → avx512_vnni if the CPU has AVX-512 VNNI,
-// else as kAvx2; kAvx2 → avx_vnni if the CPU has AVX-VNNI, else avx2 (maddubs); kScalar → scalar.
+// Best table for this CPU at or below `isa` (kernels/registry.h): kAmx → amx if the CPU has
+// AMX-INT8 (and the OS granted tile data), else as kAvx512; kAvx512 → avx512_vnni if the CPU has
+// AVX-512 VNNI, else as kAvx2; kAvx2 → avx_vnni if the CPU has AVX-VNNI, else avx2 (maddubs);
+// kScalar → scalar. An `isa` above BestSupportedIsa() is lowered to it first.
 const QuantKernelTable& QuantKernelsFor(Isa isa);
 // QuantKernelsFor(ActiveIsa()).
 const QuantKernelTable& QuantKernels();
@@ -147,7 +143,8 @@ StatusOr<PackedS8> PackS8(const float* w, const float* bias, int n, int k,
 StatusOr<PackedS4> PackS4(const float* w, const float* bias, int n, int k, int group_size,
                           const QuantKernelTable& t, const float* grid = nullptr);
 
-// Per-ISA tables (defined in kernels/<isa>/); reach them through QuantKernelsExact().
+// Per-ISA tables (defined in kernels/<isa>/); reach them through the registry
+// (kernels/registry.h), which checks the CPU first.
 const QuantKernelTable& ScalarQuantKernels();
 const QuantKernelTable& Avx2QuantKernels();
 const QuantKernelTable& AvxVnniQuantKernels();

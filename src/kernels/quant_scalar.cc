@@ -1,4 +1,4 @@
-// Portable scalar quantised kernels (QuantIsa::kScalar): what a CPU without AVX2 runs. Same
+// Portable scalar quantised kernels (registry entry "scalar"): what a CPU without AVX2 runs. Same
 // packed layouts and semantics as the SIMD tables, plain integer loops.
 #include <algorithm>
 #include <cmath>

@@ -2,8 +2,8 @@
 // AVX-512 VNNI table (same integers, same epilogue); bf16 — exact on small integers, within fp32
 // rounding of the double-precision reference on bf16-rounded inputs. Shapes with row / column / k
 // tails, column ranges, and calls from several threads (tile configuration is per thread).
-// Skipped when the CPU (or the OS) does not offer AMX. The generic table tests (kernels_test,
-// kernels_quant_test) also run the amx tables.
+// Skipped when the CPU (or the OS) does not offer AMX, and then listed at the end (isa_coverage.h).
+// The generic table tests (kernels_test, kernels_quant_test) also run the amx tables.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,23 +12,29 @@
 #include <thread>
 #include <vector>
 
+#include "isa_coverage.h"
 #include "kernels/quant.h"
 #include "kernels/ref.h"
 #include "kernels/ref_quant.h"
+#include "kernels/registry.h"
 #include "test_util.h"
 
 namespace encserve::kernels {
 namespace {
 
+using ::encserve::testing::IsaCoverage;
 using ::encserve::testing::MaxRelErr;
 using ::encserve::testing::Random;
 
 class AmxInt8Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    amx_ = QuantKernelsExact(QuantIsa::kAmx);
-    vnni_ = QuantKernelsExact(QuantIsa::kAvx512Vnni);
-    if (amx_ == nullptr || vnni_ == nullptr) GTEST_SKIP() << "CPU or OS lacks AMX-INT8";
+    amx_ = QuantKernelsNamed("amx");
+    vnni_ = QuantKernelsNamed("avx512_vnni");
+    if (amx_ == nullptr || vnni_ == nullptr) {
+      ENCSERVE_SKIP_ISA("amx", "CPU or OS lacks amx_int8+avx512_vnni");
+    }
+    IsaCoverage::Exercised("amx");
   }
 
   // y = table(x · Wᵀ + b) with a guard value after the output.
@@ -124,7 +130,9 @@ class AmxBf16Test : public ::testing::Test {
  protected:
   void SetUp() override {
     t_ = KernelsFor(Isa::kAmx);
-    if (t_ == nullptr || !DetectCpu().amx_bf16) GTEST_SKIP() << "CPU or OS lacks AMX-BF16";
+    if (t_ == nullptr || !DetectCpu().amx_bf16)
+      ENCSERVE_SKIP_ISA("amx_bf16", "CPU or OS lacks amx_bf16");
+    IsaCoverage::Exercised("amx_bf16");
     ASSERT_EQ(t_->bf16_k_align, 32);
   }
   // y[m, n0:n1] from the amx bf16 GEMM; every other element keeps the guard value 123, and the
@@ -230,7 +238,7 @@ TEST_F(AmxBf16Test, ManyThreads) {
 // x and of Ŵ = bf16(s·q + o) from the reference affine int4 quantiser, with row and column
 // tails, every group size and a column range.
 TEST_F(AmxBf16Test, Int4DecodedToBf16MatchesReference) {
-  const QuantKernelTable* qt = QuantKernelsExact(QuantIsa::kAmx);
+  const QuantKernelTable* qt = QuantKernelsNamed("amx");
   ASSERT_NE(qt, nullptr);
   ASSERT_NE(qt->gemm_s4_bf16, nullptr) << "AMX-BF16 CPU without the int4 bf16 path";
   struct Shape {

@@ -1,6 +1,7 @@
 // Every quantised kernel table this CPU supports against the naive reference (kernels/ref_quant.h)
 // on the same integer data: the integer dot products agree exactly, so the outputs agree to float
-// rounding. Tables the CPU lacks are skipped. Also: the end-to-end accuracy of int8 / int4 vs fp32.
+// rounding. Tables the CPU lacks are skipped and listed at the end (isa_coverage.h). Also: the
+// end-to-end accuracy of int8 / int4 vs fp32.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,14 +14,17 @@
 #include <tuple>
 #include <vector>
 
+#include "isa_coverage.h"
 #include "kernels/quant.h"
 #include "kernels/ref.h"
 #include "kernels/ref_quant.h"
+#include "kernels/registry.h"
 #include "test_util.h"
 
 namespace encserve::kernels {
 namespace {
 
+using ::encserve::testing::IsaCoverage;
 using ::encserve::testing::MaxRelErr;
 using ::encserve::testing::Random;
 
@@ -77,11 +81,21 @@ const std::vector<float>& Reference(const Problem& p, bool int4, bool gelu, uint
   return it->second;
 }
 
-class QuantIsaTest : public ::testing::TestWithParam<QuantIsa> {
+// The registry entries with a quantised table (kernels/registry.h), whatever the CPU.
+std::vector<std::string> QuantSetNames() {
+  std::vector<std::string> names;
+  for (const KernelSet& s : KernelRegistry()) {
+    if (s.quant != nullptr) names.push_back(s.name);
+  }
+  return names;
+}
+
+class QuantIsaTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    table_ = QuantKernelsExact(GetParam());
-    if (table_ == nullptr) GTEST_SKIP() << "CPU lacks " << QuantIsaName(GetParam());
+    table_ = QuantKernelsNamed(GetParam().c_str());
+    if (table_ == nullptr) ENCSERVE_SKIP_ISA(GetParam(), IsaCoverage::LacksReason(GetParam()));
+    IsaCoverage::Exercised(GetParam());
   }
 
   // The table's output for the whole problem, with a guard value after the last element.
@@ -375,22 +389,8 @@ TEST_P(QuantIsaTest, AccuracyVsFp32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTables, QuantIsaTest,
-                         ::testing::Values(QuantIsa::kScalar, QuantIsa::kAvx2, QuantIsa::kAvxVnni,
-                                           QuantIsa::kAvx512Vnni, QuantIsa::kAmx),
-                         [](const auto& info) { return std::string(QuantIsaName(info.param)); });
-
-TEST(QuantDispatch, PicksTheBestTableAtOrBelowTheIsa) {
-  const CpuFeatures& f = DetectCpu();
-  EXPECT_STREQ(QuantKernelsFor(Isa::kScalar).name, "scalar");
-  const char* want2 = f.avx_vnni ? "avx_vnni" : (f.avx2 ? "avx2" : "scalar");
-  EXPECT_STREQ(QuantKernelsFor(Isa::kAvx2).name, want2);
-  const char* want512 = f.avx512 && f.avx512_vnni ? "avx512_vnni" : want2;
-  EXPECT_STREQ(QuantKernelsFor(Isa::kAvx512).name, want512);  // never amx (ENCSERVE_ISA=avx512)
-  EXPECT_STREQ(QuantKernelsFor(Isa::kAmx).name, f.amx ? "amx" : want512);
-  EXPECT_STREQ(QuantKernels().name, QuantKernelsFor(ActiveIsa()).name);
-  EXPECT_NE(QuantKernelsExact(QuantIsa::kScalar), nullptr);
-}
+INSTANTIATE_TEST_SUITE_P(AllTables, QuantIsaTest, ::testing::ValuesIn(QuantSetNames()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace encserve::kernels

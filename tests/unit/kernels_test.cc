@@ -1,5 +1,5 @@
 // Every kernel of every ISA this CPU supports against the naive reference (kernels/ref.h).
-// ISAs the CPU lacks are skipped, not failed.
+// ISAs the CPU lacks are skipped, not failed, and listed at the end (isa_coverage.h).
 #include "kernels/kernels.h"
 
 #include <gtest/gtest.h>
@@ -10,20 +10,24 @@
 #include <string>
 #include <vector>
 
+#include "isa_coverage.h"
 #include "kernels/ref.h"
 #include "test_util.h"
 
 namespace encserve::kernels {
 namespace {
 
+using ::encserve::testing::IsaCoverage;
 using ::encserve::testing::MaxRelErr;
 using ::encserve::testing::Random;
 
 class KernelIsaTest : public ::testing::TestWithParam<Isa> {
  protected:
   void SetUp() override {
+    const char* isa = IsaName(GetParam());
     table_ = KernelsFor(GetParam());
-    if (table_ == nullptr) GTEST_SKIP() << "CPU lacks " << IsaName(GetParam());
+    if (table_ == nullptr) ENCSERVE_SKIP_ISA(isa, IsaCoverage::LacksReason(isa));
+    IsaCoverage::Exercised(isa);
   }
   const KernelTable* table_ = nullptr;
 };
@@ -195,7 +199,12 @@ TEST_P(KernelIsaTest, HalfWeightGemmMatchesReferenceOnRoundedWeights) {
 }
 
 TEST_P(KernelIsaTest, Bf16DotGemmMatchesReferenceOnRoundedInputs) {
-  if (table_->gemm_bf16_dot == nullptr) GTEST_SKIP() << "no AVX512-BF16 on this CPU/ISA";
+  if (table_->gemm_bf16_dot == nullptr) {
+    if (table_->isa < Isa::kAvx512)
+      GTEST_SKIP() << "the " << table_->name << " table has no bf16 GEMM";
+    ENCSERVE_SKIP_ISA("avx512_bf16", "CPU lacks avx512_bf16");
+  }
+  IsaCoverage::Exercised(table_->bf16_k_align == 32 ? "amx_bf16" : "avx512_bf16");
   for (int m : {1, 5, 12, 13, 17, 40}) {
     for (auto [n, k] : {std::pair{7, 33}, {48, 64}, {33, 100}, {384, 384}, {100, 1536}}) {
       auto x = Random(size_t(m) * k, m + k);

@@ -20,6 +20,7 @@
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx512.h"
 
 namespace encserve::kernels {
 namespace {

@@ -1,7 +1,7 @@
 // AMX int8 GEMM: y[m, n0:n1] fp32 = epi(a_i · s_j · (Σ_k xu[i,k] · q[j,k] − 128 · Σ_k q[j,k]) +
 // b_j) from xu [m, kp] u8 (QuantizedRows, kp % 64 == 0) and PackedS8 (nr = 32, kp % 64 == 0).
 // Compiled with -mamx-tile/-mamx-int8 and the AVX-512 flags; reached only through
-// QuantKernelsExact()/QuantKernelsFor() after the CPU check (DetectCpu().amx).
+// the kernel registry (kernels/registry.h) after the CPU check (DetectCpu().amx).
 //
 // Signedness: tdpbusd multiplies u8 (A) by s8 (B), so the activations keep the u8 form xq + 128
 // every quantised table uses (one shared QuantizedRows format) and the u8 shift is undone
@@ -23,6 +23,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx512.h"
 
 namespace encserve::kernels {
 namespace {

@@ -1,6 +1,6 @@
 // AVX2 quantised kernels without VNNI (vpmaddubsw + vpmaddwd; see kernels/simd/quant_avx2.inc for
 // how the int16 saturation of vpmaddubsw is avoided). Compiled with -mavx2 -mfma -mf16c only;
-// reached only through QuantKernelsExact()/QuantKernelsFor() after the CPU check.
+// reached only through the kernel registry (kernels/registry.h) after the CPU check.
 #include <immintrin.h>
 
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx2.h"
 
 #ifdef __AVXVNNI__
 #error "kernels/avx2/ must not be compiled with -mavxvnni"

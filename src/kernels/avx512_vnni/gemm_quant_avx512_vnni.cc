@@ -1,6 +1,6 @@
 // AVX-512 VNNI quantised kernels (vpdpbusd, 16 int32 lanes × 4 u8·s8 products per instruction).
 // Compiled with -mavx512f/bw/vl/dq/vnni; everything ISA-specific has internal linkage and is
-// reached only through QuantKernelsExact()/QuantKernelsFor() after the CPU check.
+// reached only through the kernel registry (kernels/registry.h) after the CPU check.
 //
 // Micro-kernel: kMr rows × 32 columns = 2 × kMr int32 accumulators. Per block of 4 k: two 64-byte
 // weight loads (16 columns × 4 k each), then per row one broadcast of the row's 4 u8 activations
@@ -14,6 +14,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx512.h"
 
 namespace encserve::kernels {
 namespace {

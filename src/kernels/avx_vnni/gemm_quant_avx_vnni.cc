@@ -1,6 +1,6 @@
 // AVX-VNNI quantised kernels (256-bit vpdpbusd, VEX-encoded: Alder Lake and later client CPUs,
 // Sapphire Rapids). Compiled with -mavx2 -mfma -mf16c -mavxvnni; reached only through
-// QuantKernelsExact()/QuantKernelsFor() after the CPU check.
+// the kernel registry (kernels/registry.h) after the CPU check.
 #include <immintrin.h>
 
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_params.h"
+#include "kernels/simd/vec_avx2.h"
 
 #ifndef __AVXVNNI__
 #error "kernels/avx_vnni/ must be compiled with -mavxvnni"

@@ -1,4 +1,5 @@
-// 8 × float32 vector for the AVX2+FMA kernels. Include only from kernels/avx2/*.cc.
+// 8 × float32 vector for the AVX2+FMA kernels (kernels/avx2/, kernels/avx_vnni/). Include only
+// from translation units compiled with at least -mavx2 -mfma -mf16c.
 #pragma once
 
 #include <immintrin.h>
@@ -36,6 +37,8 @@ struct Vec {
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(2.0f)));
   }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  // c − a·b, one rounding
+  static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg abs(reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }

@@ -1,4 +1,5 @@
-// 16 × float32 vector for the AVX-512 kernels. Include only from kernels/avx512/*.cc.
+// 16 × float32 vector for the AVX-512 kernels (kernels/avx512*/, kernels/amx/). Include only
+// from translation units compiled with at least -mavx512f/bw/vl/dq.
 #pragma once
 
 #include <immintrin.h>
@@ -33,6 +34,8 @@ struct Vec {
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(2.0f)));
   }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  // c − a·b, one rounding
+  static reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_ps(a, b, c); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static reg abs(reg a) { return _mm512_abs_ps(a); }
