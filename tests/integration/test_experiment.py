@@ -22,7 +22,7 @@ quality: {{sts_b: {sts}, dl19_ndcg: false}}
 """
 
 
-def run(tmp, name, backend="encserve", protocol="grpc", sts="true"):
+def run(tmp, name, backend="native", protocol="grpc", sts="true"):
     path = os.path.join(tmp, name + ".yaml")
     with open(path, "w") as f:
         f.write(TINY.format(name=name, backend=backend, protocol=protocol, sts=sts))

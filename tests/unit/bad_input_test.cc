@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "engine/engine.h"
+#include "native_pipeline.h"
 #include "model/config.h"
 #include "test_util.h"
 
@@ -21,9 +21,9 @@ std::string CopyTiny(const TempDir& dir) {
 }
 
 Status LoadStatus(const std::string& dir) {
-  EngineOptions o;
+  testing::NativeLoad o;
   o.model_dir = dir;
-  auto e = Engine::Load(o);
+  auto e = testing::LoadNative(o);
   return e.ok() ? Status::Ok() : e.status();
 }
 
@@ -104,9 +104,9 @@ TEST(BadModel, UnsupportedArchitectureAndActivation) {
 }
 
 TEST(BadInput, InvalidUtf8EmptyBatchAndBadOptions) {
-  EngineOptions o;
+  testing::NativeLoad o;
   o.model_dir = testing::ModelDir();
-  auto engine = Engine::Load(o);
+  auto engine = testing::LoadNative(o);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   ExpectError((*engine)->Embed({"fine", std::string("bad \xc3\x28 utf8")}).status(),
               StatusCode::kInvalidArgument, "text 1");
@@ -118,12 +118,13 @@ TEST(BadInput, InvalidUtf8EmptyBatchAndBadOptions) {
   EXPECT_TRUE((*engine)->Embed({"still works"}).ok());
   TokenBatch bad;
   bad.Add({101, 999999, 102}, {});
-  EXPECT_EQ((*engine)->EmbedBatch(bad, true).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*engine)->backend().Run(backends::Task::kEmbed, bad).status().code(),
+            StatusCode::kInvalidArgument);
   o.threads = 0;
-  EXPECT_EQ(Engine::Load(o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::LoadNative(o).status().code(), StatusCode::kInvalidArgument);
   o.threads = 1;
   o.max_length = 1000;
-  ExpectError(Engine::Load(o).status(), StatusCode::kInvalidArgument, "max_length");
+  ExpectError(testing::LoadNative(o).status(), StatusCode::kInvalidArgument, "max_length");
 }
 
 TEST(ModelConfig, ReadsSentenceTransformersSettings) {

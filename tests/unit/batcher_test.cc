@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "eval/datasets.h"
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve::scheduler {
@@ -18,11 +19,11 @@ namespace {
 class BatcherTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    EngineOptions o;
+    ::encserve::testing::NativeLoad o;
     o.model_dir = ::encserve::testing::ModelDir();
     o.threads = 1;
     o.replicas = 2;
-    auto e = Engine::Load(o);
+    auto e = ::encserve::testing::LoadNative(o);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(e).value().release();
     auto q =
@@ -87,11 +88,11 @@ class BatcherTest : public ::testing::Test {
     EXPECT_EQ(mismatches.load(), 0);
   }
 
-  static Engine* engine_;
+  static Pipeline* engine_;
   static std::vector<std::string>* queries_;
   static Embeddings* reference_;
 };
-Engine* BatcherTest::engine_ = nullptr;
+Pipeline* BatcherTest::engine_ = nullptr;
 std::vector<std::string>* BatcherTest::queries_ = nullptr;
 Embeddings* BatcherTest::reference_ = nullptr;
 
@@ -115,7 +116,7 @@ TEST_F(BatcherTest, ConcurrentClientsGetTheirOwnRowsWithBatching) {
   BatcherOptions o;
   o.workers = 2;
   o.policy.max_batch_size = 32;
-  Batcher batcher(*engine_, o, stats.Observer());
+  Batcher batcher(engine_->backend(), o, stats.Observer());
   RunConcurrent(batcher, 32, 8, 5);
   EXPECT_GT(stats.max_items.load(), 5);  // requests were merged into larger batches
 }
@@ -125,7 +126,7 @@ TEST_F(BatcherTest, ConcurrentClientsGetTheirOwnRowsWithoutBatching) {
   BatcherOptions o;
   o.workers = 2;
   o.policy.enabled = false;
-  Batcher batcher(*engine_, o, stats.Observer());
+  Batcher batcher(engine_->backend(), o, stats.Observer());
   RunConcurrent(batcher, 16, 8, 5);
   EXPECT_LE(stats.max_items.load(), 5);  // a batch never holds more than one request
 }
@@ -134,7 +135,7 @@ TEST_F(BatcherTest, LargeRequestIsSplitAcrossBatchesInOrder) {
   BatchStats stats;
   BatcherOptions o;
   o.policy.max_batch_size = 16;
-  Batcher batcher(*engine_, o, stats.Observer());
+  Batcher batcher(engine_->backend(), o, stats.Observer());
   std::vector<int> rows;
   for (int i = 0; i < 100; ++i) rows.push_back(511 - i);
   auto req = Request(rows);
@@ -157,7 +158,7 @@ TEST_F(BatcherTest, SingleTextClientsFormRealBatches) {
   o.workers = 1;
   o.policy.max_batch_size = 64;
   o.policy.max_wait = std::chrono::microseconds(2000);
-  Batcher batcher(*engine_, o, stats.Observer());
+  Batcher batcher(engine_->backend(), o, stats.Observer());
   RunConcurrent(batcher, 64, 4, 1);
   const double mean = static_cast<double>(stats.items.load()) / stats.batches.load();
   EXPECT_GT(mean, 4.0) << stats.batches.load() << " batches";
@@ -166,7 +167,7 @@ TEST_F(BatcherTest, SingleTextClientsFormRealBatches) {
 TEST_F(BatcherTest, QueueBoundsRefuseWork) {
   BatcherOptions o;
   o.max_queue_items = 8;
-  Batcher batcher(*engine_, o);
+  Batcher batcher(engine_->backend(), o);
   EXPECT_EQ(batcher.Submit(Request({0, 1, 2, 3, 4, 5, 6, 7, 8})).code(), StatusCode::kOutOfRange);
   EXPECT_EQ(batcher.Submit(std::make_shared<BatchRequest>()).code(), StatusCode::kInvalidArgument);
 }
@@ -176,7 +177,7 @@ TEST_F(BatcherTest, BurstBeyondTheBoundIsRefusedAndTheRestIsAnswered) {
   o.workers = 1;
   o.max_queue_items = 16;
   o.policy.max_batch_size = 4;
-  Batcher batcher(*engine_, o);
+  Batcher batcher(engine_->backend(), o);
   std::atomic<int> ok{0}, answered{0};
   int accepted = 0, refused = 0;
   std::vector<std::shared_ptr<BatchRequest>> reqs;
@@ -205,7 +206,7 @@ TEST_F(BatcherTest, CancelledAndExpiredRequestsAreDropped) {
   BatcherObserver obs;
   obs.on_dropped = [&](StatusCode, int n) { dropped += n; };
   BatcherOptions o;
-  Batcher batcher(*engine_, o, obs);
+  Batcher batcher(engine_->backend(), o, obs);
   auto cancelled = Request({1, 2, 3});
   cancelled->cancelled = std::make_shared<std::atomic<bool>>(true);
   auto expired = Request({4, 5});
@@ -224,7 +225,7 @@ TEST_F(BatcherTest, ShutdownAnswersEveryRequestExactlyOnce) {
   BatcherOptions o;
   o.workers = 1;
   o.policy.max_batch_size = 2;
-  auto batcher = std::make_unique<Batcher>(*engine_, o);
+  auto batcher = std::make_unique<Batcher>(engine_->backend(), o);
   std::atomic<int> calls{0}, ok{0}, unavailable{0};
   for (int i = 0; i < 300; ++i) {
     auto req = Request({i});

@@ -2,7 +2,7 @@
 // tools/gen_tiny_cross_encoder.py with Hugging Face transformers (ids + logits committed).
 #include <nlohmann/json.hpp>
 
-#include "engine/engine.h"
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve {
@@ -28,12 +28,12 @@ std::vector<Case> LoadCases(const std::string& dir) {
 class CrossEncoderTest : public ::testing::TestWithParam<std::string> {
  protected:
   std::string Dir() const { return testing::TestData() + "/" + GetParam(); }
-  std::unique_ptr<Engine> Load(std::optional<kernels::Isa> isa = {}) {
-    EngineOptions o;
+  std::unique_ptr<Pipeline> Load(std::optional<kernels::Isa> isa = {}) {
+    testing::NativeLoad o;
     o.model_dir = Dir();
     o.isa = isa;
     o.threads = 2;
-    auto e = Engine::Load(o);
+    auto e = testing::LoadNative(o);
     EXPECT_TRUE(e.ok()) << e.status().ToString();
     return e.ok() ? std::move(e).value() : nullptr;
   }
@@ -84,16 +84,17 @@ TEST_P(CrossEncoderTest, ScoreAppliesTheDocumentedActivation) {
   std::vector<TextPair> pairs = {{cases[0].query, cases[0].passage},
                                  {cases[1].query, cases[1].passage}};
   auto raw = engine->Score(pairs);
-  auto sig = engine->Score(pairs, ScoreActivation::kSigmoid);
+  auto sig = engine->Score(pairs, ScoreActivation::kActivate);
   ASSERT_TRUE(raw.ok() && sig.ok());
   for (int i = 0; i < 2; ++i) {
     const auto& l = cases[i].logits;
     if (l.size() == 1) {
       EXPECT_NEAR((*raw)[i], l[0], 1e-4);
       EXPECT_NEAR((*sig)[i], 1.0 / (1.0 + std::exp(-l[0])), 1e-5);
-    } else {  // softmax probability of the last label
+    } else {  // raw: the last label's logit; activated: its softmax probability (as the server)
       const double p = std::exp(l[1]) / (std::exp(l[0]) + std::exp(l[1]));
-      EXPECT_NEAR((*raw)[i], p, 1e-5);
+      EXPECT_NEAR((*raw)[i], l[1], 1e-4);
+      EXPECT_NEAR((*sig)[i], p, 1e-5);
     }
   }
   // A cross-encoder has no sentence embeddings.

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "engine/engine.h"
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve {
@@ -34,14 +34,14 @@ const Golden& LoadGolden() {
   return g;
 }
 
-std::unique_ptr<Engine> LoadEngine(int threads = 1, std::optional<kernels::Isa> isa = {},
+std::unique_ptr<Pipeline> LoadEngine(int threads = 1, std::optional<kernels::Isa> isa = {},
                                    bool split_batches = true) {
-  EngineOptions o;
+  testing::NativeLoad o;
   o.model_dir = testing::ModelDir();
   o.threads = threads;
   o.isa = isa;
   o.split_batches = split_batches;
-  auto e = Engine::Load(o);
+  auto e = testing::LoadNative(o);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return e.ok() ? std::move(e).value() : nullptr;
 }
@@ -112,11 +112,11 @@ TEST(EmbeddingParity, DeterministicAcrossThreadCountsAndConcurrentCallers) {
   ASSERT_TRUE(one);
   auto ref = one->Embed(texts);
   ASSERT_TRUE(ref.ok());
-  EngineOptions o;
+  testing::NativeLoad o;
   o.model_dir = testing::ModelDir();
   o.threads = 2;
   o.replicas = 2;
-  auto shared = Engine::Load(o);
+  auto shared = testing::LoadNative(o);
   ASSERT_TRUE(shared.ok());
   // 6 callers, each embedding a different rotation of the texts, at the same time.
   std::vector<std::thread> callers;

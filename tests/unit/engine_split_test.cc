@@ -1,15 +1,18 @@
-// The engine's sequence-parallel split (EngineOptions::split_batches): the pure split function,
+// The engine's sequence-parallel split (native.split_batches): the pure split function,
 // and that split and intra-op runs of the real model and a tiny cross-encoder give the same
 // numbers in every precision.
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "engine/engine.h"
+#include "backends/native/native_backend.h"
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve {
 namespace {
+
+using backends::SplitBatch;
 
 std::vector<int> Offsets(const std::vector<int>& lens) {
   std::vector<int> o{0};
@@ -63,13 +66,13 @@ std::vector<std::string> MsMarcoQueries(int n) {
   return out;
 }
 
-std::unique_ptr<Engine> Load(const std::string& dir, kernels::Precision p, bool split) {
-  EngineOptions o;
+std::unique_ptr<Pipeline> Load(const std::string& dir, kernels::Precision p, bool split) {
+  testing::NativeLoad o;
   o.model_dir = dir;
   o.threads = 2;
   o.precision = p;
   o.split_batches = split;
-  auto e = Engine::Load(o);
+  auto e = testing::LoadNative(o);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return e.ok() ? std::move(e).value() : nullptr;
 }
@@ -139,14 +142,14 @@ TEST(SplitErrors, NameTheSequenceInTheWholeBatch) {
   for (int s = 0; s < 9; ++s) batch.Add(std::vector<int32_t>(20, 1000), {});
   batch.Add(std::vector<int32_t>(600, 1000), {});          // past max_position_embeddings (512)
   ASSERT_GT(SplitBatch(batch.offsets, 2, 64).size(), 2u);  // it would be split
-  auto r = engine->EmbedBatch(batch, true);
+  auto r = engine->backend().Run(backends::Task::kEmbed, batch);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("sequence 9 has 600 tokens"), std::string::npos)
       << r.status().message();
   // and the engine still serves
   batch.Clear();
   for (int s = 0; s < 10; ++s) batch.Add(std::vector<int32_t>(20, 1000), {});
-  EXPECT_TRUE(engine->EmbedBatch(batch, true).ok());
+  EXPECT_TRUE(engine->backend().Run(backends::Task::kEmbed, batch).ok());
 }
 
 TEST(SplitParity, CrossEncoderLogitsEqualIntraOp) {

@@ -65,7 +65,7 @@ TEST(ExperimentFiles, ShippedFilesSayWhatTheyMeasure) {
   EXPECT_EQ(load("minilm_fp16.yaml").server.precision, "fp16");
   EXPECT_EQ(load("minilm_int8.yaml").server.precision, "int8");
   EXPECT_EQ(load("minilm_int8_mlx_style.yaml").server.precision, "int8");
-  EXPECT_EQ(load("minilm_int4.yaml").server.group_size, 64);
+  EXPECT_EQ(load("minilm_int4.yaml").server.sections.at("native").at("group_size"), "64");
   EXPECT_EQ(load("minilm_onnx.yaml").server.backend, "onnx");
   const ExperimentConfig on = load("minilm_dynamic_batching.yaml");
   const ExperimentConfig off = load("minilm_no_batching.yaml");
@@ -140,16 +140,19 @@ TEST(ExperimentConfig, ResolvedRoundTrips) {
     EXPECT_EQ(again->resolved, c->resolved);
     EXPECT_EQ(again->sweep.batch_sizes, c->sweep.batch_sizes);
     EXPECT_EQ(again->sweep.rates, c->sweep.rates);
-    EXPECT_EQ(again->server.isa, c->server.isa);
+    EXPECT_EQ(again->server.sections, c->server.sections);
   }
-  auto c = ParseExperiment("name: r\nsweep: {rates: [2.5, 40]}\nmodel: {isa: avx2}", "", "e");
+  auto c = ParseExperiment("name: r\nsweep: {rates: [2.5, 40]}\nmodel: {native: {isa: avx2}}", "",
+                           "e");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->resolved["sweep"]["rates"], nlohmann::json::parse("[2.5, 40.0]"));
-  EXPECT_EQ(c->resolved["model"]["isa"], "avx2");
+  EXPECT_EQ(c->resolved["model"]["native"]["isa"], "avx2");
   EXPECT_EQ(c->resolved["server"]["batching"]["max_batch_tokens"], 8192);
   auto defaults = ParseExperiment("name: r", "", "e");
-  EXPECT_EQ(defaults->resolved["model"]["isa"], "auto");
-  EXPECT_EQ(defaults->server.isa, "");
+  // The backend in use has every option recorded, defaults included.
+  EXPECT_EQ(defaults->resolved["model"]["native"]["isa"], "auto");
+  EXPECT_EQ(defaults->resolved["model"]["native"]["int4_recipe"], "gptq");
+  EXPECT_EQ(defaults->server.backend, "native");
 }
 
 // The enum values the file accepts are the ones the server and the load generator parse.
@@ -162,16 +165,17 @@ TEST(ExperimentConfig, EnumValuesMatchTheServerAndLoadgenParsers) {
   }
   for (const char* r : {"rtn", "rotate", "gptq"}) {
     EXPECT_TRUE(ParseInt4Recipe(r).ok()) << r;
-    auto c = ParseExperiment(std::string("name: x\nmodel: {int4_recipe: ") + r + "}", "", "e");
+    auto c = ParseExperiment(std::string("name: x\nmodel: {native: {int4_recipe: ") + r + "}}",
+                             "", "e");
     ASSERT_TRUE(c.ok()) << c.status().ToString();
-    EXPECT_EQ(c->server.int4_recipe, r);
-    EXPECT_EQ(c->resolved["model"]["int4_recipe"], r);
+    EXPECT_EQ(c->server.sections.at("native").at("int4_recipe"), r);
+    EXPECT_EQ(c->resolved["model"]["native"]["int4_recipe"], r);
   }
-  EXPECT_EQ(ParseExperiment("name: x", "", "e")->server.int4_recipe, "gptq");
   for (const char* isa : {"scalar", "avx2", "avx512", "amx"}) {
     kernels::Isa parsed;
     EXPECT_TRUE(kernels::ParseIsa(isa, &parsed)) << isa;
-    EXPECT_TRUE(ParseExperiment(std::string("name: x\nmodel: {isa: ") + isa + "}", "", "e").ok());
+    EXPECT_TRUE(
+        ParseExperiment(std::string("name: x\nmodel: {native: {isa: ") + isa + "}}", "", "e").ok());
   }
   for (const char* w : {"msmarco-queries", "dl19-pairs", "dl19-rerank", "sts-b"}) {
     EXPECT_TRUE(bench::ParseWorkload(w).ok()) << w;
@@ -203,7 +207,10 @@ TEST(ExperimentConfig, ErrorsNameTheFileAndKeyPath) {
       // enum values
       {"name: x\nmodel: {precision: int3}", "model.precision: unknown value 'int3'"},
       {"name: x\nmodel: {backend: pytorch}", "model.backend: unknown value 'pytorch'"},
-      {"name: x\nmodel: {isa: avx9}", "model.isa: unknown value 'avx9'"},
+      {"name: x\nmodel: {native: {isa: avx9}}", "model.native.isa: 'avx9' is not one of"},
+      {"name: x\nmodel: {native: {colour: red}}", "model.native.colour: unknown option"},
+      {"name: x\nmodel: {fallback: [tpu]}", "model.fallback[0]: unknown value 'tpu'"},
+      {"name: x\nmodel: {isa: avx2}", "model.isa has moved: write model.native.isa"},
       {"name: x\nworkload: {protocol: rest}", "workload.protocol: unknown value 'rest'"},
       {"name: x\nworkload: {api: v2}", "workload.api: unknown value 'v2'"},
       {"name: x\nworkload: {name: msmarco}", "workload.name: unknown value 'msmarco'"},
@@ -215,8 +222,8 @@ TEST(ExperimentConfig, ErrorsNameTheFileAndKeyPath) {
       {"name: x\nsweep: {rates: [-1.5]}", "sweep.rates[0]: must be > 0"},
       {"name: x\nsweep: {repeats: 0}", "sweep.repeats: must be 1..20"},
       {"name: x\nsweep: {repeats: 21}", "sweep.repeats: must be 1..20"},
-      {"name: x\nmodel: {group_size: 16}", "model.group_size: must be 32, 64 or 128"},
-      {"name: x\nmodel: {int4_recipe: awq}", "model.int4_recipe"},
+      {"name: x\nmodel: {native: {group_size: 16}}", "model.native.group_size: '16' is not one of"},
+      {"name: x\nmodel: {native: {int4_recipe: awq}}", "model.native.int4_recipe"},
       {"name: x\nsweep: {requests_per_point: 0}", "sweep.requests_per_point: must be >= 1"},
       {"name: x\nsweep: {duration_s: -1}", "sweep.duration_s: must be 0..3600"},
       {"name: x\nserver: {replicas: 0}", "server.replicas: must be 1..64"},
@@ -257,7 +264,7 @@ TEST(ExperimentConfig, ValidEdgeCases) {
       "name: x\nworkload: {name: dl19-rerank, api: v1}\nsweep: {batch_sizes: [2000]}",  // ignored
       "name: x\nworkload: {name: sts-b, protocol: http, api: v1}",
       "name: x\nmodel: {backend: \"null\"}\nquality: {sts_b: false}",
-      "name: x\nmodel: {precision: int4, group_size: 128, isa: scalar}",
+      "name: x\nmodel: {precision: int4, native: {group_size: 128, isa: scalar}}",
       "name: x\nsweep: {rates: [0.5, 100], max_wait_us: [0, 2000]}",
   };
   for (const char* yaml : ok) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve::eval {
@@ -30,10 +31,10 @@ TEST(Ndcg, Dl19Bm25MatchesThePublishedFigureAndMiniLmImprovesIt) {
   EXPECT_EQ(bm25->queries, 43);
   EXPECT_NEAR(bm25->bm25_ndcg10, 0.5058, 0.0005);  // Anserini BM25 on DL19
 
-  EngineOptions o;
+  testing::NativeLoad o;
   o.model_dir = ::encserve::testing::ModelDir();
   o.threads = 2;
-  auto engine = Engine::Load(o);
+  auto engine = testing::LoadNative(o);
   ASSERT_TRUE(engine.ok());
   // The first 12 queries keep the test short (the experiments rerank all 43).
   std::vector<RerankQuery> subset(run->begin(), run->begin() + 12);

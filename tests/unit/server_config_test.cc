@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "backends/registry.h"
 #include "test_util.h"
 
 namespace encserve::server {
@@ -18,12 +19,26 @@ TEST(ServerConfig, ShippedFileEqualsTheDefaults) {
   EXPECT_EQ(c.host, defaults.host);
   EXPECT_EQ(c.grpc_port, 50051);
   EXPECT_EQ(c.http_port, 8080);
-  EXPECT_EQ(c.service.engine.model_dir, "/m");
-  EXPECT_EQ(c.service.engine.threads, defaults.service.engine.threads);
-  EXPECT_EQ(c.service.engine.precision, kernels::Precision::kF32);
-  EXPECT_EQ(c.service.engine.int4_recipe, defaults.service.engine.int4_recipe);
-  EXPECT_FALSE(c.service.engine.isa.has_value());
-  EXPECT_FALSE(c.service.engine.max_length.has_value());
+  const PipelineOptions& p = c.service.pipeline;
+  EXPECT_EQ(p.common.model_dir, "/m");
+  EXPECT_EQ(p.common.threads, defaults.service.pipeline.common.threads);
+  EXPECT_EQ(p.common.precision, kernels::Precision::kF32);
+  EXPECT_EQ(p.backend, "native");
+  EXPECT_TRUE(p.fallback.empty());
+  EXPECT_FALSE(p.max_length.has_value());
+  // The file spells out every option of every backend with its registry default.
+  for (const backends::BackendSpec& spec : backends::Registry()) {
+    for (const backends::OptionSpec& o : spec.options) {
+      auto it = p.sections.find(spec.name);
+      ASSERT_NE(it, p.sections.end()) << spec.name << " has no section in server.yaml";
+      ASSERT_TRUE(it->second.count(o.key)) << spec.name << "." << o.key << " missing";
+      EXPECT_EQ(it->second.at(o.key), o.default_value) << spec.name << "." << o.key;
+    }
+  }
+  const backends::FallbackPolicy policy;
+  EXPECT_EQ(p.fallback_policy.max_failures, policy.max_failures);
+  EXPECT_EQ(p.fallback_policy.retry_after_ms, policy.retry_after_ms);
+  EXPECT_EQ(p.fallback_policy.batch_timeout_ms, policy.batch_timeout_ms);
   EXPECT_EQ(c.service.batcher.policy.max_batch_size,
             defaults.service.batcher.policy.max_batch_size);
   EXPECT_EQ(c.service.batcher.policy.max_batch_tokens,
@@ -42,18 +57,30 @@ TEST(ServerConfig, ShippedFileEqualsTheDefaults) {
 TEST(ServerConfig, OverridesApply) {
   ServerConfig c = DefaultServerConfig("/m");
   ASSERT_TRUE(ApplyServerYaml(R"(
-model: {precision: int8, max_length: 128, int4_recipe: rotate}
-engine: {threads: 1, replicas: 2, split_batches: false}
+model: {precision: int8, max_length: 128}
+engine: {threads: 1, replicas: 2}
+backend: fault
+fallback: [native, "null"]
+fallback_policy: {max_failures: 5, retry_after_ms: 100, batch_timeout_ms: 250}
+native: {int4_recipe: rotate, split_batches: false}
+fault: {fail_every: 3}
 batching: {enabled: false, max_batch_size: 8, max_wait_us: 1500}
 http: {port: 9000}
 )",
                               "t.yaml", &c)
                   .ok());
-  EXPECT_EQ(c.service.engine.precision, kernels::Precision::kInt8);
-  EXPECT_EQ(c.service.engine.max_length, 128);
-  EXPECT_EQ(c.service.engine.int4_recipe, Int4Recipe::kRotate);
-  EXPECT_EQ(c.service.engine.replicas, 2);
-  EXPECT_FALSE(c.service.engine.split_batches);
+  const PipelineOptions& p = c.service.pipeline;
+  EXPECT_EQ(p.common.precision, kernels::Precision::kInt8);
+  EXPECT_EQ(p.max_length, 128);
+  EXPECT_EQ(p.sections.at("native").at("int4_recipe"), "rotate");
+  EXPECT_EQ(p.sections.at("native").at("split_batches"), "false");
+  EXPECT_EQ(p.sections.at("fault").at("fail_every"), "3");
+  EXPECT_EQ(p.common.replicas, 2);
+  EXPECT_EQ(p.backend, "fault");
+  EXPECT_EQ(p.fallback, (std::vector<std::string>{"native", "null"}));
+  EXPECT_EQ(p.fallback_policy.max_failures, 5);
+  EXPECT_EQ(p.fallback_policy.retry_after_ms, 100);
+  EXPECT_EQ(p.fallback_policy.batch_timeout_ms, 250);
   EXPECT_FALSE(c.service.batcher.policy.enabled);
   EXPECT_EQ(c.service.batcher.policy.max_batch_size, 8);
   EXPECT_EQ(c.service.batcher.policy.max_wait.count(), 1500);
@@ -71,8 +98,20 @@ TEST(ServerConfig, ErrorsAreClear) {
             std::string::npos);
   EXPECT_NE(err("grpc: {port: fifty}").find("grpc.port: expected an integer"), std::string::npos);
   EXPECT_NE(err("model: {precision: int3}").find("unknown precision"), std::string::npos);
-  EXPECT_NE(err("model: {int4_recipe: awq}").find("model.int4_recipe: int4 recipe must be"),
+  EXPECT_NE(err("native: {int4_recipe: awq}").find("native.int4_recipe: 'awq' is not one of"),
             std::string::npos);
+  EXPECT_NE(err("native: {colour: blue}").find("native.colour: unknown option of backend native"),
+            std::string::npos);
+  EXPECT_NE(err("backend: tpu").find("unknown backend 'tpu' (native | null | fault | onnx)"),
+            std::string::npos);
+  EXPECT_NE(err("fallback: [native, tpu]").find("fallback: unknown backend 'tpu'"),
+            std::string::npos);
+  EXPECT_NE(err("fallback: native").find("fallback: expected a list"), std::string::npos);
+  // Keys of earlier versions say where they went.
+  EXPECT_NE(err("model: {isa: avx2}").find("write native.isa"), std::string::npos);
+  EXPECT_NE(err("model: {backend: encserve}").find("backend: NAME at the top level"),
+            std::string::npos);
+  EXPECT_NE(err("engine: {split_batches: false}").find("native.split_batches"), std::string::npos);
   EXPECT_NE(err("engine: 3").find("engine: expected a mapping"), std::string::npos);
   EXPECT_NE(err("a: [b").find("not valid YAML"), std::string::npos);
   EXPECT_NE(err("colour: blue").find("unknown key colour"), std::string::npos);
@@ -83,6 +122,9 @@ TEST(ServerConfig, ErrorsAreClear) {
   EXPECT_FALSE(ValidateServerConfig(c).ok());
   c = DefaultServerConfig("/m");
   c.tls_cert_file = "x.pem";
+  EXPECT_FALSE(ValidateServerConfig(c).ok());
+  c = DefaultServerConfig("/m");
+  c.service.pipeline.fallback_policy.max_failures = 0;
   EXPECT_FALSE(ValidateServerConfig(c).ok());
 }
 

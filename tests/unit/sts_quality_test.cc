@@ -1,6 +1,7 @@
 // Quality: STS-B test Spearman computed by encserve itself equals the published 0.8203.
 #include "eval/metrics.h"
 #include "eval/quality.h"
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve {
@@ -18,10 +19,10 @@ TEST(StsB, SpearmanIsThePublishedFigure) {
   auto pairs = eval::LoadStsB(testing::DataDir() + "/sts-b-test.tsv");
   ASSERT_TRUE(pairs.ok()) << pairs.status().ToString();
   ASSERT_EQ(pairs->size(), 1379u);
-  EngineOptions o;
+  testing::NativeLoad o;
   o.model_dir = testing::ModelDir();
   o.threads = 2;
-  auto engine = Engine::Load(o);
+  auto engine = testing::LoadNative(o);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   auto r = eval::EvaluateSts(**engine, *pairs);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
