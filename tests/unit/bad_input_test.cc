@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "native_pipeline.h"
 #include "model/config.h"
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve {

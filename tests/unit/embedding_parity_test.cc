@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "native_pipeline.h"
+#include "reference_data.h"
 #include "test_util.h"
 
 namespace encserve {
@@ -12,30 +13,11 @@ namespace {
 using testing::Cosine;
 using testing::MaxAbsDiff;
 
-struct Golden {
-  std::vector<std::string> texts;
-  std::vector<float> emb;
-  int dim = 384;
-};
-
-const Golden& LoadGolden() {
-  static const Golden g = [] {
-    Golden g;
-    const std::string dir = testing::TestData() + "/minilm_golden";
-    std::ifstream in(dir + "/texts.jsonl");
-    std::string line;
-    while (std::getline(in, line))
-      g.texts.push_back(nlohmann::json::parse(line).get<std::string>());
-    const std::string bytes = testing::ReadFile(dir + "/embeddings.f32");
-    g.emb.resize(bytes.size() / 4);
-    std::memcpy(g.emb.data(), bytes.data(), g.emb.size() * 4);
-    return g;
-  }();
-  return g;
-}
+using testing::Golden;
+using testing::LoadGolden;
 
 std::unique_ptr<Pipeline> LoadEngine(int threads = 1, std::optional<kernels::Isa> isa = {},
-                                   bool split_batches = true) {
+                                     bool split_batches = true) {
   testing::NativeLoad o;
   o.model_dir = testing::ModelDir();
   o.threads = threads;

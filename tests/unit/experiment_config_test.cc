@@ -142,8 +142,8 @@ TEST(ExperimentConfig, ResolvedRoundTrips) {
     EXPECT_EQ(again->sweep.rates, c->sweep.rates);
     EXPECT_EQ(again->server.sections, c->server.sections);
   }
-  auto c = ParseExperiment("name: r\nsweep: {rates: [2.5, 40]}\nmodel: {native: {isa: avx2}}", "",
-                           "e");
+  auto c =
+      ParseExperiment("name: r\nsweep: {rates: [2.5, 40]}\nmodel: {native: {isa: avx2}}", "", "e");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->resolved["sweep"]["rates"], nlohmann::json::parse("[2.5, 40.0]"));
   EXPECT_EQ(c->resolved["model"]["native"]["isa"], "avx2");
@@ -165,8 +165,8 @@ TEST(ExperimentConfig, EnumValuesMatchTheServerAndLoadgenParsers) {
   }
   for (const char* r : {"rtn", "rotate", "gptq"}) {
     EXPECT_TRUE(ParseInt4Recipe(r).ok()) << r;
-    auto c = ParseExperiment(std::string("name: x\nmodel: {native: {int4_recipe: ") + r + "}}",
-                             "", "e");
+    auto c =
+        ParseExperiment(std::string("name: x\nmodel: {native: {int4_recipe: ") + r + "}}", "", "e");
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     EXPECT_EQ(c->server.sections.at("native").at("int4_recipe"), r);
     EXPECT_EQ(c->resolved["model"]["native"]["int4_recipe"], r);

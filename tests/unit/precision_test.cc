@@ -4,9 +4,9 @@
 // default int4 recipe (affine g64 + Hadamard rotation + GPTQ on vocabulary calibration) achieves
 // today, 0.9881 / 0.922 / 0.8213 (round to nearest: 0.972 / 0.890 / 0.8236), which is still
 // short of the target (int4 g64 mean ≥ 0.99): see docs/benchmarks/engine.md.
-#include "native_pipeline.h"
 #include "eval/datasets.h"
 #include "eval/quality.h"
+#include "native_pipeline.h"
 #include "test_util.h"
 
 namespace encserve {
@@ -69,8 +69,8 @@ TEST_P(PrecisionTest, CloseToFp32AndKeepsStsQuality) {
   ASSERT_TRUE(sts.ok());
   std::printf(
       "%s (kernels %s): cosine vs fp32 mean %.6f min %.6f over %d texts; STS-B Spearman %.4f\n",
-      kernels::PrecisionName(t.precision), engine->backend().info().fp32_kernels.c_str(), mean, worst, got->rows,
-      sts->spearman);
+      kernels::PrecisionName(t.precision), engine->backend().info().fp32_kernels.c_str(), mean,
+      worst, got->rows, sts->spearman);
   EXPECT_GE(mean, t.min_mean_cos);
   EXPECT_GE(worst, t.min_cos);
   EXPECT_GE(sts->spearman, t.min_spearman);

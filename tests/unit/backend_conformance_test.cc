@@ -1,0 +1,262 @@
+// The conformance suite every backend must pass (docs/backends.md, "Adding a backend"), run
+// for every registered backend × precision through the library API (Pipeline), the same path
+// the server uses:
+// - embeddings vs the committed sentence-transformers goldens (1,028 real texts) within the
+//   precision's limits, and STS-B Spearman printed per backend × precision;
+// - the tiny cross-encoders' logits vs transformers;
+// - a mixed-length batch equals the same texts one by one; concurrent callers;
+// - the same clear errors for bad input, which never reaches the backend.
+// A backend that lacks a precision, is not built, or computes no real answers (null: shapes
+// only) is recorded as SKIPPED with the reason — never as passed.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "backends/registry.h"
+#include "eval/datasets.h"
+#include "eval/quality.h"
+#include "native_pipeline.h"
+#include "reference_data.h"
+#include "test_util.h"
+
+namespace encserve {
+namespace {
+
+using kernels::Precision;
+
+struct Limits {
+  double min_cos, mean_cos;  // vs sentence-transformers fp32
+};
+Limits LimitsFor(Precision p) {
+  switch (p) {
+    case Precision::kF32:
+      return {0.99999, 0.99999};
+    case Precision::kBF16:
+    case Precision::kF16:
+      return {0.9999, 0.9999};
+    case Precision::kInt8:
+      return {0.99, 0.999};
+    case Precision::kInt4:
+      return {0.0, 0.98};
+  }
+  return {1, 1};
+}
+
+struct Param {
+  std::string backend;
+  Precision precision;
+};
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << p.backend << " " << kernels::PrecisionName(p.precision);
+}
+
+std::vector<Param> AllParams() {
+  std::vector<Param> out;
+  for (const backends::BackendSpec& s : backends::Registry()) {
+    if (s.for_tests) continue;  // test doubles wrap a real backend
+    for (Precision p :
+         {Precision::kF32, Precision::kBF16, Precision::kF16, Precision::kInt8, Precision::kInt4}) {
+      out.push_back({s.name, p});
+    }
+  }
+  return out;
+}
+
+PipelineOptions Options(const Param& p, const std::string& model_dir) {
+  testing::NativeLoad n;
+  n.model_dir = model_dir;
+  n.threads = 2;
+  n.precision = p.precision;
+  n.backend = p.backend;
+  PipelineOptions o = testing::ToPipelineOptions(n);
+  if (p.backend != "native") o.sections.erase("native");
+  return o;
+}
+
+class BackendConformance : public ::testing::TestWithParam<Param> {
+ protected:
+  // Why this backend × precision is not checked (empty: it is).
+  static std::string NotChecked(const Param& p, bool needs_real_answers) {
+    const backends::BackendSpec* s = backends::FindBackend(p.backend);
+    if (!s->unavailable.empty()) return p.backend + " is not available: " + s->unavailable;
+    if (!backends::SupportsPrecision(*s, p.precision)) {
+      return p.backend + " does not support " + kernels::PrecisionName(p.precision) +
+             ": recorded as not supported";
+    }
+    if (needs_real_answers && !s->computes) {
+      return p.backend + " computes no model answers: checked for shapes only";
+    }
+    return "";
+  }
+
+  // One pipeline per backend × precision × model, shared by the tests.
+  static const Pipeline* Get(const Param& p, const std::string& model_dir) {
+    static std::mutex mu;
+    static std::map<std::string, std::unique_ptr<Pipeline>> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    const std::string key = p.backend + "/" + kernels::PrecisionName(p.precision) + "/" + model_dir;
+    auto& slot = cache[key];
+    if (!slot) {
+      auto loaded = Pipeline::Load(Options(p, model_dir));
+      EXPECT_TRUE(loaded.ok()) << key << ": " << loaded.status().ToString();
+      if (loaded.ok()) slot = std::move(loaded).value();
+    }
+    return slot.get();
+  }
+  const Pipeline* MiniLm() const { return Get(GetParam(), testing::ModelDir()); }
+};
+
+#define SKIP_UNLESS_CHECKED(needs_real_answers)                                   \
+  if (std::string why = NotChecked(GetParam(), needs_real_answers); !why.empty()) \
+  GTEST_SKIP() << why
+
+TEST_P(BackendConformance, EmbeddingsMatchSentenceTransformers) {
+  SKIP_UNLESS_CHECKED(true);
+  const Pipeline* p = MiniLm();
+  ASSERT_NE(p, nullptr);
+  const testing::Golden& g = testing::LoadGolden();
+  auto emb = p->Embed(g.texts);
+  ASSERT_TRUE(emb.ok()) << emb.status().ToString();
+  ASSERT_EQ(emb->rows, static_cast<int>(g.texts.size()));
+  double sum = 0, worst = 1;
+  for (int i = 0; i < emb->rows; ++i) {
+    const double c = testing::Cosine(emb->row(i), g.row(i), g.dim);
+    sum += c;
+    worst = std::min(worst, c);
+  }
+  const Limits l = LimitsFor(GetParam().precision);
+  auto pairs = eval::LoadStsB(testing::DataDir() + "/sts-b-test.tsv");
+  ASSERT_TRUE(pairs.ok());
+  auto sts = eval::EvaluateSts(*p, *pairs);
+  ASSERT_TRUE(sts.ok());
+  const backends::BackendInfo& info = p->backend().info();
+  std::printf(
+      "[ conformance ] %s %s (kernels %s%s%s): cosine vs sentence-transformers mean %.6f "
+      "min %.6f over %d texts; STS-B Spearman %.4f\n",
+      GetParam().backend.c_str(), info.precision.c_str(), info.fp32_kernels.c_str(),
+      info.quant_kernels.empty() ? "" : "/", info.quant_kernels.c_str(), sum / emb->rows, worst,
+      emb->rows, sts->spearman);
+  EXPECT_EQ(info.precision, kernels::PrecisionName(GetParam().precision)) << "info must not lie";
+  EXPECT_GE(sum / emb->rows, l.mean_cos);
+  EXPECT_GE(worst, l.min_cos);
+  EXPECT_GE(sts->spearman, 0.80);
+}
+
+TEST_P(BackendConformance, CrossEncoderLogitsMatchTransformers) {
+  SKIP_UNLESS_CHECKED(true);
+  // The tiny random models' logits are near zero; reduced precisions are checked for
+  // agreement with fp32 on the real model above, here only fp32 against transformers.
+  if (GetParam().precision != Precision::kF32) GTEST_SKIP() << "fp32 only (tiny random model)";
+  for (const char* model : {"tiny-cross-encoder", "tiny-cross-encoder-2labels"}) {
+    const std::string dir = testing::TestData() + "/" + model;
+    const Pipeline* p = Get(GetParam(), dir);
+    ASSERT_NE(p, nullptr);
+    const auto cases = testing::LoadCrossEncoderCases(dir);
+    std::vector<TextPair> pairs;
+    for (const auto& c : cases) pairs.emplace_back(c.query, c.passage);
+    auto logits = p->Logits(pairs);
+    ASSERT_TRUE(logits.ok()) << logits.status().ToString();
+    for (size_t i = 0; i < cases.size(); ++i) {
+      for (size_t l = 0; l < cases[i].logits.size(); ++l) {
+        EXPECT_NEAR(logits->row(static_cast<int>(i))[l], cases[i].logits[l], 1e-4)
+            << model << " pair " << i;
+      }
+    }
+  }
+}
+
+TEST_P(BackendConformance, MixedLengthBatchEqualsTextsOneByOne) {
+  SKIP_UNLESS_CHECKED(false);
+  const Pipeline* p = MiniLm();
+  ASSERT_NE(p, nullptr);
+  const testing::Golden& g = testing::LoadGolden();
+  // Short queries, sentences and 256-token passages in one batch.
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < g.texts.size() && texts.size() < 24; i += 43) texts.push_back(g.texts[i]);
+  auto batch = p->Embed(texts);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->rows, static_cast<int>(texts.size()));
+  ASSERT_EQ(batch->dim, p->backend().info().hidden_size);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto one = p->Embed({texts[i]});
+    ASSERT_TRUE(one.ok());
+    const float* a = batch->row(static_cast<int>(i));
+    if (p->backend().info().precision == "none") {
+      EXPECT_EQ(testing::MaxAbsDiff(a, one->row(0), batch->dim), 0.0f);  // null: zeros
+    } else {
+      // int4: batches of >= 48 rows run the AMX-bf16 int4 path, a single text the VNNI one
+      // (docs/kernels_quant.md); every other precision computes each row identically.
+      const double limit = GetParam().precision == Precision::kInt4 ? 0.999 : 0.99999;
+      EXPECT_GE(testing::Cosine(a, one->row(0), batch->dim), limit) << "text " << i;
+    }
+  }
+}
+
+TEST_P(BackendConformance, ConcurrentCallersGetTheirOwnRows) {
+  SKIP_UNLESS_CHECKED(false);
+  const Pipeline* p = MiniLm();
+  ASSERT_NE(p, nullptr);
+  const testing::Golden& g = testing::LoadGolden();
+  std::vector<std::string> texts(g.texts.begin(), g.texts.begin() + 64);
+  auto reference = p->Embed(texts);
+  ASSERT_TRUE(reference.ok());
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 4; ++k) {
+        const int first = (t * 13 + k * 7) % 48;
+        std::vector<std::string> mine(texts.begin() + first, texts.begin() + first + 16);
+        auto out = p->Embed(mine);
+        if (!out.ok()) {
+          wrong++;
+          continue;
+        }
+        for (int i = 0; i < 16; ++i) {
+          if (testing::MaxAbsDiff(out->row(i), reference->row(first + i), out->dim) > 1e-5f) {
+            wrong++;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_P(BackendConformance, BadInputGetsClearErrorsAndNeverReachesTheBackend) {
+  SKIP_UNLESS_CHECKED(false);
+  const Pipeline* p = MiniLm();
+  ASSERT_NE(p, nullptr);
+  auto batches = [&] { return p->backend().States()[0].batches; };
+  const int64_t before = batches();
+  auto expect = [](const Status& st, StatusCode code, const std::string& text) {
+    EXPECT_EQ(st.code(), code) << st.ToString();
+    EXPECT_NE(st.message().find(text), std::string::npos) << st.message();
+  };
+  expect(p->Embed({}).status(), StatusCode::kInvalidArgument, "no texts");
+  expect(p->Score({}).status(), StatusCode::kInvalidArgument, "no pairs");
+  expect(p->Embed({"fine", std::string("bad \xc3\x28 utf8")}).status(),
+         StatusCode::kInvalidArgument, "text 1");
+  expect(p->Embed({"fine", ""}).status(), StatusCode::kInvalidArgument, "text 1 is empty");
+  expect(p->Logits({{"a", "b"}}).status(), StatusCode::kFailedPrecondition, "cross-encoder");
+  std::string long_text;
+  for (int i = 0; i < 400; ++i) long_text += "word ";
+  expect(p->EncodeTexts({"short", long_text}, InputLimits{100000, /*truncate=*/false}).status(),
+         StatusCode::kOutOfRange, "text 1 is longer than the model's 256 tokens");
+  EXPECT_EQ(batches(), before) << "bad input reached the backend";
+  EXPECT_TRUE(p->Embed({"still serving"}).ok());
+  EXPECT_EQ(batches(), before + 1);
+}
+
+std::string Name(const ::testing::TestParamInfo<Param>& info) {
+  return info.param.backend + "_" + kernels::PrecisionName(info.param.precision);
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, BackendConformance, ::testing::ValuesIn(AllParams()), Name);
+
+}  // namespace
+}  // namespace encserve
