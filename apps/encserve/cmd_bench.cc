@@ -79,6 +79,40 @@ void Check(const Status& s) {
   throw CLI::RuntimeError(1);
 }
 
+// Prints the result line and appends the JSON line (--json).
+void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items) {
+  const std::vector<double>& lat = t.lat;
+  const double per_s = items / (t.wall_ms / 1000.0);
+  const backends::BackendInfo& info = pipeline.backend().info();
+  const bool split =
+      info.name == "native" && BackendOption(pipeline, "native", "split_batches") == "true";
+  std::printf(
+      "bench-engine: workload=%s backend=%s precision=%s kernels=%s%s%s threads=%d replicas=%d "
+      "split=%s batch=%d seq=%s items=%ld time=%.2fs throughput=%.1f items/s batch_p50=%.3fms "
+      "batch_p99=%.3fms\n",
+      a.workload.c_str(), info.name.c_str(), info.precision.c_str(), info.fp32_kernels.c_str(),
+      info.quant_kernels.empty() ? "" : "/", info.quant_kernels.c_str(), a.engine.threads,
+      a.engine.replicas, split ? "yes" : "no", a.batch,
+      a.workload == "fixed" ? std::to_string(a.seq).c_str() : "-", items, t.wall_ms / 1000.0, per_s,
+      Percentile(lat, 50), Percentile(lat, 99));
+  if (!a.json_out.empty()) {
+    nlohmann::ordered_json j;
+    j["workload"] = a.workload;
+    AddBackendJson(pipeline, &j);
+    j["threads"] = a.engine.threads;
+    j["replicas"] = a.engine.replicas;
+    j["split"] = split;
+    j["batch"] = a.batch;
+    if (a.workload == "fixed") j["seq"] = a.seq;
+    j["items"] = items;
+    j["seconds"] = t.wall_ms / 1000.0;
+    j["items_per_s"] = per_s;
+    j["p50_ms"] = Percentile(lat, 50);
+    j["p99_ms"] = Percentile(lat, 99);
+    std::ofstream(a.json_out, std::ios::app) << j.dump() << "\n";
+  }
+}
+
 void Run(const Args& a) {
   auto engine = LoadPipelineOrReport(a.engine);
   if (!engine) throw CLI::RuntimeError(1);
@@ -139,36 +173,7 @@ void Run(const Args& a) {
   }
   long items = 0;
   for (int i : t.steps) items += step_items[i];
-  const std::vector<double>& lat = t.lat;
-  const double per_s = items / (t.wall_ms / 1000.0);
-  const backends::BackendInfo& info = engine->backend().info();
-  const bool split =
-      info.name == "native" && BackendOption(*engine, "native", "split_batches") == "true";
-  std::printf(
-      "bench-engine: workload=%s backend=%s precision=%s kernels=%s%s%s threads=%d replicas=%d "
-      "split=%s batch=%d seq=%s items=%ld time=%.2fs throughput=%.1f items/s batch_p50=%.3fms "
-      "batch_p99=%.3fms\n",
-      a.workload.c_str(), info.name.c_str(), info.precision.c_str(), info.fp32_kernels.c_str(),
-      info.quant_kernels.empty() ? "" : "/", info.quant_kernels.c_str(), a.engine.threads,
-      a.engine.replicas, split ? "yes" : "no", a.batch,
-      a.workload == "fixed" ? std::to_string(a.seq).c_str() : "-", items, t.wall_ms / 1000.0, per_s,
-      Percentile(lat, 50), Percentile(lat, 99));
-  if (!a.json_out.empty()) {
-    nlohmann::ordered_json j;
-    j["workload"] = a.workload;
-    AddBackendJson(*engine, &j);
-    j["threads"] = a.engine.threads;
-    j["replicas"] = a.engine.replicas;
-    j["split"] = split;
-    j["batch"] = a.batch;
-    if (a.workload == "fixed") j["seq"] = a.seq;
-    j["items"] = items;
-    j["seconds"] = t.wall_ms / 1000.0;
-    j["items_per_s"] = per_s;
-    j["p50_ms"] = Percentile(lat, 50);
-    j["p99_ms"] = Percentile(lat, 99);
-    std::ofstream(a.json_out, std::ios::app) << j.dump() << "\n";
-  }
+  Report(a, *engine, t, items);
 }
 
 }  // namespace

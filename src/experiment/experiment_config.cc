@@ -11,15 +11,12 @@
 #include <sstream>
 #include <type_traits>
 
-#include "kernels/precision.h"
+#include "experiment/experiment_origin.h"
 
 namespace encserve::experiment {
 namespace {
 
-constexpr int kMaxBatch = 4096;         // sweep.batch_sizes, server.max_client_batch_size
-constexpr int kMaxConcurrency = 4096;   // sweep.concurrency_levels
-constexpr int kMaxWaitUs = 10'000'000;  // 10 s
-constexpr int kRerankDocuments = 100;   // dl19-rerank: passages per request
+using internal::Origin;
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& where) {
   YAML::Node root;
@@ -49,43 +46,6 @@ YAML::Node Merge(const YAML::Node& base, const YAML::Node& over) {
   }
   return out;
 }
-
-// Which file an error belongs to: the experiment file if it sets the key path, else the base if
-// it does, else (a required key nobody set, a check across keys) the experiment file.
-class Origin {
- public:
-  Origin(YAML::Node experiment, YAML::Node base, std::string where, std::string base_where)
-      : experiment_(std::move(experiment)),
-        base_(std::move(base)),
-        where_(std::move(where)),
-        base_where_(std::move(base_where)) {}
-
-  // "file: message", where `path` ("a.b.c" or "a.b[2]") is the key the message is about.
-  Status Error(const std::string& path, const std::string& message) const {
-    const bool from_base = !Sets(experiment_, path) && Sets(base_, path);
-    return InvalidArgument((from_base ? base_where_ : where_) + ": " + message);
-  }
-  // An error that involves several keys: the experiment file.
-  Status Error(const std::string& message) const {
-    return InvalidArgument(where_ + ": " + message);
-  }
-
- private:
-  static bool Sets(YAML::Node node, const std::string& path) {
-    std::stringstream ss(path.substr(0, path.find('[')));
-    for (std::string key; std::getline(ss, key, '.');) {
-      if (!node.IsMap()) return false;
-      const YAML::Node child = static_cast<const YAML::Node&>(node)[key];
-      if (!child.IsDefined() || child.IsNull()) return false;
-      // reset(), not operator=: assigning a yaml-cpp node would overwrite the tree it refers to.
-      node.reset(child);
-    }
-    return true;
-  }
-
-  YAML::Node experiment_, base_;
-  std::string where_, base_where_;
-};
 
 // Reads the keys of one mapping of the merged document and records each key's final value (the
 // default when no file set it) in `json`; Finish() rejects keys nobody asked for.
@@ -266,143 +226,6 @@ Status ReadDocument(const YAML::Node& root, const Origin& origin, ExperimentConf
   return top.Finish();
 }
 
-bool OneOf(const std::string& v, std::initializer_list<const char*> options, std::string* list) {
-  bool found = false;
-  for (const char* o : options) {
-    *list += (list->empty() ? "" : ", ") + std::string(o);
-    found = found || v == o;
-  }
-  return found;
-}
-
-// Backend names and options from the registry; the precision must be one the backend has.
-Status ValidateModel(const ServerSettings& s, const Origin& o) {
-  kernels::Precision p;
-  if (!kernels::ParsePrecision(s.precision, &p)) {
-    return o.Error("model.precision", "model.precision: unknown value '" + s.precision +
-                                          "' (fp32, bf16, fp16, int8, int4)");
-  }
-  std::vector<std::pair<std::string, std::string>> names{{"model.backend", s.backend}};
-  for (size_t i = 0; i < s.fallback.size(); ++i) {
-    names.emplace_back("model.fallback[" + std::to_string(i) + "]", s.fallback[i]);
-  }
-  for (const auto& [path, name] : names) {
-    const backends::BackendSpec* spec = backends::FindBackend(name);
-    if (spec == nullptr) {
-      return o.Error(path,
-                     path + ": unknown value '" + name + "' (" + backends::BackendNames() + ")");
-    }
-    if (spec->unavailable.empty() && !backends::SupportsPrecision(*spec, p)) {
-      return o.Error("model.precision",
-                     "model.precision: backend " + name + " does not support " + s.precision);
-    }
-  }
-  for (const auto& [name, section] : s.sections) {
-    Status st = backends::ValidateSection(*backends::FindBackend(name), section);
-    if (!st.ok()) return o.Error("model." + name, "model." + st.message());
-  }
-  return Status::Ok();
-}
-
-Status Validate(const ExperimentConfig& c, const Origin& o) {
-  auto range = [&](const std::string& path, double v, double lo, double hi) {
-    auto num = [](double x) {  // integers without an exponent
-      std::ostringstream out;
-      out << std::setprecision(15) << x;
-      return out.str();
-    };
-    if (v >= lo && v <= hi) return Status::Ok();
-    return o.Error(path, path + ": must be " + num(lo) + ".." + num(hi) + ", got " + num(v));
-  };
-  auto enumerated = [&](const std::string& path, const std::string& v,
-                        std::initializer_list<const char*> options) {
-    std::string list;
-    if (OneOf(v, options, &list)) return Status::Ok();
-    return o.Error(path, path + ": unknown value '" + v + "' (" + list + ")");
-  };
-  auto list = [&](const std::string& path, const auto& values, double lo, double hi,
-                  bool may_be_empty) {
-    if (values.empty() && !may_be_empty) return o.Error(path, path + ": must not be empty");
-    for (size_t i = 0; i < values.size(); ++i) {
-      RETURN_IF_ERROR(range(path + "[" + std::to_string(i) + "]", values[i], lo, hi));
-    }
-    return Status::Ok();
-  };
-
-  if (c.name.empty()) return o.Error("name", "name: required (a non-empty [A-Za-z0-9_-] string)");
-  for (char ch : c.name) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') {
-      return o.Error("name", "name: '" + c.name + "' may contain only A-Z, a-z, 0-9, _ and -");
-    }
-  }
-  const ServerSettings& s = c.server;
-  RETURN_IF_ERROR(ValidateModel(s, o));
-  RETURN_IF_ERROR(range("server.threads", s.threads, 0, 1024));
-  RETURN_IF_ERROR(range("server.replicas", s.replicas, 1, 64));
-  RETURN_IF_ERROR(range("server.max_client_batch_size", s.max_client_batch_size, 1, kMaxBatch));
-  RETURN_IF_ERROR(range("server.batching.max_batch_size", s.max_batch_size, 1, kMaxBatch));
-  RETURN_IF_ERROR(range("server.batching.max_batch_tokens", s.max_batch_tokens, 1, 1 << 20));
-  RETURN_IF_ERROR(range("server.batching.max_wait_us", s.max_wait_us, 0, kMaxWaitUs));
-
-  const WorkloadSettings& wl = c.workload;
-  RETURN_IF_ERROR(enumerated("workload.name", wl.name,
-                             {"msmarco-queries", "dl19-pairs", "dl19-rerank", "sts-b"}));
-  RETURN_IF_ERROR(enumerated("workload.protocol", wl.protocol, {"grpc", "http"}));
-  RETURN_IF_ERROR(enumerated("workload.api", wl.api, {"seed", "v1"}));
-  if (wl.api == "seed" && wl.name != "msmarco-queries") {
-    return o.Error(
-        "workload.api: seed (inference.InferenceService/Infer) only embeds texts; "
-        "workload.name " +
-        wl.name + " needs workload.api: v1");
-  }
-
-  const SweepSettings& w = c.sweep;
-  RETURN_IF_ERROR(list("sweep.batch_sizes", w.batch_sizes, 1, kMaxBatch, false));
-  RETURN_IF_ERROR(
-      list("sweep.concurrency_levels", w.concurrency_levels, 1, kMaxConcurrency, false));
-  for (size_t i = 0; i < w.rates.size(); ++i) {
-    if (w.rates[i] <= 0) {
-      const std::string path = "sweep.rates[" + std::to_string(i) + "]";
-      return o.Error(path, path + ": must be > 0 requests/s");
-    }
-  }
-  RETURN_IF_ERROR(list("sweep.max_wait_us", w.max_wait_us, 0, kMaxWaitUs, true));
-  RETURN_IF_ERROR(range("sweep.duration_s", w.duration_s, 0, 3600));
-  if (w.duration_s == 0) {
-    if (w.requests_per_point < 1) {
-      return o.Error("sweep.requests_per_point",
-                     "sweep.requests_per_point: must be >= 1 (or set sweep.duration_s > 0), got " +
-                         std::to_string(w.requests_per_point));
-    }
-  } else {
-    RETURN_IF_ERROR(range("sweep.requests_per_point", w.requests_per_point, 0, 1e9));
-  }
-  RETURN_IF_ERROR(range("sweep.warmup_requests", w.warmup_requests, 0, 1e6));
-  RETURN_IF_ERROR(range("sweep.repeats", w.repeats, 1, 20));
-
-  // Cross-key checks: a point the server would reject, or a setting that could not matter.
-  if (wl.name != "dl19-rerank") {
-    for (int b : w.batch_sizes) {
-      if (b > s.max_client_batch_size) {
-        return o.Error("sweep.batch_sizes: " + std::to_string(b) +
-                       " exceeds server.max_client_batch_size " +
-                       std::to_string(s.max_client_batch_size));
-      }
-    }
-  } else if (s.max_client_batch_size < kRerankDocuments) {
-    return o.Error("server.max_client_batch_size: dl19-rerank sends 100 documents per request");
-  }
-  if (!w.max_wait_us.empty() && !s.batching) {
-    return o.Error("sweep.max_wait_us needs server.batching.enabled: true");
-  }
-  if (!backends::FindBackend(s.backend)->computes && (c.quality.sts_b || c.quality.dl19_ndcg)) {
-    return o.Error("model.backend " + s.backend +
-                   " does not compute the model's answers: set quality.sts_b and "
-                   "quality.dl19_ndcg to false");
-  }
-  return Status::Ok();
-}
-
 StatusOr<ExperimentConfig> Parse(const std::string& text, const std::string& base_text,
                                  const std::string& where, const std::string& base_where) {
   ASSIGN_OR_RETURN(YAML::Node experiment, ParseYaml(text, where));
@@ -422,7 +245,7 @@ StatusOr<ExperimentConfig> Parse(const std::string& text, const std::string& bas
   }
   ExperimentConfig c;
   RETURN_IF_ERROR(ReadDocument(Merge(base, experiment), origin, &c));
-  RETURN_IF_ERROR(Validate(c, origin));
+  RETURN_IF_ERROR(internal::Validate(c, origin));
   return c;
 }
 
