@@ -62,6 +62,13 @@ class Experiment(unittest.TestCase):
             L = p["latency_ms"]
             self.assertTrue(0 < L["p50"] <= L["p95"] <= L["p99"] <= L["max"])
             self.assertGreaterEqual(p["server_batch_size_mean"], 1.0)
+            # Who served the point: every batch of it on native, none fell back.
+            self.assertGreater(p["served_by"]["batches"].get("native", 0), 0)
+            self.assertEqual(list(p["served_by"]["batches"]), ["native"])
+            self.assertEqual(p["served_by"]["fallbacks"], 0)
+        self.assertEqual(r["server"]["backend"], "native")
+        self.assertEqual([b["name"] for b in r["server"]["backends"]], ["native"])
+        self.assertEqual(r["config"]["model"]["native"]["isa"], "auto")  # options recorded
         self.assertAlmostEqual(r["quality"]["sts_b_spearman"], 0.8203, delta=0.001)
         rows = list(csv.reader(open(os.path.join(d, "results.csv"))))
         self.assertEqual(len(rows), 1 + 4)
@@ -73,6 +80,7 @@ class Experiment(unittest.TestCase):
         d, _ = run(tmp, "tiny_null", backend='"null"', protocol="http", sts="false")
         r = json.load(open(os.path.join(d, "results.json")))
         self.assertEqual(r["server"]["backend"], "null")
+        self.assertEqual(r["server"]["precision"], "none")  # null computes in no precision
         self.assertIsNone(r["quality"]["sts_b_spearman"])  # no model, no quality claim
         self.assertTrue(all(p["errors"] == 0 and p["ok"] == 12 for p in r["points"]))
         d, stdout = run(tmp, "tiny_onnx", backend="onnx")
