@@ -120,23 +120,25 @@ Status ApplyEngine(Section s, ServerConfig* c) {
   return s.Finish();
 }
 
+// Every backend named (backend, fallback) is in the registry.
+Status CheckBackendNames(const PipelineOptions& p) {
+  std::vector<std::pair<std::string, std::string>> named{{"backend", p.backend}};
+  for (const std::string& f : p.fallback) named.emplace_back("fallback", f);
+  for (const auto& [key, name] : named) {
+    if (backends::FindBackend(name) == nullptr) {
+      return InvalidArgument(key + ": unknown backend '" + name + "' (" + backends::BackendNames() +
+                             ")");
+    }
+  }
+  return Status::Ok();
+}
+
 // backend, fallback, fallback_policy and every registered backend's section.
 Status ApplyBackends(Section& top, ServerConfig* c) {
   PipelineOptions& p = c->service.pipeline;
   RETURN_IF_ERROR(top.Get("backend", &p.backend));
   RETURN_IF_ERROR(top.Get("fallback", &p.fallback));
-  for (const std::string& name : std::vector<std::string>{p.backend}) {
-    if (backends::FindBackend(name) == nullptr) {
-      return InvalidArgument("backend: unknown backend '" + name + "' (" +
-                             backends::BackendNames() + ")");
-    }
-  }
-  for (const std::string& name : p.fallback) {
-    if (backends::FindBackend(name) == nullptr) {
-      return InvalidArgument("fallback: unknown backend '" + name + "' (" +
-                             backends::BackendNames() + ")");
-    }
-  }
+  RETURN_IF_ERROR(CheckBackendNames(p));
   ASSIGN_OR_RETURN(Section policy, top.Child("fallback_policy"));
   RETURN_IF_ERROR(policy.Get("max_failures", &p.fallback_policy.max_failures));
   RETURN_IF_ERROR(policy.Get("retry_after_ms", &p.fallback_policy.retry_after_ms));
@@ -284,7 +286,9 @@ Status ValidateServerConfig(const ServerConfig& c) {
   if (b.max_queue_items < 1 || b.max_queue_tokens < 1) {
     return InvalidArgument("queue.max_items and queue.max_tokens must be positive");
   }
-  const backends::FallbackPolicy& f = c.service.pipeline.fallback_policy;
+  const PipelineOptions& p = c.service.pipeline;
+  RETURN_IF_ERROR(CheckBackendNames(p));  // flags may have named them
+  const backends::FallbackPolicy& f = p.fallback_policy;
   if (f.max_failures < 1) return InvalidArgument("fallback_policy.max_failures must be >= 1");
   if (f.retry_after_ms < 1 || f.batch_timeout_ms < 0) {
     return InvalidArgument("fallback_policy.retry_after_ms must be >= 1 and batch_timeout_ms >= 0");

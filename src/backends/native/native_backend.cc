@@ -113,7 +113,8 @@ BackendSpec NativeBackendSpec() {
        ""},
       {"split_batches",
        "true",
-       "large batches: one run of whole sequences per thread; false = intra-op only",
+       "true: a large batch is split by sequences, one run per thread; false (--no-split): "
+       "every op is split over the threads (intra-op only)",
        {"true", "false"},
        "--no-split",
        "false"},
