@@ -87,12 +87,11 @@ void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items
   const bool split =
       info.name == "native" && BackendOption(pipeline, "native", "split_batches") == "true";
   std::printf(
-      "bench-engine: workload=%s backend=%s precision=%s kernels=%s%s%s threads=%d replicas=%d "
+      "bench-engine: workload=%s backend=%s precision=%s kernels=%s threads=%d replicas=%d "
       "split=%s batch=%d seq=%s items=%ld time=%.2fs throughput=%.1f items/s batch_p50=%.3fms "
       "batch_p99=%.3fms\n",
-      a.workload.c_str(), info.name.c_str(), info.precision.c_str(), info.fp32_kernels.c_str(),
-      info.quant_kernels.empty() ? "" : "/", info.quant_kernels.c_str(), a.engine.threads,
-      a.engine.replicas, split ? "yes" : "no", a.batch,
+      a.workload.c_str(), info.name.c_str(), info.precision.c_str(), info.kernels().c_str(),
+      a.engine.threads, a.engine.replicas, split ? "yes" : "no", a.batch,
       a.workload == "fixed" ? std::to_string(a.seq).c_str() : "-", items, t.wall_ms / 1000.0, per_s,
       Percentile(lat, 50), Percentile(lat, 99));
   if (!a.json_out.empty()) {

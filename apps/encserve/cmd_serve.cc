@@ -133,8 +133,8 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   }
   const server::ServiceInfo info = (*service)->Info();
   Log("model ready in " + std::to_string(static_cast<int>(MillisSince(t0))) + " ms (backend " +
-      info.backend + ", " + info.precision + ", kernels " + info.isa +
-      (info.quant_kernels.empty() ? "" : "/" + info.quant_kernels) + ")");
+      info.backend + ", " + info.precision + ", kernels " +
+      backends::KernelsName(info.isa, info.quant_kernels) + ")");
   auto fronts = StartFrontEnds(c, **service);
   if (!fronts.ok()) {
     std::cerr << "error: " << fronts.status().ToString() << "\n";

@@ -105,8 +105,7 @@ std::unique_ptr<Pipeline> LoadPipelineOrReport(const BackendFlags& flags) {
 }
 
 std::string DescribeBackend(const backends::BackendInfo& info) {
-  std::string kernels = info.fp32_kernels;
-  if (!info.quant_kernels.empty()) kernels += "/" + info.quant_kernels;
+  const std::string kernels = info.kernels();
   return info.name + " (" + info.precision + (kernels.empty() ? "" : ", kernels " + kernels) + ")";
 }
 

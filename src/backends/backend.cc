@@ -6,6 +6,14 @@ const char* TaskName(Task task) {
   return task == Task::kEmbed ? "embed" : "logits";
 }
 
+std::string KernelsName(const std::string& fp32_kernels, const std::string& quant_kernels) {
+  return quant_kernels.empty() ? fp32_kernels : fp32_kernels + "/" + quant_kernels;
+}
+
+std::string BackendInfo::kernels() const {
+  return KernelsName(fp32_kernels, quant_kernels);
+}
+
 std::vector<std::string> DefaultLabels(int num_labels) {
   std::vector<std::string> labels;
   for (int i = 0; i < num_labels; ++i) labels.push_back("LABEL_" + std::to_string(i));

@@ -37,6 +37,7 @@ struct BackendInfo {
   bool wants_padded_batches = false;  // false: padding-free batches run without padding cost
   int max_concurrent_batches = 1;     // Run() calls computing at once; more callers wait
   std::string description;            // one line for logs, e.g. "2 replicas x 2 threads, amx"
+  std::string kernels() const;        // KernelsName(fp32_kernels, quant_kernels)
 };
 
 class Backend {
@@ -49,6 +50,9 @@ class Backend {
   // Thread-safe. An error fails this batch only; the backend stays usable.
   virtual StatusOr<Embeddings> Run(Task task, const TokenBatch& batch) const = 0;
 };
+
+// "amx/amx": the fp32 table, then "/" and the quantised one when one is in use.
+std::string KernelsName(const std::string& fp32_kernels, const std::string& quant_kernels);
 
 // Labels of a model: LABEL_0 .. LABEL_{n-1}.
 std::vector<std::string> DefaultLabels(int num_labels);

@@ -243,7 +243,6 @@ std::vector<MemberState> FallbackChain::States() const {
     s.loaded = m->backend != nullptr;
     s.in_service = s.loaded && !(m->out_of_service && now < m->retry_at);
     s.load_error = m->load_error;
-    s.consecutive_failures = m->consecutive_failures;
     s.batches = m->batches;
     s.failures = m->failures;
     s.info = s.loaded ? &m->backend->info() : nullptr;
@@ -253,10 +252,8 @@ std::vector<MemberState> FallbackChain::States() const {
 }
 
 std::string FallbackChain::Serving() const {
-  for (const MemberState& s : States()) {
-    if (s.in_service) return s.name;
-  }
-  return "";
+  const std::vector<Member*> order = Order(Clock::now());
+  return order.empty() ? "" : order.front()->name;  // Load keeps at least one member loaded
 }
 
 Status FallbackChain::ForEachLoaded(const std::function<Status(const Backend&)>& fn) const {

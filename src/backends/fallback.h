@@ -44,8 +44,7 @@ struct MemberState {
   std::string name;
   bool loaded = false;
   bool in_service = false;
-  std::string load_error;  // when !loaded
-  int consecutive_failures = 0;
+  std::string load_error;             // when !loaded
   int64_t batches = 0;                // answered
   int64_t failures = 0;               // failed batches (load failures not counted)
   const BackendInfo* info = nullptr;  // when loaded
@@ -70,7 +69,8 @@ class FallbackChain final : public Backend {
   StatusOr<Embeddings> Run(Task task, const TokenBatch& batch) const override;
 
   std::vector<MemberState> States() const;
-  // The member that would take the next batch ("" if none is in service).
+  // The member that takes the next batch: the first in service, or, while none is, the first
+  // loaded (every member is then tried in order).
   std::string Serving() const;
   // Runs fn(backend) on every loaded member (warm-up).
   Status ForEachLoaded(const std::function<Status(const Backend&)>& fn) const;

@@ -9,6 +9,8 @@
 #include <limits>
 #include <sstream>
 
+#include "backends/backend.h"
+
 namespace encserve::experiment {
 namespace {
 
@@ -89,9 +91,8 @@ void Header(std::ostringstream& o, const json& r) {
   if (precision == "int4" && !group.empty()) {
     precision += " (group size " + group + (recipe.empty() ? "" : ", recipe " + recipe) + ")";
   }
-  std::string kernels = JsonString(server, "kernels");
-  if (!JsonString(server, "quant_kernels").empty())
-    kernels += "/" + JsonString(server, "quant_kernels");
+  const std::string kernels =
+      backends::KernelsName(JsonString(server, "kernels"), JsonString(server, "quant_kernels"));
   std::string backend = JsonString(server, "backend");
   if (backend.empty()) backend = JsonString(model, "backend");
   o << "- **Model:** " << OrDash(JsonString(server, "model_id")) << "; precision "

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <numeric>
 #include <string_view>
 #include <thread>
 
@@ -312,11 +311,14 @@ ServiceInfo EngineService::Info() const {
   i.model_kind = c.kind == ModelKind::kCrossEncoder ? "cross-encoder" : "embedding";
   const std::vector<backends::MemberState> states = pipeline_->backend().States();
   for (size_t k = 0; k < states.size(); ++k) i.backends.push_back(StatusOf(states[k], k == 0));
-  // The backend serving now: the first in service (else the first loaded, which the chain
-  // tries first when none is in service).
+  // The backend serving now: the one that takes the next batch.
+  const std::string name = pipeline_->backend().Serving();
   const BackendStatus* serving = nullptr;
   for (const BackendStatus& b : i.backends) {
-    if (b.loaded && (serving == nullptr || (!serving->in_service && b.in_service))) serving = &b;
+    if (b.name == name && b.loaded) {
+      serving = &b;
+      break;
+    }
   }
   if (serving != nullptr) {
     i.backend = serving->name;

@@ -36,10 +36,15 @@ def embed_all(server, clients=6, per_client=12, batch=5):
 
 
 class FallbackTest(unittest.TestCase):
-    def check_answers(self, answers, expected):
-        self.assertEqual(len(answers), expected)
+    def embed_and_check(self, server, clients=6, per_client=12):
+        """embed_all, then: no request failed, every row is its own text's embedding (cosine
+        >= 0.99999 vs sentence-transformers), nothing lost. Returns the server's metrics."""
+        answers, errors = embed_all(server, clients=clients, per_client=per_client)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(answers), clients * per_client * 5)
         worst = min(cosine(e, GOLDEN[i]) for i, e in answers)
         self.assertGreaterEqual(worst, 0.99999, "a row is not its text's embedding")
+        return server.metrics()
 
     def info(self, server):
         status, _, body = server.http("GET", "/info")
@@ -57,10 +62,7 @@ class FallbackTest(unittest.TestCase):
             self.assertFalse(info["backends"][0]["loaded"])
             self.assertIn("injected load failure", info["backends"][0]["load_error"])
             self.assertTrue(info["backends"][1]["in_service"])
-            answers, errors = embed_all(s, clients=2, per_client=3)
-            self.assertEqual(errors, [])
-            self.check_answers(answers, 2 * 3 * 5)
-            m = s.metrics()
+            m = self.embed_and_check(s, clients=2, per_client=3)
             self.assertEqual(metric_sum(m, "encserve_backend_failures_total", backend="fault",
                                         reason="load"), 1)
             self.assertEqual(metric_sum(m, "encserve_fallbacks_total", **{"from": "fault"},
@@ -76,10 +78,7 @@ class FallbackTest(unittest.TestCase):
                    "fault.fail_every=3", "--fallback", "native",
                    config="fallback_policy: {max_failures: 1000}\n")
         try:
-            answers, errors = embed_all(s)
-            self.assertEqual(errors, [])
-            self.check_answers(answers, 6 * 12 * 5)
-            m = s.metrics()
+            m = self.embed_and_check(s)
             failed = metric_sum(m, "encserve_backend_failures_total", backend="fault",
                                 reason="error")
             moved = metric_sum(m, "encserve_fallbacks_total", **{"from": "fault"}, to="native",
@@ -101,10 +100,7 @@ class FallbackTest(unittest.TestCase):
                    "--backend-opt", "fault.hang_ms=1500", "--fallback", "native",
                    config="fallback_policy: {max_failures: 1000, batch_timeout_ms: 300}\n")
         try:
-            answers, errors = embed_all(s, clients=3, per_client=6)
-            self.assertEqual(errors, [])
-            self.check_answers(answers, 3 * 6 * 5)
-            m = s.metrics()
+            m = self.embed_and_check(s, clients=3, per_client=6)
             timeouts = metric_sum(m, "encserve_fallbacks_total", **{"from": "fault"},
                                   to="native", reason="timeout")
             self.assertGreater(timeouts, 0)
@@ -122,10 +118,7 @@ class FallbackTest(unittest.TestCase):
                    "--fallback", "native", "--no-batching",
                    config="warmup: false\nfallback_policy: {max_failures: 2, retry_after_ms: 60000}\n")
         try:
-            answers, errors = embed_all(s, clients=2, per_client=10)
-            self.assertEqual(errors, [])
-            self.check_answers(answers, 2 * 10 * 5)
-            m = s.metrics()
+            m = self.embed_and_check(s, clients=2, per_client=10)
             failed = metric_sum(m, "encserve_backend_failures_total", backend="fault")
             native = metric_sum(m, "encserve_backend_batches_total", backend="native")
             self.assertEqual(failed, 2, "out of service after 2: later batches skip fault")

@@ -134,11 +134,10 @@ TEST_P(BackendConformance, EmbeddingsMatchSentenceTransformers) {
   ASSERT_TRUE(sts.ok());
   const backends::BackendInfo& info = p->backend().info();
   std::printf(
-      "[ conformance ] %s %s (kernels %s%s%s): cosine vs sentence-transformers mean %.6f "
+      "[ conformance ] %s %s (kernels %s): cosine vs sentence-transformers mean %.6f "
       "min %.6f over %d texts; STS-B Spearman %.4f\n",
-      GetParam().backend.c_str(), info.precision.c_str(), info.fp32_kernels.c_str(),
-      info.quant_kernels.empty() ? "" : "/", info.quant_kernels.c_str(), sum / emb->rows, worst,
-      emb->rows, sts->spearman);
+      GetParam().backend.c_str(), info.precision.c_str(), info.kernels().c_str(), sum / emb->rows,
+      worst, emb->rows, sts->spearman);
   EXPECT_EQ(info.precision, kernels::PrecisionName(GetParam().precision)) << "info must not lie";
   EXPECT_GE(sum / emb->rows, l.mean_cos);
   EXPECT_GE(worst, l.min_cos);

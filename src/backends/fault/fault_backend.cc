@@ -6,7 +6,7 @@
 namespace encserve::backends {
 
 StatusOr<FaultOptions> FaultOptions::FromSection(const Section& section) {
-  static const BackendSpec spec = FaultBackendSpec();
+  const BackendSpec& spec = *FindBackend("fault");
   auto value = [&](std::string_view key) { return OptionValue(spec, section, key); };
   auto count = [&](std::string_view key) {
     return ParseIntOption("fault", key, value(key), 0, 1 << 30);

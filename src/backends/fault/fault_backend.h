@@ -16,6 +16,7 @@ struct FaultOptions {
   int fail_first = 0;  // batches 1..K fail (a backend that recovers)
   int hang_every = 0;  // every Nth batch sleeps hang_ms before answering; 0 = never
   int hang_ms = 0;
+  // `section` as ValidateSection accepted it; missing keys take the registry's defaults.
   static StatusOr<FaultOptions> FromSection(const Section& section);
 };
 
@@ -26,7 +27,6 @@ class FaultBackend final : public Backend {
   FaultBackend(std::unique_ptr<Backend> inner, FaultOptions options);
   const BackendInfo& info() const override { return info_; }
   StatusOr<Embeddings> Run(Task task, const TokenBatch& batch) const override;
-  int64_t batches() const { return count_.load(); }
 
  private:
   std::unique_ptr<Backend> inner_;

@@ -78,7 +78,7 @@ class NativeBackend::ReplicaLease {
 NativeBackend::~NativeBackend() = default;
 
 StatusOr<NativeOptions> NativeOptions::FromSection(const Section& section) {
-  static const BackendSpec spec = NativeBackendSpec();
+  const BackendSpec& spec = *FindBackend("native");
   auto value = [&](std::string_view key) { return OptionValue(spec, section, key); };
   NativeOptions o;
   if (const std::string isa = value("isa"); isa != "auto") {
@@ -90,9 +90,6 @@ StatusOr<NativeOptions> NativeOptions::FromSection(const Section& section) {
                    ParseBoolOption("native", "split_batches", value("split_batches")));
   ASSIGN_OR_RETURN(o.group_size,
                    ParseIntOption("native", "group_size", value("group_size"), 32, 128));
-  if (o.group_size != 32 && o.group_size != 64 && o.group_size != 128) {
-    return InvalidArgument("native.group_size must be 32, 64 or 128");
-  }
   ASSIGN_OR_RETURN(o.int4_recipe, ParseInt4Recipe(value("int4_recipe")));
   return o;
 }
@@ -139,10 +136,6 @@ BackendSpec NativeBackendSpec() {
 
 StatusOr<std::unique_ptr<NativeBackend>> NativeBackend::Load(const CommonOptions& common,
                                                              const NativeOptions& options) {
-  if (common.threads < 1 || common.threads > 256) return InvalidArgument("threads must be 1..256");
-  if (common.replicas < 1 || common.replicas > 64) {
-    return InvalidArgument("replicas must be 1..64");
-  }
   const kernels::Isa isa = options.isa.value_or(kernels::ActiveIsa());
   const kernels::KernelTable* table = kernels::KernelsFor(isa);
   if (table == nullptr) {
@@ -189,7 +182,7 @@ BackendInfo NativeBackend::DescribeSelf() const {
   i.description = i.precision + ", " + std::to_string(common_.replicas) + " replica(s) x " +
                   std::to_string(common_.threads) + " thread(s), " +
                   (options_.split_batches ? "batches split by sequences" : "intra-op") +
-                  ", kernels " + i.fp32_kernels + (quantised ? "/" + i.quant_kernels : "");
+                  ", kernels " + i.kernels();
   return i;
 }
 

@@ -39,6 +39,8 @@ struct NativeOptions {
   // VocabularyCalibration (backends/native/calibration.h) and adds a few seconds to the load.
   Int4Recipe int4_recipe = Int4Recipe::kGptq;
 
+  // `section` as ValidateSection accepted it (CreateBackend checks it: known keys, allowed
+  // values such as group_size 32 | 64 | 128); missing keys take the registry's defaults.
   static StatusOr<NativeOptions> FromSection(const Section& section);
 };
 
@@ -52,6 +54,7 @@ std::vector<int> SplitBatch(const std::vector<int>& offsets, int max_parts,
 
 class NativeBackend final : public Backend {
  public:
+  // `common` as CreateBackend checked it (threads, replicas, a supported precision).
   static StatusOr<std::unique_ptr<NativeBackend>> Load(const CommonOptions& common,
                                                        const NativeOptions& options);
   ~NativeBackend() override;
