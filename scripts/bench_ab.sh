@@ -4,7 +4,8 @@
 # threads) and the server over gRPC (int8, batch 32 x concurrency 8), the two binaries
 # alternating REPS times so that the VM's drifts hit both alike. Prints one table row per
 # point: the median items/s of each binary over the reps and their ratio B/A.
-#   usage: scripts/bench_ab.sh A_BIN B_BIN [OUT.jsonl]   (env: REPS=3, CAP=4 seconds per point)
+#   usage: scripts/bench_ab.sh A_BIN B_BIN [OUT.jsonl]   (env: REPS=3, CAP=4 seconds per point,
+#          ISA=avx512 to force a kernel set on both binaries, e.g. the non-AMX one on an AMX CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A="${1:?usage: scripts/bench_ab.sh A_BIN B_BIN [OUT.jsonl]}"
@@ -12,6 +13,8 @@ B="${2:?usage: scripts/bench_ab.sh A_BIN B_BIN [OUT.jsonl]}"
 OUT="${3:-$(mktemp)}"
 REPS="${REPS:-3}"
 CAP="${CAP:-4}"
+ISA_ARGS=()
+[ -n "${ISA:-}" ] && ISA_ARGS=(--isa "$ISA")
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"; [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
 : >"$OUT"
@@ -20,7 +23,8 @@ engine_point() {  # bin label precision args...
   local bin="$1" label="$2" precision="$3"
   shift 3
   rm -f "$TMP/e.jsonl"
-  "$bin" bench-engine -p "$precision" -t 2 --max-seconds "$CAP" --json "$TMP/e.jsonl" "$@" \
+  "$bin" bench-engine -p "$precision" -t 2 --max-seconds "$CAP" --json "$TMP/e.jsonl" \
+    "${ISA_ARGS[@]}" "$@" \
     >/dev/null 2>&1
   python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print(e["items_per_s"])' "$TMP/e.jsonl"
 }
@@ -29,6 +33,7 @@ server_point() {  # bin
   local bin="$1"
   rm -f "$TMP/ready.json" "$TMP/b.json"
   "$bin" serve -p int8 --threads 2 --grpc-port 0 --http-port 0 --ready-file "$TMP/ready.json" \
+    "${ISA_ARGS[@]}" \
     >"$TMP/serve.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do [ -f "$TMP/ready.json" ] && break; sleep 0.1; done
