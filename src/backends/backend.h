@@ -24,6 +24,7 @@ const char* TaskName(Task task);
 struct BackendInfo {
   std::string name;       // registry name: "native", "null", ...
   std::string device;     // "cpu"
+  std::string library;    // what computes, with its version: "encserve 0.1.0", "libtorch 1.13.0"
   std::string precision;  // precision actually computed in: "fp32" ... "int4"; "none" (null)
   // Kernels actually in use: the table for fp32/bf16/fp16 GEMMs and element-wise ops, and the
   // quantised table (int8/int4 GEMMs; "" when the precision uses none).

@@ -4,31 +4,23 @@
 #include <charconv>
 
 #include "backends/fault/fault_backend.h"
+#include "backends/mlx/mlx_backend.h"
 #include "backends/native/native_backend.h"
 #include "backends/null/null_backend.h"
+#include "backends/openvino/openvino_backend.h"
+#include "backends/torch/torch_backend.h"
 
 namespace encserve::backends {
-
-namespace {
-// A backend that has a name (experiment files use it) but no implementation yet.
-BackendSpec Planned(std::string name, std::string description, std::string why) {
-  BackendSpec s;
-  s.name = std::move(name);
-  s.description = std::move(description);
-  s.precisions = {kernels::Precision::kF32};
-  s.unavailable = std::move(why);
-  return s;
-}
-}  // namespace
 
 const std::vector<BackendSpec>& Registry() {
   // The one list of backends: to add one, add its folder and one line here (docs/backends.md).
   static const std::vector<BackendSpec> registry = {
-      NativeBackendSpec(),
-      NullBackendSpec(),
-      FaultBackendSpec(),
-      Planned("onnx", "ONNX model on OpenVINO",
-              "not built yet: the ONNX-on-OpenVINO backend is planned, not implemented"),
+      NativeBackendSpec(),    // encserve's own kernels
+      NullBackendSpec(),      // zeros: server/client capacity
+      FaultBackendSpec(),     // test double: fault injection
+      TorchBackendSpec(),     // PyTorch (libtorch)
+      OpenVinoBackendSpec(),  // "onnx": ONNX models on OpenVINO
+      MlxBackendSpec(),       // MLX
   };
   return registry;
 }
@@ -51,6 +43,19 @@ std::string BackendNames(bool include_test_backends) {
 
 bool SupportsPrecision(const BackendSpec& spec, kernels::Precision p) {
   return std::find(spec.precisions.begin(), spec.precisions.end(), p) != spec.precisions.end();
+}
+
+std::string UnsupportedPrecision(const BackendSpec& spec, kernels::Precision p) {
+  std::string ps;
+  for (kernels::Precision q : spec.precisions) {
+    ps += (ps.empty() ? "" : ", ") + std::string(kernels::PrecisionName(q));
+  }
+  std::string out = "backend " + spec.name + " does not support precision " +
+                    kernels::PrecisionName(p) + " (it supports " + ps + ")";
+  if (auto it = spec.precision_notes.find(p); it != spec.precision_notes.end()) {
+    out += ": " + it->second;
+  }
+  return out;
 }
 
 namespace {
@@ -118,11 +123,7 @@ StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name, const Co
     return Unimplemented("backend " + spec->name + " is not available: " + spec->unavailable);
   }
   if (!SupportsPrecision(*spec, common.precision)) {
-    std::vector<std::string> ps;
-    for (kernels::Precision p : spec->precisions) ps.push_back(kernels::PrecisionName(p));
-    return Unimplemented("backend " + spec->name + " does not support precision " +
-                         kernels::PrecisionName(common.precision) + " (it supports " + Join(ps) +
-                         ")");
+    return Unimplemented(UnsupportedPrecision(*spec, common.precision));
   }
   if (common.threads < 1 || common.threads > 256) return InvalidArgument("threads must be 1..256");
   if (common.replicas < 1 || common.replicas > 64) {

@@ -48,6 +48,8 @@ struct BackendSpec {
   std::string name;
   std::string description;                     // one line, for --help and docs
   std::vector<kernels::Precision> precisions;  // what it can compute in
+  // Why a precision it lacks is missing (the "not supported" error quotes it).
+  std::map<kernels::Precision, std::string> precision_notes;
   std::vector<OptionSpec> options;
   bool for_tests = false;  // a test double (fault injection): hidden from the main help
   bool computes = true;    // false: answers are not the model's (null): no quality checks
@@ -63,6 +65,8 @@ const BackendSpec* FindBackend(std::string_view name);
 // "native | null | fault" (all, or only those not for tests).
 std::string BackendNames(bool include_test_backends = true);
 bool SupportsPrecision(const BackendSpec& spec, kernels::Precision p);
+// "backend X does not support precision P (it supports ...): <note>".
+std::string UnsupportedPrecision(const BackendSpec& spec, kernels::Precision p);
 
 // Unknown keys, values outside `allowed`: InvalidArgument naming "<backend>.<key>".
 Status ValidateSection(const BackendSpec& spec, const Section& section);

@@ -83,8 +83,7 @@ Status BertModel::Observe(const std::vector<std::vector<int32_t>>& sequences, Th
   return Status::Ok();
 }
 
-Status BertModel::Validate(const TokenBatch& batch) const {
-  const BertConfig& c = config_.bert;
+Status ValidateTokenBatch(const TokenBatch& batch, const BertConfig& c) {
   if (batch.num_seqs() <= 0) return InvalidArgument("empty batch");
   if (batch.type_ids.size() != batch.ids.size() ||
       static_cast<size_t>(batch.num_tokens()) != batch.ids.size()) {
@@ -109,6 +108,10 @@ Status BertModel::Validate(const TokenBatch& batch) const {
     }
   }
   return Status::Ok();
+}
+
+Status BertModel::Validate(const TokenBatch& batch) const {
+  return ValidateTokenBatch(batch, config_.bert);
 }
 
 StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws, ThreadPool& pool,

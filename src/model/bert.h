@@ -21,6 +21,10 @@ struct Workspace {
   AlignedBuffer<float> hidden, qkv, ctx, tmp, ffn;
 };
 
+// Checks a batch against a model: consistent offsets, every sequence 1..max_positions tokens,
+// ids inside the vocabulary, type ids in range. Every backend runs it before computing.
+Status ValidateTokenBatch(const TokenBatch& batch, const BertConfig& config);
+
 class BertModel {
  public:
   // Loads <dir>/config.json (+ sentence-transformers files) and <dir>/model.safetensors, packed

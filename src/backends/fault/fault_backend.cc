@@ -13,6 +13,7 @@ StatusOr<FaultOptions> FaultOptions::FromSection(const Section& section) {
   };
   FaultOptions o;
   o.inner = value("inner");
+  if (o.inner == "fault") return InvalidArgument("fault.inner: fault cannot wrap itself");
   ASSIGN_OR_RETURN(o.fail_load, ParseBoolOption("fault", "fail_load", value("fail_load")));
   ASSIGN_OR_RETURN(o.fail_every, count("fail_every"));
   ASSIGN_OR_RETURN(o.fail_first, count("fail_first"));
@@ -32,7 +33,12 @@ BackendSpec FaultBackendSpec() {
                   Precision::kInt4};
   s.for_tests = true;
   s.options = {
-      {"inner", "native", "the backend whose answers it passes on", {"native", "null"}, "", ""},
+      {"inner",
+       "native",
+       "the backend whose answers it passes on (any registered one but fault)",
+       {},
+       "",
+       ""},
       {"fail_load", "false", "fail at load", {"true", "false"}, "", ""},
       {"fail_every", "0", "every Nth batch fails (0 = never)", {}, "", ""},
       {"fail_first", "0", "the first K batches fail", {}, "", ""},

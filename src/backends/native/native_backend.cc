@@ -169,6 +169,7 @@ BackendInfo NativeBackend::DescribeSelf() const {
   BackendInfo i;
   i.name = "native";
   i.device = "cpu";
+  i.library = std::string("encserve ") + ENCSERVE_VERSION;
   i.precision = kernels::PrecisionName(common_.precision);
   i.fp32_kernels = model_->kernels().name;
   i.quant_kernels = quantised ? kernels::QuantKernelsFor(model_->kernels().isa).name : "";

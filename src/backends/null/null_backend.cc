@@ -25,6 +25,7 @@ StatusOr<std::unique_ptr<NullBackend>> NullBackend::Load(const CommonOptions& co
   BackendInfo& i = b->info_;
   i.name = "null";
   i.device = "none";
+  i.library = "none";
   i.precision = "none";
   i.kind = c.kind;
   i.hidden_size = c.bert.hidden_size;
