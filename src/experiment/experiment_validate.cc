@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cctype>
 #include <iomanip>
 #include <sstream>
@@ -23,15 +24,16 @@ bool OneOf(const std::string& v, std::initializer_list<const char*> options, std
 }
 
 // Backend names and options from the registry; the precision must be one the backend has.
-Status ValidateModel(const ServerSettings& s, const Origin& o) {
+// `prefix` is where the settings come from: "model." or "model.variants[2].".
+Status ValidateModel(const ServerSettings& s, const std::string& prefix, const Origin& o) {
   kernels::Precision p;
   if (!kernels::ParsePrecision(s.precision, &p)) {
-    return o.Error("model.precision", "model.precision: unknown value '" + s.precision +
-                                          "' (fp32, bf16, fp16, int8, int4)");
+    return o.Error(prefix + "precision", prefix + "precision: unknown value '" + s.precision +
+                                             "' (fp32, bf16, fp16, int8, int4)");
   }
-  std::vector<std::pair<std::string, std::string>> names{{"model.backend", s.backend}};
+  std::vector<std::pair<std::string, std::string>> names{{prefix + "backend", s.backend}};
   for (size_t i = 0; i < s.fallback.size(); ++i) {
-    names.emplace_back("model.fallback[" + std::to_string(i) + "]", s.fallback[i]);
+    names.emplace_back(prefix + "fallback[" + std::to_string(i) + "]", s.fallback[i]);
   }
   for (const auto& [path, name] : names) {
     const backends::BackendSpec* spec = backends::FindBackend(name);
@@ -40,13 +42,56 @@ Status ValidateModel(const ServerSettings& s, const Origin& o) {
                      path + ": unknown value '" + name + "' (" + backends::BackendNames() + ")");
     }
     if (spec->unavailable.empty() && !backends::SupportsPrecision(*spec, p)) {
-      return o.Error("model.precision",
-                     "model.precision: backend " + name + " does not support " + s.precision);
+      return o.Error(prefix + "precision",
+                     prefix + "precision: backend " + name + " does not support " + s.precision);
     }
   }
   for (const auto& [name, section] : s.sections) {
     Status st = backends::ValidateSection(*backends::FindBackend(name), section);
-    if (!st.ok()) return o.Error("model." + name, "model." + st.message());
+    if (!st.ok()) return o.Error(prefix + name, prefix + st.message());
+  }
+  return Status::Ok();
+}
+
+bool LabelChar(char ch) {
+  return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' ||
+         ch == '+';
+}
+
+// model.variants: each entry's backend, precision and options as model.* would be checked, a
+// label that can name it in tables, no repeated label, no fallback (a variant's numbers are its
+// own backend's).
+Status ValidateVariants(const ExperimentConfig& c, const Origin& o) {
+  if (c.variants.empty()) return Status::Ok();
+  if (!c.server.fallback.empty()) {
+    return o.Error("model.fallback",
+                   "model.fallback: not used with model.variants (each variant runs its own "
+                   "backend alone, so that no figure is another backend's); remove one of them");
+  }
+  const bool quality = c.quality.sts_b || c.quality.dl19_ndcg;
+  for (size_t i = 0; i < c.variants.size(); ++i) {
+    const Variant& v = c.variants[i];
+    const std::string path = "model.variants[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(ValidateModel(v.server, path + ".", o));
+    if (v.label.empty() || !std::all_of(v.label.begin(), v.label.end(), LabelChar)) {
+      return o.Error(
+          path + ".label",
+          path + ".label: '" + v.label + "' must be non-empty and use only A-Z, a-z, 0-9, _ - . +");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (c.variants[j].label == v.label) {
+        return o.Error(path + ".label", path + ".label: '" + v.label +
+                                            "' is already the label of "
+                                            "model.variants[" +
+                                            std::to_string(j) +
+                                            "] (set label: to tell them apart)");
+      }
+    }
+    if (quality && !backends::FindBackend(v.server.backend)->computes) {
+      return o.Error(path + ".backend", path + ".backend: " + v.server.backend +
+                                            " does not compute the model's answers: set "
+                                            "quality.sts_b and quality.dl19_ndcg to false");
+    }
   }
   return Status::Ok();
 }
@@ -81,7 +126,7 @@ struct Checks {
 };
 
 Status ValidateServer(const ServerSettings& s, const Checks& k) {
-  RETURN_IF_ERROR(ValidateModel(s, k.o));
+  RETURN_IF_ERROR(ValidateModel(s, "model.", k.o));
   RETURN_IF_ERROR(k.Range("server.threads", s.threads, 0, 1024));
   RETURN_IF_ERROR(k.Range("server.replicas", s.replicas, 1, 64));
   RETURN_IF_ERROR(k.Range("server.max_client_batch_size", s.max_client_batch_size, 1, kMaxBatch));
@@ -169,6 +214,7 @@ Status Validate(const ExperimentConfig& c, const Origin& o) {
   RETURN_IF_ERROR(ValidateServer(c.server, k));
   RETURN_IF_ERROR(ValidateWorkload(c.workload, k));
   RETURN_IF_ERROR(ValidateSweep(c.sweep, k));
+  RETURN_IF_ERROR(ValidateVariants(c, o));
   return ValidateTogether(c, o);
 }
 

@@ -1,5 +1,6 @@
-// results.md / results.csv for one run, the point grouping behind the best-of lines, and
-// WriteRunOutputs. Charts are in results_report_charts.cc.
+// results.md / results.csv for one run and WriteRunOutputs. The point grouping behind the
+// best-of lines is in results_groups.cc, the per-variant view in results_variants.cc, charts in
+// results_report_charts.cc.
 #include "experiment/results_report.h"
 
 #include <algorithm>
@@ -20,13 +21,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 const json& Sub(const json& j, const char* key) {
   static const json kNull;
   return j.is_object() && j.contains(key) ? j.at(key) : kNull;
-}
-
-double Mean(const std::vector<double>& v) {
-  if (v.empty()) return kNaN;
-  double s = 0;
-  for (double x : v) s += x;
-  return s / double(v.size());
 }
 
 // "5 (RESOURCE_EXHAUSTED 3, UNAVAILABLE 2)", with a ✗ in front of failed points.
@@ -59,26 +53,28 @@ std::string OrDash(const std::string& s) {
   return s.empty() ? "–" : s;
 }
 
-void Header(std::ostringstream& o, const json& r) {
-  const json& prov = Sub(r, "provenance");
-  const json& cfg = Sub(r, "config");
-  const json& model = Sub(cfg, "model");
-  const json& server_cfg = Sub(cfg, "server");
-  const json& batching = Sub(server_cfg, "batching");
-  const json& workload = Sub(cfg, "workload");
-  const json& server = Sub(r, "server");
-  const json& quality = Sub(r, "quality");
+const json& Variants(const json& r) {
+  return Sub(r, "variants");
+}
 
-  o << "# Experiment: " << OrDash(JsonString(r, "name")) << "\n\n";
-  if (!JsonString(r, "description").empty()) o << JsonString(r, "description") << "\n\n";
-  o << "- **Status:** " << OrDash(JsonString(r, "status")) << "\n";
-  std::string dirty = JsonString(prov, "git_dirty") == "true" ? " (dirty tree)" : "";
-  o << "- **Commit:** `" << OrDash(JsonString(prov, "git_commit")) << "`" << dirty << ", encserve "
-    << OrDash(JsonString(prov, "encserve_version")) << "\n";
-  o << "- **Date (UTC):** " << OrDash(JsonString(prov, "date_utc")) << "\n";
-  o << "- **Machine:** " << OrDash(JsonString(prov, "cpu_model")) << "; "
-    << Cell(JsonNumber(prov, "cores"), 0) << " cores; " << Bytes(JsonNumber(prov, "memory_bytes"))
-    << " memory; " << OrDash(JsonString(prov, "os")) << "\n";
+bool HasVariants(const json& r) {
+  return Variants(r).is_array() && !Variants(r).empty();
+}
+
+// "- **Model:** ..." (and the server's load figures): what served the run.
+void ModelLines(std::ostringstream& o, const json& r) {
+  const json& model = Sub(Sub(r, "config"), "model");
+  const json& server = Sub(r, "server");
+  if (HasVariants(r)) {
+    std::string model_id, labels;
+    for (const json& v : Variants(r)) {
+      if (model_id.empty()) model_id = JsonString(Sub(v, "server"), "model_id");
+      labels += (labels.empty() ? "" : ", ") + JsonString(v, "label");
+    }
+    o << "- **Model:** " << OrDash(model_id) << "; " << Variants(r).size()
+      << " variants, each with the whole sweep: " << labels << " (per-variant figures below)\n";
+    return;
+  }
   std::string precision = JsonString(server, "precision");
   if (precision.empty()) precision = JsonString(model, "precision");
   // int4 options: model.native.* (strings); results of earlier versions: model.* (numbers).
@@ -98,6 +94,45 @@ void Header(std::ostringstream& o, const json& r) {
   o << "- **Model:** " << OrDash(JsonString(server, "model_id")) << "; precision "
     << OrDash(precision) << "; kernels " << OrDash(kernels) << "; backend " << OrDash(backend)
     << "\n";
+  if (!std::isnan(JsonNumber(server, "load_seconds"))) {
+    o << "- **Server load:** " << Cell(JsonNumber(server, "load_seconds"), 2)
+      << " s from start to ready; resident memory after load "
+      << Cell(JsonNumber(server, "resident_mb"), 0) << " MB\n";
+  }
+}
+
+void QualityLine(std::ostringstream& o, const json& r) {
+  const json& quality = Sub(r, "quality");
+  std::string q;
+  if (!std::isnan(JsonNumber(quality, "sts_b_spearman"))) {
+    q += "STS-B ρ " + Cell(JsonNumber(quality, "sts_b_spearman"), 4);
+  }
+  if (!std::isnan(JsonNumber(quality, "dl19_ndcg10"))) {
+    q += (q.empty() ? "" : "; ") + std::string("nDCG@10 ") +
+         Cell(JsonNumber(quality, "dl19_ndcg10"), 4);
+  }
+  if (q.empty() && HasVariants(r)) q = "per variant (below)";
+  o << "- **Quality:** " << (q.empty() ? "not measured" : q) << "\n\n";
+}
+
+void Header(std::ostringstream& o, const json& r) {
+  const json& prov = Sub(r, "provenance");
+  const json& cfg = Sub(r, "config");
+  const json& server_cfg = Sub(cfg, "server");
+  const json& batching = Sub(server_cfg, "batching");
+  const json& workload = Sub(cfg, "workload");
+
+  o << "# Experiment: " << OrDash(JsonString(r, "name")) << "\n\n";
+  if (!JsonString(r, "description").empty()) o << JsonString(r, "description") << "\n\n";
+  o << "- **Status:** " << OrDash(JsonString(r, "status")) << "\n";
+  std::string dirty = JsonString(prov, "git_dirty") == "true" ? " (dirty tree)" : "";
+  o << "- **Commit:** `" << OrDash(JsonString(prov, "git_commit")) << "`" << dirty << ", encserve "
+    << OrDash(JsonString(prov, "encserve_version")) << "\n";
+  o << "- **Date (UTC):** " << OrDash(JsonString(prov, "date_utc")) << "\n";
+  o << "- **Machine:** " << OrDash(JsonString(prov, "cpu_model")) << "; "
+    << Cell(JsonNumber(prov, "cores"), 0) << " cores; " << Bytes(JsonNumber(prov, "memory_bytes"))
+    << " memory; " << OrDash(JsonString(prov, "os")) << "\n";
+  ModelLines(o, r);
   o << "- **Server:** threads " << Cell(JsonNumber(server_cfg, "threads"), 0) << ", replicas "
     << Cell(JsonNumber(server_cfg, "replicas"), 0) << ", max client batch "
     << Cell(JsonNumber(server_cfg, "max_client_batch_size"), 0) << "\n";
@@ -112,15 +147,7 @@ void Header(std::ostringstream& o, const json& r) {
   o << "- **Workload:** " << OrDash(JsonString(workload, "name")) << " over "
     << OrDash(JsonString(workload, "protocol")) << " (api " << OrDash(JsonString(workload, "api"))
     << "); items are " << OrDash(JsonString(r, "items_name")) << "\n";
-  std::string q;
-  if (!std::isnan(JsonNumber(quality, "sts_b_spearman"))) {
-    q += "STS-B ρ " + Cell(JsonNumber(quality, "sts_b_spearman"), 4);
-  }
-  if (!std::isnan(JsonNumber(quality, "dl19_ndcg10"))) {
-    q += (q.empty() ? "" : "; ") + std::string("nDCG@10 ") +
-         Cell(JsonNumber(quality, "dl19_ndcg10"), 4);
-  }
-  o << "- **Quality:** " << (q.empty() ? "not measured" : q) << "\n\n";
+  QualityLine(o, r);
 }
 
 }  // namespace
@@ -141,114 +168,15 @@ std::string Cell(double value, int decimals) {
   return std::isnan(value) ? "–" : FormatFixed(value, decimals);
 }
 
-bool PointFailed(const json& point) {
-  const double ok = JsonNumber(point, "ok");
-  const double errors = JsonNumber(point, "errors");
-  return !(ok > 0) || errors > 0;
-}
+namespace {
 
-std::vector<PointGroup> GroupPoints(const json& results) {
-  std::vector<PointGroup> groups;
-  std::vector<std::vector<const json*>> members;
-  const json& points = Sub(results, "points");
-  if (!points.is_array()) return groups;
-  for (const json& p : points) {
-    PointGroup key;
-    key.batch_size = int(JsonNumber(p, "batch_size"));
-    key.concurrency = int(JsonNumber(p, "concurrency"));
-    const double rate = JsonNumber(p, "rate");
-    if (!std::isnan(rate) && rate > 0) key.rate = rate;
-    const double wait = JsonNumber(p, "max_wait_us");
-    key.max_wait_us = std::isnan(wait) ? 0 : long(wait);
-    size_t i = 0;
-    for (; i < groups.size(); ++i) {
-      const PointGroup& g = groups[i];
-      if (g.batch_size == key.batch_size && g.concurrency == key.concurrency &&
-          g.rate == key.rate && g.max_wait_us == key.max_wait_us) {
-        break;
-      }
-    }
-    if (i == groups.size()) {
-      groups.push_back(key);
-      members.emplace_back();
-    }
-    members[i].push_back(&p);
-  }
-  for (size_t i = 0; i < groups.size(); ++i) {
-    PointGroup& g = groups[i];
-    std::vector<double> ips, p50, p95, p99, sb;
-    for (const json* p : members[i]) {
-      ++g.repeats;
-      const double e = JsonNumber(*p, "errors");
-      if (!std::isnan(e)) g.errors += long(e);
-      if (PointFailed(*p)) {
-        ++g.failed_repeats;
-        continue;
-      }
-      const json& lat = Sub(*p, "latency_ms");
-      ips.push_back(JsonNumber(*p, "items_per_s"));
-      p50.push_back(JsonNumber(lat, "p50"));
-      p95.push_back(JsonNumber(lat, "p95"));
-      p99.push_back(JsonNumber(lat, "p99"));
-      const double b = JsonNumber(*p, "server_batch_size_mean");
-      if (!std::isnan(b)) sb.push_back(b);
-    }
-    g.items_per_s = Mean(ips);
-    g.p50_ms = Mean(p50);
-    g.p95_ms = Mean(p95);
-    g.p99_ms = Mean(p99);
-    g.server_batch_size_mean = Mean(sb);
-    g.spread_pct = kNaN;
-    if (ips.size() >= 2 && g.items_per_s > 0) {
-      const auto [lo, hi] = std::minmax_element(ips.begin(), ips.end());
-      g.spread_pct = (*hi - *lo) / g.items_per_s * 100.0;
-    }
-  }
-  return groups;
-}
-
-std::optional<PointGroup> BestThroughput(const std::vector<PointGroup>& groups) {
-  std::optional<PointGroup> best;
-  for (const PointGroup& g : groups) {
-    if (g.ok() && g.items_per_s > 0 && (!best || g.items_per_s > best->items_per_s)) best = g;
-  }
-  return best;
-}
-
-std::optional<PointGroup> BestLatency(const std::vector<PointGroup>& groups) {
-  std::optional<PointGroup> best;
-  for (const PointGroup& g : groups) {
-    if (g.ok() && g.p50_ms > 0 && (!best || g.p50_ms < best->p50_ms)) best = g;
-  }
-  return best;
-}
-
-std::optional<PointGroup> BatchOneLatency(const std::vector<PointGroup>& groups) {
-  std::vector<PointGroup> b1;
-  for (const PointGroup& g : groups) {
-    if (g.batch_size == 1 && g.concurrency == 1) b1.push_back(g);
-  }
-  return BestLatency(b1);
-}
-
-std::string GroupLabel(const PointGroup& g) {
-  std::string s = "b=" + std::to_string(g.batch_size) + " c=" + std::to_string(g.concurrency);
-  if (g.rate) s += " rate=" + FormatTick(*g.rate) + "/s";
-  if (g.max_wait_us > 0) s += " wait=" + std::to_string(g.max_wait_us) + "us";
-  return s;
-}
-
-std::string ResultsMarkdown(const json& results) {
-  std::ostringstream o;
-  Header(o, results);
-  const json& points = Sub(results, "points");
-  if (JsonString(results, "status") != "ok" || !points.is_array() || points.empty()) {
-    o << "No points were measured (status: " << OrDash(JsonString(results, "status")) << ").\n";
-    return o.str();
-  }
+// The points table of a run (a Variant column first when the run has variants).
+int PointsTable(std::ostringstream& o, const json& points, bool variants) {
   o << "## Points\n\n"
+    << (variants ? "| Variant " : "")
     << "| Batch | Conc | Rate | Wait µs | Rep | Requests | Errors | Items | Time s | p50 | p95 "
        "| p99 | items/s | mean server batch |\n"
+    << (variants ? "|---" : "")
     << "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
   int failed = 0;
   for (const json& p : points) {
@@ -257,6 +185,7 @@ std::string ResultsMarkdown(const json& results) {
     const json& lat = Sub(p, "latency_ms");
     const double rate = JsonNumber(p, "rate");
     auto lat_cell = [&](const char* k) { return no_ok ? "–" : Cell(JsonNumber(lat, k), 2); };
+    if (variants) o << "| " << OrDash(JsonString(p, "variant")) << " ";
     o << "| " << Cell(JsonNumber(p, "batch_size"), 0) << " | "
       << Cell(JsonNumber(p, "concurrency"), 0) << " | "
       << RateCell(std::isnan(rate) || rate <= 0 ? std::nullopt : std::optional<double>(rate))
@@ -270,7 +199,10 @@ std::string ResultsMarkdown(const json& results) {
   o << "\nLatencies are client-side per request, in ms. Rate \"closed\" = closed loop. ✗ marks a "
        "failed point (no successful request, or any error); failed points are left out of the "
        "lines below and the charts.\n\n";
+  return failed;
+}
 
+void BestLines(std::ostringstream& o, const json& results, int failed, size_t n_points) {
   const std::vector<PointGroup> groups = GroupPoints(results);
   auto repeats_note = [](const PointGroup& g) {
     const int good = g.repeats - g.failed_repeats;
@@ -297,7 +229,22 @@ std::string ResultsMarkdown(const json& results) {
       << "): items/s (max − min) / mean = " << Cell(best->spread_pct, 1) << "% over "
       << best->repeats - best->failed_repeats << " repeats\n";
   }
-  o << "- **Failed points:** " << failed << " of " << points.size() << "\n";
+  o << "- **Failed points:** " << failed << " of " << n_points << "\n";
+}
+
+}  // namespace
+
+std::string ResultsMarkdown(const json& results) {
+  std::ostringstream o;
+  Header(o, results);
+  const json& points = Sub(results, "points");
+  if (JsonString(results, "status") != "ok" || !points.is_array() || points.empty()) {
+    o << "No points were measured (status: " << OrDash(JsonString(results, "status")) << ").\n";
+  } else {
+    const int failed = PointsTable(o, points, HasVariants(results));
+    BestLines(o, results, failed, points.size());
+  }
+  o << VariantsMarkdown(results);
   return o.str();
 }
 

@@ -18,9 +18,11 @@ namespace encserve::experiment {
 // for the best-of lines or the charts.
 bool PointFailed(const nlohmann::json& point);
 
-// The points of one sweep setting (batch size, concurrency, rate, max wait) over its repeats.
+// The points of one sweep setting (variant, batch size, concurrency, rate, max wait) over its
+// repeats.
 // Figures are means over the repeats that did not fail; NaN when every repeat failed.
 struct PointGroup {
+  std::string variant;  // the point's "variant" label (model.variants); "" for single-model runs
   int batch_size = 0;
   int concurrency = 0;
   std::optional<double> rate;  // requests/s (open loop); nullopt: closed loop
@@ -43,8 +45,26 @@ std::optional<PointGroup> BestThroughput(const std::vector<PointGroup>& groups);
 std::optional<PointGroup> BestLatency(const std::vector<PointGroup>& groups);
 // Lowest mean p50 among good groups with batch_size 1 and concurrency 1; nullopt if none.
 std::optional<PointGroup> BatchOneLatency(const std::vector<PointGroup>& groups);
-// "b=8 c=4" (+ " rate=100/s", " wait=500us" when set): how reports name a setting.
+// "b=8 c=4" (+ " rate=100/s", " wait=500us" when set; "native-int8 " in front for a variant's
+// point): how reports name a setting.
 std::string GroupLabel(const PointGroup& g);
+
+// Runs with model.variants (results["variants"]): one entry per variant, in run order.
+// The run as if it had only this variant: its points (without their "variant" key), and the
+// variant's status, server and quality in place of the run's.
+nlohmann::json VariantResults(const nlohmann::json& results, const nlohmann::json& variant);
+struct VariantSummary {
+  std::string label, backend, precision, status;
+  std::optional<PointGroup> peak;    // BestThroughput
+  std::optional<PointGroup> b1;      // BatchOneLatency (b=1 c=1)
+  std::optional<PointGroup> b32_c8;  // the good closed-loop b=32 c=8 group with the most items/s
+  double sts_b = 0, resident_mb = 0, load_seconds = 0;  // NaN when not recorded
+  bool ok() const { return status == "ok"; }
+};
+// One per results["variants"] entry; empty for a single-model run.
+std::vector<VariantSummary> SummarizeVariants(const nlohmann::json& results);
+// results.md's per-variant section ("" for a single-model run).
+std::string VariantsMarkdown(const nlohmann::json& results);
 
 // Markdown for one run (see docs/experiments.md, "Results and reports").
 std::string ResultsMarkdown(const nlohmann::json& results);

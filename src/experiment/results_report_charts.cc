@@ -34,17 +34,19 @@ Layout LayoutFor(const std::vector<PointGroup>& groups) {
   return l;
 }
 
-using SeriesKey = std::tuple<int, double, long>;  // batch size, rate (-1), max wait (-1)
+// Variant ("" without model.variants), batch size, rate (-1), max wait (-1).
+using SeriesKey = std::tuple<std::string, int, double, long>;
 
 SeriesKey KeyOf(const PointGroup& g, const Layout& l) {
   const double rate = l.varies_rate && !l.x_is_rate ? g.rate.value_or(-1) : -1;
-  return {g.batch_size, rate, l.varies_wait ? g.max_wait_us : -1};
+  return {g.variant, g.batch_size, rate, l.varies_wait ? g.max_wait_us : -1};
 }
 
 std::string NameOf(const SeriesKey& k) {
-  std::string s = "b=" + std::to_string(std::get<0>(k));
-  if (std::get<1>(k) >= 0) s += " rate=" + FormatTick(std::get<1>(k)) + "/s";
-  if (std::get<2>(k) >= 0) s += " wait=" + std::to_string(std::get<2>(k)) + "us";
+  std::string s = std::get<0>(k).empty() ? "" : std::get<0>(k) + " ";
+  s += "b=" + std::to_string(std::get<1>(k));
+  if (std::get<2>(k) >= 0) s += " rate=" + FormatTick(std::get<2>(k)) + "/s";
+  if (std::get<3>(k) >= 0) s += " wait=" + std::to_string(std::get<3>(k)) + "us";
   return s;
 }
 

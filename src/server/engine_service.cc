@@ -296,6 +296,7 @@ BackendStatus StatusOf(const backends::MemberState& m, bool primary) {
     b.fp32_kernels = m.info->fp32_kernels;
     b.quant_kernels = m.info->quant_kernels;
     b.device = m.info->device;
+    b.library = m.info->library;
   }
   return b;
 }
@@ -324,6 +325,7 @@ ServiceInfo EngineService::Info() const {
     i.backend = serving->name;
     i.precision = serving->precision;
     i.device = serving->device;
+    i.library = serving->library;
     i.isa = serving->fp32_kernels;
     i.quant_kernels = serving->quant_kernels;
   }

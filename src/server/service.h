@@ -110,7 +110,7 @@ struct BackendStatus {
   bool loaded = false;
   bool in_service = false;  // loaded and not taken out after consecutive failures
   std::string load_error;
-  std::string precision, fp32_kernels, quant_kernels, device;
+  std::string precision, fp32_kernels, quant_kernels, device, library;
   int64_t batches = 0, failures = 0;
 };
 
@@ -122,6 +122,7 @@ struct ServiceInfo {
   std::string precision;      // "fp32" | "bf16" | "fp16" | "int8" | "int4"; "none" (null)
   std::string backend;        // registry name: "native", "null", ...
   std::string device;         // "cpu"
+  std::string library;        // the serving backend's library and version
   std::string isa;            // kernel table for fp32/bf16/fp16 GEMMs and element-wise ops
   std::string quant_kernels;  // kernel table for int8/int4 GEMMs; "" when none is used
   std::vector<BackendStatus> backends;  // the chain, in order

@@ -6,7 +6,9 @@ import json
 import threading
 import unittest
 
-from harness import Server, golden, cosine, metric_sum
+import subprocess
+
+from harness import BINARY, Server, golden, cosine, metric_sum
 
 TEXTS, GOLDEN = golden()
 
@@ -92,6 +94,33 @@ class FallbackTest(unittest.TestCase):
             self.assertEqual(on_fault + on_native, batches, "each batch answered once")
             # Warm-up ran one batch per replica on fault too: calls = answered + failed + 2.
             self.assertEqual((on_fault + failed + 2) // 3, failed)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_failing_mlx_batches_are_rerun_on_native(self):
+        # The seed's MLX path "fell back to PyTorch FP16 when MLX failed": here MLX computes,
+        # fault injection fails every 3rd of its batches, and native re-runs exactly those.
+        probe = subprocess.run([BINARY, "info", "--backend", "mlx"], capture_output=True,
+                               text=True)
+        if probe.returncode != 0:
+            self.skipTest("mlx backend not available in this build: " + probe.stderr[-200:])
+        s = Server("--threads", "2", "--backend", "fault", "--backend-opt", "fault.inner=mlx",
+                   "--backend-opt", "fault.fail_every=3", "--fallback", "native",
+                   config="fallback_policy: {max_failures: 1000}\n")
+        try:
+            info = self.info(s)
+            self.assertEqual([b["name"] for b in info["backends"]], ["fault", "native"])
+            self.assertTrue(info["backends"][0]["library"].startswith("MLX "))
+            m = self.embed_and_check(s, clients=3, per_client=6)
+            failed = metric_sum(m, "encserve_backend_failures_total", backend="fault",
+                                reason="error")
+            self.assertGreater(failed, 0)
+            self.assertEqual(metric_sum(m, "encserve_fallbacks_total", **{"from": "fault"},
+                                        to="native", reason="error"), failed)
+            self.assertEqual(metric_sum(m, "encserve_backend_batches_total", backend="native"),
+                             failed)
+            self.assertEqual(metric_sum(m, "encserve_backend_batches_total"),
+                             metric_sum(m, "encserve_batch_size_count"))
         finally:
             self.assertEqual(s.stop(), 0)
 

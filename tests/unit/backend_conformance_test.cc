@@ -28,7 +28,8 @@ namespace {
 using kernels::Precision;
 
 struct Limits {
-  double min_cos, mean_cos;  // vs sentence-transformers fp32
+  double min_cos, mean_cos;    // vs sentence-transformers fp32
+  double batch_cos = 0.99999;  // a text in a mixed batch vs the same text alone
 };
 Limits LimitsFor(Precision p) {
   switch (p) {
@@ -40,9 +41,77 @@ Limits LimitsFor(Precision p) {
     case Precision::kInt8:
       return {0.99, 0.999};
     case Precision::kInt4:
-      return {0.0, 0.98};
+      // Native int4: batches of >= 48 rows run the AMX-bf16 int4 path, a single text the VNNI
+      // one (docs/kernels_quant.md).
+      return {0.0, 0.98, 0.999};
   }
   return {1, 1};
+}
+
+// Backends that compute a precision with another scheme than the native kernels (which keep
+// fp32 accumulation and per-row activation scales): their own limits, with the reason, as
+// measured on the goldens and recorded in docs/backends.md. Others use LimitsFor(precision).
+struct SchemeLimits {
+  const char* backend;
+  Precision precision;
+  Limits limits;
+  const char* why;
+};
+const SchemeLimits kSchemeLimits[] = {
+    {"torch",
+     Precision::kBF16,
+     {0.9995, 0.9999, 0.9999},
+     "bf16 activations end to end (LayerNorm and softmax too); oneDNN picks kernels by shape"},
+    {"torch",
+     Precision::kInt8,
+     {0.94, 0.97, 0.95},
+     "dynamic int8 as quantize_dynamic runs it: 7-bit activations (reduce_range) scaled per "
+     "tensor over the whole padded batch, so a row's error depends on its batch-mates"},
+    {"mlx",
+     Precision::kBF16,
+     {0.9995, 0.9999, 0.9999},
+     "bf16 parameters and activations end to end"},
+    {"mlx",
+     Precision::kInt4,
+     {0.93, 0.96, 0.999},
+     "round-to-nearest affine 4-bit groups of 64, no calibration (what mlx quantize does)"},
+    {"onnx",
+     Precision::kInt8,
+     {0.97, 0.99, 0.999},
+     "NNCF static int8: per-tensor activation scales calibrated on 300 MS MARCO queries"},
+};
+// Backend × precision pairs too slow on a CPU for the whole check in every test run: parity
+// on every `stride`-th golden text (short queries, sentences and passages alike) and no STS-B
+// here; their STS-B ρ comes from configs/experiments/backends_compare.yaml (docs/analysis.md).
+struct SlowScheme {
+  const char* backend;
+  Precision precision;
+  int stride;
+  const char* why;
+};
+const SlowScheme kSlowSchemes[] = {
+    {"mlx", Precision::kBF16, 8, "mlx's CPU bf16 GEMMs are single-threaded loops (~16 texts/s)"},
+    {"mlx", Precision::kF16, 8, "mlx's CPU fp16 GEMMs are single-threaded loops (~16 texts/s)"},
+    {"mlx", Precision::kInt8, 8,
+     "mlx's CPU quantized_matmul is a single-threaded loop (~7 texts/s)"},
+    {"mlx", Precision::kInt4, 8,
+     "mlx's CPU quantized_matmul is a single-threaded loop (~7 texts/s)"},
+};
+const SlowScheme* SlowSchemeOf(const std::string& backend, Precision p) {
+  for (const SlowScheme& s : kSlowSchemes) {
+    if (backend == s.backend && p == s.precision) return &s;
+  }
+  return nullptr;
+}
+
+Limits LimitsFor(const std::string& backend, Precision p, std::string* why = nullptr) {
+  for (const SchemeLimits& s : kSchemeLimits) {
+    if (backend == s.backend && p == s.precision) {
+      if (why != nullptr) *why = s.why;
+      return s.limits;
+    }
+  }
+  return LimitsFor(p);
 }
 
 struct Param {
@@ -118,30 +187,49 @@ TEST_P(BackendConformance, EmbeddingsMatchSentenceTransformers) {
   const Pipeline* p = MiniLm();
   ASSERT_NE(p, nullptr);
   const testing::Golden& g = testing::LoadGolden();
-  auto emb = p->Embed(g.texts);
+  const SlowScheme* slow = SlowSchemeOf(GetParam().backend, GetParam().precision);
+  std::vector<int> rows;  // golden rows checked
+  for (int i = 0; i < static_cast<int>(g.texts.size()); i += slow ? slow->stride : 1) {
+    rows.push_back(i);
+  }
+  std::vector<std::string> texts;
+  for (int i : rows) texts.push_back(g.texts[i]);
+  auto emb = p->Embed(texts);
   ASSERT_TRUE(emb.ok()) << emb.status().ToString();
-  ASSERT_EQ(emb->rows, static_cast<int>(g.texts.size()));
+  ASSERT_EQ(emb->rows, static_cast<int>(texts.size()));
   double sum = 0, worst = 1;
-  for (int i = 0; i < emb->rows; ++i) {
-    const double c = testing::Cosine(emb->row(i), g.row(i), g.dim);
+  for (int k = 0; k < emb->rows; ++k) {
+    const double c = testing::Cosine(emb->row(k), g.row(rows[k]), g.dim);
     sum += c;
     worst = std::min(worst, c);
   }
-  const Limits l = LimitsFor(GetParam().precision);
-  auto pairs = eval::LoadStsB(testing::DataDir() + "/sts-b-test.tsv");
-  ASSERT_TRUE(pairs.ok());
-  auto sts = eval::EvaluateSts(*p, *pairs);
-  ASSERT_TRUE(sts.ok());
+  std::string why;
+  const Limits l = LimitsFor(GetParam().backend, GetParam().precision, &why);
+  if (!why.empty()) std::printf("[ conformance ] limits of this scheme: %s\n", why.c_str());
+  double spearman = -1;
+  if (slow == nullptr) {
+    auto pairs = eval::LoadStsB(testing::DataDir() + "/sts-b-test.tsv");
+    ASSERT_TRUE(pairs.ok());
+    auto sts = eval::EvaluateSts(*p, *pairs);
+    ASSERT_TRUE(sts.ok());
+    spearman = sts->spearman;
+  } else {
+    std::printf("[ conformance ] every %dth golden text, no STS-B here: %s\n", slow->stride,
+                slow->why);
+  }
   const backends::BackendInfo& info = p->backend().info();
   std::printf(
       "[ conformance ] %s %s (kernels %s): cosine vs sentence-transformers mean %.6f "
-      "min %.6f over %d texts; STS-B Spearman %.4f\n",
+      "min %.6f over %d texts; STS-B Spearman %s\n",
       GetParam().backend.c_str(), info.precision.c_str(), info.kernels().c_str(), sum / emb->rows,
-      worst, emb->rows, sts->spearman);
+      worst, emb->rows,
+      spearman < 0 ? "(backends_compare)" : std::to_string(spearman).substr(0, 6).c_str());
   EXPECT_EQ(info.precision, kernels::PrecisionName(GetParam().precision)) << "info must not lie";
   EXPECT_GE(sum / emb->rows, l.mean_cos);
   EXPECT_GE(worst, l.min_cos);
-  EXPECT_GE(sts->spearman, 0.80);
+  if (spearman >= -0.5) {
+    EXPECT_GE(spearman, 0.80);
+  }
 }
 
 TEST_P(BackendConformance, CrossEncoderLogitsMatchTransformers) {
@@ -186,9 +274,7 @@ TEST_P(BackendConformance, MixedLengthBatchEqualsTextsOneByOne) {
     if (p->backend().info().precision == "none") {
       EXPECT_EQ(testing::MaxAbsDiff(a, one->row(0), batch->dim), 0.0f);  // null: zeros
     } else {
-      // int4: batches of >= 48 rows run the AMX-bf16 int4 path, a single text the VNNI one
-      // (docs/kernels_quant.md); every other precision computes each row identically.
-      const double limit = GetParam().precision == Precision::kInt4 ? 0.999 : 0.99999;
+      const double limit = LimitsFor(GetParam().backend, GetParam().precision).batch_cos;
       EXPECT_GE(testing::Cosine(a, one->row(0), batch->dim), limit) << "text " << i;
     }
   }
@@ -200,22 +286,34 @@ TEST_P(BackendConformance, ConcurrentCallersGetTheirOwnRows) {
   ASSERT_NE(p, nullptr);
   const testing::Golden& g = testing::LoadGolden();
   std::vector<std::string> texts(g.texts.begin(), g.texts.begin() + 64);
-  auto reference = p->Embed(texts);
-  ASSERT_TRUE(reference.ok());
+  // Each caller's 16 texts computed alone first (the same batch, so a backend whose rows
+  // depend on their batch-mates is compared with itself), then all callers at once.
+  auto window = [&](int first) {
+    return std::vector<std::string>(texts.begin() + first, texts.begin() + first + 16);
+  };
+  std::map<int, Embeddings> reference;
+  for (int t = 0; t < 4; ++t) {
+    for (int k = 0; k < 4; ++k) {
+      const int first = (t * 13 + k * 7) % 48;
+      if (reference.count(first)) continue;
+      auto out = p->Embed(window(first));
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      reference[first] = std::move(*out);
+    }
+  }
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int k = 0; k < 4; ++k) {
         const int first = (t * 13 + k * 7) % 48;
-        std::vector<std::string> mine(texts.begin() + first, texts.begin() + first + 16);
-        auto out = p->Embed(mine);
+        auto out = p->Embed(window(first));
         if (!out.ok()) {
           wrong++;
           continue;
         }
         for (int i = 0; i < 16; ++i) {
-          if (testing::MaxAbsDiff(out->row(i), reference->row(first + i), out->dim) > 1e-5f) {
+          if (testing::MaxAbsDiff(out->row(i), reference.at(first).row(i), out->dim) > 1e-5f) {
             wrong++;
           }
         }

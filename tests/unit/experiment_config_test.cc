@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "backends/registry.h"
 #include "bench/workload.h"
 #include "kernels/cpu_features.h"
 #include "kernels/precision.h"
@@ -79,6 +80,15 @@ TEST(ExperimentFiles, ShippedFilesSayWhatTheyMeasure) {
   EXPECT_EQ(rerank.workload.api, "v1");
   EXPECT_TRUE(rerank.quality.dl19_ndcg);
   EXPECT_EQ(load("max_wait_sweep.yaml").sweep.max_wait_us, (std::vector<int>{0, 500, 2000, 5000}));
+  const ExperimentConfig compare = load("backends_compare.yaml");
+  ASSERT_FALSE(compare.variants.empty());
+  EXPECT_EQ(compare.variants[0].label, "native-fp32");
+  EXPECT_EQ(compare.resolved["model"]["variants"], "registry");
+  EXPECT_EQ(compare.workload.name, "msmarco-queries");
+  EXPECT_EQ(compare.sweep.batch_sizes, (std::vector<int>{1, 8, 32}));
+  EXPECT_EQ(compare.sweep.concurrency_levels, (std::vector<int>{1, 8}));
+  EXPECT_TRUE(compare.quality.sts_b);
+  EXPECT_TRUE(load("minilm_baseline.yaml").variants.empty());
 }
 
 TEST(ExperimentFiles, BuiltInDefaultsEqualBaseYaml) {
@@ -245,6 +255,30 @@ TEST(ExperimentConfig, ErrorsNameTheFileAndKeyPath) {
        "server.max_client_batch_size: dl19-rerank"},
       {"name: x\nmodel: {backend: \"null\"}", "quality.sts_b"},
       {"name: x\nmodel: {backend: null}", "model.backend: empty"},
+      // model.variants
+      {"name: x\nmodel: {variants: all}", "x.yaml: model.variants: expected registry or a list"},
+      {"name: x\nmodel: {variants: {backend: native}}", "model.variants: expected registry or"},
+      {"name: x\nmodel: {variants: [native]}", "model.variants[0]: expected a mapping"},
+      {"name: x\nmodel: {variants: [{backend: native, colour: red}]}",
+       "x.yaml: unknown key model.variants[0].colour (known: backend, precision, label, native"},
+      {"name: x\nmodel: {variants: [{backend: tpu}]}",
+       "x.yaml: model.variants[0].backend: unknown value 'tpu' (native"},
+      {"name: x\nmodel: {variants: [{backend: native}, {precision: int3}]}",
+       "model.variants[1].precision: unknown value 'int3'"},
+      {"name: x\nmodel: {variants: [{backend: native, precision: [fp32]}]}",
+       "model.variants[0].precision: expected a string"},
+      {"name: x\nmodel: {variants: [{native: {isa: avx9}}]}",
+       "model.variants[0].native.isa: 'avx9' is not one of"},
+      {"name: x\nmodel: {variants: [{native: {colour: red}}]}",
+       "model.variants[0].native.colour: unknown option"},
+      {"name: x\nmodel: {variants: [{precision: fp32}, {backend: native}]}",
+       "model.variants[1].label: 'native-fp32' is already the label of model.variants[0]"},
+      {"name: x\nmodel: {variants: [{label: \"a b\"}]}", "model.variants[0].label: 'a b' must"},
+      {"name: x\nmodel: {variants: [{backend: \"null\"}]}",
+       "model.variants[0].backend: null does not compute the model's answers"},
+      {"name: x\nmodel: {variants: [{backend: null}]}", "model.variants[0].backend: empty"},
+      {"name: x\nmodel: {variants: registry, fallback: [native]}",
+       "model.fallback: not used with model.variants"},
       // documents
       {"name: x\nsweep: [1", "x.yaml: not valid YAML"},
       {"- name: x", "x.yaml: expected a mapping at the top level"},
@@ -266,6 +300,8 @@ TEST(ExperimentConfig, ValidEdgeCases) {
       "name: x\nmodel: {backend: \"null\"}\nquality: {sts_b: false}",
       "name: x\nmodel: {precision: int4, native: {group_size: 128, isa: scalar}}",
       "name: x\nsweep: {rates: [0.5, 100], max_wait_us: [0, 2000]}",
+      "name: x\nmodel: {variants: []}",
+      "name: x\nmodel: {variants: [{backend: \"null\"}]}\nquality: {sts_b: false}",
   };
   for (const char* yaml : ok) {
     auto c = ParseExperiment(yaml, "", "x.yaml");
@@ -287,6 +323,97 @@ TEST(ExperimentConfig, ErrorsInTheBaseNameTheBase) {
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("base: sweep.repeats"), std::string::npos)
       << e.status().message();
+}
+
+// model.variants: registry = every backend that computes and is not a test double x every
+// precision it supports, in registry order, each with the experiment's other settings.
+TEST(ExperimentVariants, RegistryExpandsEveryComputingBackendTimesPrecision) {
+  auto c = ParseExperiment(
+      "name: v\nmodel: {variants: registry, native: {isa: scalar}}\nserver: {threads: 3}", "", "e");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::vector<std::string> expected;
+  for (const backends::BackendSpec& spec : backends::Registry()) {
+    if (spec.for_tests || !spec.computes) continue;
+    for (kernels::Precision p : spec.precisions) {
+      expected.push_back(spec.name + "-" + kernels::PrecisionName(p));
+    }
+  }
+  std::vector<std::string> labels;
+  for (const Variant& v : c->variants) {
+    SCOPED_TRACE(v.label);
+    labels.push_back(v.label);
+    const backends::BackendSpec* spec = backends::FindBackend(v.server.backend);
+    ASSERT_NE(spec, nullptr);
+    EXPECT_EQ(v.label, v.server.backend + "-" + v.server.precision);
+    EXPECT_EQ(v.unavailable, spec->unavailable);  // reported by the runner, never run
+    EXPECT_EQ(v.server.threads, 3);
+    EXPECT_TRUE(v.server.fallback.empty());
+    EXPECT_EQ(v.server.sections.at("native").at("isa"), "scalar");
+  }
+  EXPECT_EQ(labels, expected);
+  ASSERT_GE(labels.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(labels.begin(), labels.begin() + 5),
+            (std::vector<std::string>{"native-fp32", "native-bf16", "native-fp16", "native-int8",
+                                      "native-int4"}));
+  for (const std::string& l : labels) {
+    EXPECT_NE(l.rfind("null-", 0), 0u) << "null computes no answers";
+    EXPECT_NE(l.rfind("fault-", 0), 0u) << "fault is a test double";
+  }
+  EXPECT_EQ(c->resolved["model"]["variants"], "registry");
+  auto again = ParseExperiment(c->resolved.dump(), "", "resolved");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->variants.size(), c->variants.size());
+  EXPECT_EQ(again->resolved, c->resolved);
+
+  auto none = ParseExperiment("name: v", "", "e");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->variants.empty());
+  EXPECT_EQ(none->resolved["model"]["variants"], nlohmann::json::array());
+}
+
+TEST(ExperimentVariants, ListEntriesOverrideModelSettings) {
+  auto c = ParseExperiment(R"(
+name: v
+model:
+  precision: int8
+  native: {isa: avx2, split_batches: false}
+  variants:
+    - {backend: native}
+    - {backend: native, precision: fp32, label: fp32-scalar, native: {isa: scalar}}
+    - {backend: onnx, precision: bf16}
+)",
+                           "", "e");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->variants.size(), 3u);
+  const Variant& a = c->variants[0];
+  EXPECT_EQ(a.label, "native-int8");  // precision from model.precision
+  EXPECT_EQ(a.server.precision, "int8");
+  EXPECT_EQ(a.server.sections.at("native").at("isa"), "avx2");
+  const Variant& b = c->variants[1];
+  EXPECT_EQ(b.label, "fp32-scalar");
+  EXPECT_EQ(b.server.precision, "fp32");
+  EXPECT_EQ(b.server.sections.at("native").at("isa"), "scalar");  // key by key over model.native
+  EXPECT_EQ(b.server.sections.at("native").at("split_batches"), "false");
+  const Variant& o = c->variants[2];
+  EXPECT_EQ(o.label, "onnx-bf16");
+  EXPECT_EQ(o.server.backend, "onnx");
+  EXPECT_EQ(o.unavailable, backends::FindBackend("onnx")->unavailable);
+  EXPECT_EQ(c->server.precision, "int8");  // model.* itself is unchanged
+  EXPECT_EQ(c->server.sections.at("native").at("isa"), "avx2");
+  // resolved records each entry's final label, backend and precision, and parses back the same.
+  EXPECT_EQ(c->resolved["model"]["variants"][0]["label"], "native-int8");
+  EXPECT_EQ(c->resolved["model"]["variants"][1]["native"]["isa"], "scalar");
+  auto again = ParseExperiment(c->resolved.dump(), "", "resolved");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->resolved, c->resolved);
+  ASSERT_EQ(again->variants.size(), 3u);
+  EXPECT_EQ(again->variants[1].server.sections, b.server.sections);
+  // A list in the experiment file replaces the base's (lists never append).
+  auto merged = ParseExperiment("name: v\nmodel: {variants: [{label: one}]}",
+                                "model: {variants: registry}", "e");
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  ASSERT_EQ(merged->variants.size(), 1u);
+  EXPECT_EQ(merged->variants[0].label, "one");
 }
 
 TEST(LoadExperiment, BaseFileDiscoveryAndErrors) {

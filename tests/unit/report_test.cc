@@ -198,6 +198,138 @@ TEST(Report, AnalysisComparesLikeWithLikeAndReportsClientCapacity) {
   EXPECT_NE(md.find("= 5.0× the best real peak (on,"), std::string::npos) << md;
 }
 
+// A synthetic model.variants run: native and torch at fp32, mlx at int4 (native has no int4 row
+// here) and onnx not available in the build.
+json Point(const std::string& variant, int batch, int conc, double items_per_s, double p50,
+           double p99) {
+  return {{"variant", variant},
+          {"batch_size", batch},
+          {"concurrency", conc},
+          {"rate", nullptr},
+          {"max_wait_us", 0},
+          {"repeat", 0},
+          {"requests", 100},
+          {"ok", 100},
+          {"errors", 0},
+          {"items", 100 * batch},
+          {"seconds", 1.0},
+          {"items_per_s", items_per_s},
+          {"latency_ms", {{"p50", p50}, {"p95", p99 - 0.5}, {"p99", p99}}},
+          {"server_batch_size_mean", 1.0}};
+}
+json Variant(const std::string& backend, const std::string& precision, const std::string& status,
+             double rho, double rss, double load) {
+  const bool ok = status == "ok";
+  return {
+      {"label", backend + "-" + precision},
+      {"backend", backend},
+      {"precision", precision},
+      {"status", status},
+      {"server", ok ? json{{"backend", backend}, {"precision", precision}} : json::object()},
+      {"load_seconds", ok ? json(load) : json(nullptr)},
+      {"resident_mb", ok ? json(rss) : json(nullptr)},
+      {"quality", {{"sts_b_spearman", ok ? json(rho) : json(nullptr)}, {"dl19_ndcg10", nullptr}}}};
+}
+json VariantsRun() {
+  json r = Load(LatestRun() + "/results.json");
+  r["name"] = "backends_compare";
+  r["server"] = json::object();
+  r["quality"] = {{"sts_b_spearman", nullptr}, {"dl19_ndcg10", nullptr}};
+  r["points"] = json::array();
+  const char* na = "backend not available: this build has no OpenVINO (run scripts/setup.sh)";
+  r["variants"] = {Variant("native", "fp32", "ok", 0.8203, 180.4, 1.5),
+                   Variant("torch", "fp32", "ok", 0.8201, 420.0, 3.25),
+                   Variant("onnx", "fp32", na, 0, 0, 0), Variant("mlx", "int4", "ok", 0.81, 90, 2)};
+  for (const auto& [v, scale] :
+       {std::pair{"native-fp32", 2.0}, std::pair{"torch-fp32", 1.0}, std::pair{"mlx-int4", 1.5}}) {
+    r["points"].push_back(Point(v, 1, 1, 100 * scale, 4 / scale, 6 / scale));
+    r["points"].push_back(Point(v, 32, 8, 200 * scale, 80 / scale, 120 / scale));
+  }
+  return r;
+}
+
+TEST(Report, VariantsRunKeepsVariantsApartInTheReport) {
+  const json r = VariantsRun();
+  const auto groups = GroupPoints(r);
+  ASSERT_EQ(groups.size(), 6u);  // b=1 c=1 of native and torch are not repeats of one setting
+  EXPECT_EQ(groups[0].variant, "native-fp32");
+  EXPECT_EQ(experiment::GroupLabel(groups[1]), "native-fp32 b=32 c=8");
+  const auto v = experiment::SummarizeVariants(r);
+  ASSERT_EQ(v.size(), 4u);
+  ASSERT_TRUE(v[0].peak && v[0].b1 && v[0].b32_c8);
+  EXPECT_DOUBLE_EQ(v[0].peak->items_per_s, 400);
+  EXPECT_DOUBLE_EQ(v[1].b1->p99_ms, 6);
+  EXPECT_FALSE(v[2].ok());
+  EXPECT_FALSE(v[2].peak);
+  const std::string md = experiment::ResultsMarkdown(r);
+  EXPECT_NE(md.find("| Variant | Batch | Conc |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| torch-fp32 | 32 | 8 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("**Best throughput:** 400.0 items/s at native-fp32 b=32 c=8"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("## Variants"), std::string::npos);
+  EXPECT_NE(md.find("| native-fp32 | native | fp32 | 400.0 | b=32 c=8 | 2.00 | 3.00 | 0.8203 | "
+                    "180 | 1.50 | ok |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| onnx-fp32 | onnx | fp32 | – | – | – | – | – | – | – | backend not "
+                    "available: this build has no OpenVINO"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(experiment::ThroughputSvg(r).find("data-name=\"torch-fp32 b=32\""), std::string::npos);
+  // A single-model run shows the server's load figures when it recorded them.
+  json single = Load(LatestRun() + "/results.json");
+  single["server"]["load_seconds"] = 1.234;
+  single["server"]["resident_mb"] = 210.4;
+  EXPECT_NE(experiment::ResultsMarkdown(single).find(
+                "- **Server load:** 1.23 s from start to ready; resident memory after load 210 MB"),
+            std::string::npos);
+}
+
+TEST(Report, AnalysisComparesBackendsAgainstNativeAtTheSamePrecision) {
+  testing::TempDir tmp;
+  fs::create_directories(tmp / "r/backends_compare/20270101T000000Z");
+  fs::create_directories(tmp / "r/minilm_int8/1");
+  testing::WriteFile(tmp / "r/backends_compare/20270101T000000Z/results.json",
+                     VariantsRun().dump());
+  fs::copy(LatestRun() + "/results.json", tmp / "r/minilm_int8/1/results.json");
+  ASSERT_TRUE(experiment::WriteAnalysis(tmp / "r", tmp / "a.md", tmp / "charts").ok());
+  const std::string md = testing::ReadFile(tmp / "a.md");
+  EXPECT_NE(md.find("## Backend comparison\n\nFrom run `backends_compare/20270101T000000Z`"),
+            std::string::npos)
+      << md;
+  EXPECT_LT(md.find("## Backend comparison"), md.find("## Experiments"));
+  // native ÷ native = 1; native fp32 400 items/s ÷ torch fp32 200 = 2.00×.
+  EXPECT_NE(md.find("| native | fp32 | 400.0 (b=32 c=8) | 400.0 | 2.00 | 3.00 | 0.8203 | 180 | "
+                    "1.50 | 1.00× | ok |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| torch | fp32 | 200.0 (b=32 c=8) | 200.0 | 4.00 | 6.00 | 0.8201 | 420 | "
+                    "3.25 | 2.00× | ok |"),
+            std::string::npos)
+      << md;
+  // No native int4 row: no ratio.
+  EXPECT_NE(md.find("| mlx | int4 | 300.0 (b=32 c=8) | 300.0 | 2.67 | 4.00 | 0.8100 | 90 | 2.00 "
+                    "| — | ok |"),
+            std::string::npos)
+      << md;
+  // Not available: the reason, never a number.
+  EXPECT_NE(md.find("| onnx (ONNX model on OpenVINO) | fp32 | – | – | – | – | – | – | – | – | "
+                    "backend not available: this build has no OpenVINO (run scripts/setup.sh) |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| backends_compare | 4 variants | – | 400.0 |"), std::string::npos) << md;
+  // Recommendations weigh each variant on its own (b=1 p50 2.00 ms beats minilm_int8's 3.10).
+  EXPECT_NE(md.find("**Lowest batch-1 latency:** backends_compare (native-fp32), p50 2.00 ms"),
+            std::string::npos)
+      << md;
+  // Without a backends_compare run the page has no such section.
+  EXPECT_EQ(experiment::BackendComparisonMarkdown({}), "");
+  fs::remove_all(tmp / "r/backends_compare");
+  ASSERT_TRUE(experiment::WriteAnalysis(tmp / "r", tmp / "b.md", tmp / "charts").ok());
+  EXPECT_EQ(testing::ReadFile(tmp / "b.md").find("Backend comparison"), std::string::npos);
+}
+
 TEST(Report, CliRendersARunAndTheAnalysis) {
   testing::TempDir tmp;
   fs::copy(LatestRun() + "/results.json", tmp / "results.json");

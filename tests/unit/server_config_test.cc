@@ -102,7 +102,7 @@ TEST(ServerConfig, ErrorsAreClear) {
             std::string::npos);
   EXPECT_NE(err("native: {colour: blue}").find("native.colour: unknown option of backend native"),
             std::string::npos);
-  EXPECT_NE(err("backend: tpu").find("unknown backend 'tpu' (native | null | fault | onnx)"),
+  EXPECT_NE(err("backend: tpu").find("unknown backend 'tpu' (native | null | fault | torch"),
             std::string::npos);
   EXPECT_NE(err("fallback: [native, tpu]").find("fallback: unknown backend 'tpu'"),
             std::string::npos);

@@ -120,6 +120,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Info(grpc::CallbackServerContext* 
   response->set_batching(i.batching);
   response->set_device(i.device);
   response->set_quant_kernels(i.quant_kernels);
+  response->set_library(i.library);
   for (const BackendStatus& b : i.backends) {
     v1::BackendStatus* o = response->add_backends();
     o->set_name(b.name);
@@ -132,6 +133,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Info(grpc::CallbackServerContext* 
     o->set_quant_kernels(b.quant_kernels);
     o->set_batches(b.batches);
     o->set_failures(b.failures);
+    o->set_library(b.library);
   }
   EndCall(call, service_, kRoute, grpc::Status::OK);
   return call.reactor;

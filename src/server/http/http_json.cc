@@ -281,6 +281,7 @@ std::string InfoBody(const ServiceInfo& info) {
             {"max_text_chars", info.max_text_chars},
             {"batching", info.batching},
             {"device", info.device},
+            {"library", info.library},
             {"quant_kernels", info.quant_kernels}};
   j["kernels"] = {{"fp32", info.isa}, {"quantized", info.quant_kernels}};
   j["backends"] = Json::array();
@@ -293,6 +294,7 @@ std::string InfoBody(const ServiceInfo& info) {
          {"load_error", b.load_error},
          {"precision", b.precision},
          {"device", b.device},
+         {"library", b.library},
          {"kernels", {{"fp32", b.fp32_kernels}, {"quantized", b.quant_kernels}}},
          {"batches", b.batches},
          {"failures", b.failures}});
