@@ -112,7 +112,12 @@ run_py() {  # rep backend precision limit
   lib="$(lib_for "$b")"
   [ "$lib" = torch ] && py="$TORCH_PYTHON"
   rm -f "$TMP/r.jsonl"
-  "$py" tools/bench_python_api.py --lib "$lib" -p "$p" -m "$MODEL" --data "$DATA" \
+  # MLX's fp32 GEMMs call whichever cblas_sgemm the process binds first: in encserve that is
+  # OpenBLAS (libtorch loads it before libmlx); the Python side gets the same one preloaded,
+  # instead of the wheel's bundled reference BLAS (MLX_PY_PRELOAD= to turn it off).
+  local preload=""
+  [ "$lib" = mlx ] && preload="${MLX_PY_PRELOAD-/usr/lib/x86_64-linux-gnu/libopenblas.so.0}"
+  LD_PRELOAD="$preload" "$py" tools/bench_python_api.py --lib "$lib" -p "$p" -m "$MODEL" --data "$DATA" \
     --batch "$BATCH" --threads "$THREADS" --limit "$limit" --max-seconds "$MAX_SECONDS" \
     --json-out "$TMP/r.jsonl" >"$TMP/log" 2>&1 || true
   record "$rep" python "$b" "$p" "$limit" "$TMP/r.jsonl" "$TMP/log"

@@ -166,7 +166,9 @@ StatusOr<Embeddings> TorchBackend::Run(Task task, const TokenBatch& batch) const
   ConcurrencyGate::Pass pass = gate_.Enter();
   try {
     c10::InferenceMode inference;
-    at::set_num_threads(common_.threads);  // per calling thread (OpenMP)
+    // Per calling thread (OpenMP), and only when it changes: at::set_num_threads also clears
+    // oneDNN's primitive cache, which would rebuild every bf16/int8 matmul on every batch.
+    if (at::get_num_threads() != common_.threads) at::set_num_threads(common_.threads);
     const PaddedBatch p = PadBatch(batch, config_.bert.pad_token_id);
     const torch::Tensor hidden = Encode(p).to(torch::kFloat32).contiguous();
     if (task == Task::kEmbed) {
