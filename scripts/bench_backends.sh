@@ -175,7 +175,7 @@ LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 BINS=""
 for b in "${!BIN_SRC[@]}"; do BINS+="$b: ${BIN_SRC[$b]}; "; done
-COMMIT="$(git rev-parse --short HEAD)$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo -dirty)"
+COMMIT="$(git rev-parse --short HEAD)$([ -z "$(git status --porcelain 2>/dev/null)" ] || echo -dirty)"
 CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 
 "$PYTHON" - "$OUT" "$CPU" "$(nproc)" "$COMMIT" "$THREADS" "$BATCH" "$REPS" "$LOAD_START" \

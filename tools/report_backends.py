@@ -69,7 +69,9 @@ def main():
     for v in (r or {}).get("variants", []):
         pts = [p for p in r["points"] if p.get("variant") == v["label"]
                and p["batch_size"] == 32 and p["concurrency"] == 8]
-        server[(v["backend"], v["precision"])] = pts[0]["items_per_s"] if pts else None
+        # A point with failed requests (e.g. client deadlines) gives no figure.
+        ok = pts and pts[0]["errors"] == 0
+        server[(v["backend"], v["precision"])] = pts[0]["items_per_s"] if ok else None
     for v in (r or {}).get("variants", []):
         be, pr = v["backend"], v["precision"]
         inproc = n.get(pr) if be == "native" else b.get(("cpp", be, pr))
