@@ -15,19 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const json& Sub(const json& j, const char* key) {
-  static const json kNull;
-  return j.is_object() && j.contains(key) ? j.at(key) : kNull;
-}
-
 std::string OrDash(const std::string& s) {
   return s.empty() ? "–" : s;
-}
-
-// Table cells must not break the row.
-std::string CellText(std::string s) {
-  for (char& c : s) c = c == '|' || c == '\n' ? ' ' : c;
-  return OrDash(s);
 }
 
 bool IsOk(const ExperimentRun& r) {

@@ -12,11 +12,6 @@ namespace {
 using nlohmann::json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-const json& Sub(const json& j, const char* key) {
-  static const json kNull;
-  return j.is_object() && j.contains(key) ? j.at(key) : kNull;
-}
-
 double Mean(const std::vector<double>& v) {
   if (v.empty()) return kNaN;
   double s = 0;

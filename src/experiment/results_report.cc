@@ -13,15 +13,21 @@
 #include "backends/backend.h"
 
 namespace encserve::experiment {
+
+const nlohmann::json& Sub(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kNull;
+  return j.is_object() && j.contains(key) ? j.at(key) : kNull;
+}
+
+std::string CellText(std::string s) {
+  for (char& c : s) c = c == '|' || c == '\n' ? ' ' : c;
+  return s.empty() ? "–" : s;
+}
+
 namespace {
 
 using nlohmann::json;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-const json& Sub(const json& j, const char* key) {
-  static const json kNull;
-  return j.is_object() && j.contains(key) ? j.at(key) : kNull;
-}
 
 // "5 (RESOURCE_EXHAUSTED 3, UNAVAILABLE 2)", with a ✗ in front of failed points.
 std::string ErrorsCell(const json& p) {

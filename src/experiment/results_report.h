@@ -14,6 +14,11 @@
 
 namespace encserve::experiment {
 
+// Shared by the report writers: the value at `key`, or null when `j` is not an object or lacks
+// it; and a Markdown table cell ('|' and newlines become spaces, "" becomes "–").
+const nlohmann::json& Sub(const nlohmann::json& j, const char* key);
+std::string CellText(std::string s);
+
 // A point is failed when no request succeeded or any request failed; failed points never count
 // for the best-of lines or the charts.
 bool PointFailed(const nlohmann::json& point);

@@ -10,17 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-const json& Sub(const json& j, const char* key) {
-  static const json kNull;
-  return j.is_object() && j.contains(key) ? j.at(key) : kNull;
-}
-
-// Table cells must not break the row.
-std::string CellText(std::string s) {
-  for (char& c : s) c = c == '|' || c == '\n' ? ' ' : c;
-  return s.empty() ? "–" : s;
-}
-
 }  // namespace
 
 json VariantResults(const json& results, const json& variant) {
