@@ -16,13 +16,9 @@ class Reader {
                                    bool prefixed = true) const {
     return file_.ReadF32(prefixed ? prefix_ + name : name, shape);
   }
-  // LayerNorm parameters are "weight"/"bias" (or "gamma"/"beta" in old checkpoints).
   Status LayerNorm(const std::string& base, int h, std::vector<float>* g,
                    std::vector<float>* b) const {
-    const bool old = file_.Find(prefix_ + base + ".gamma") != nullptr;
-    ASSIGN_OR_RETURN(*g, Vec(base + (old ? ".gamma" : ".weight"), {h}));
-    ASSIGN_OR_RETURN(*b, Vec(base + (old ? ".beta" : ".bias"), {h}));
-    return Status::Ok();
+    return ReadLayerNorm(file_, prefix_ + base, h, g, b);
   }
   // A Linear layer [n, k] with bias [n].
   StatusOr<LinearWeights> Linear(const std::string& base, int n, int k,
@@ -109,26 +105,32 @@ const std::vector<double>* HessianStats::Get(int layer, int gemm) const {
   return &h_[layer][gemm];
 }
 
+StatusOr<std::string> FindBertPrefix(const SafeTensorsFile& file) {
+  for (const char* p : {"", "bert.", "model."}) {
+    if (file.Find(std::string(p) + "embeddings.word_embeddings.weight") != nullptr) {
+      return std::string(p);
+    }
+  }
+  return NotFound(file.path() +
+                  ": no \"embeddings.word_embeddings.weight\" tensor (tried prefixes \"\", "
+                  "\"bert.\", \"model.\"); is this a BERT checkpoint?");
+}
+
+Status ReadLayerNorm(const SafeTensorsFile& file, const std::string& name, int h,
+                     std::vector<float>* gamma, std::vector<float>* beta) {
+  const bool old = file.Find(name + ".gamma") != nullptr;
+  ASSIGN_OR_RETURN(*gamma, file.ReadF32(name + (old ? ".gamma" : ".weight"), {h}));
+  ASSIGN_OR_RETURN(*beta, file.ReadF32(name + (old ? ".beta" : ".bias"), {h}));
+  return Status::Ok();
+}
+
 StatusOr<BertWeights> LoadBertWeights(const SafeTensorsFile& file, const ModelConfig& config,
                                       const kernels::KernelTable& kernels,
                                       const PrecisionOptions& precision,
                                       const ActivationStats* stats, const HessianStats* hessians,
                                       ThreadPool* pool) {
   const BertConfig& c = config.bert;
-  std::string prefix;
-  bool found = false;
-  for (const char* p : {"", "bert.", "model."}) {
-    if (file.Find(std::string(p) + "embeddings.word_embeddings.weight") != nullptr) {
-      prefix = p;
-      found = true;
-      break;
-    }
-  }
-  if (!found) {
-    return NotFound(file.path() +
-                    ": no \"embeddings.word_embeddings.weight\" tensor (tried prefixes \"\", "
-                    "\"bert.\", \"model.\"); is this a BERT checkpoint?");
-  }
+  ASSIGN_OR_RETURN(const std::string prefix, FindBertPrefix(file));
   Reader r(file, prefix, kernels);
   const int h = c.hidden_size, inter = c.intermediate_size;
   BertWeights w;

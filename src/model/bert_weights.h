@@ -65,6 +65,14 @@ class HessianStats : public GemmObserver {
   std::vector<std::array<std::vector<double>, 4>> h_;
 };
 
+// The tensor-name prefix of a BERT checkpoint: "", "bert." (BertForSequenceClassification) or
+// "model."; NotFound naming the file when it has no word embeddings under any of them.
+StatusOr<std::string> FindBertPrefix(const SafeTensorsFile& file);
+// A LayerNorm's [h] parameters at `name` (prefix included): "weight"/"bias", or "gamma"/"beta"
+// in old checkpoints.
+Status ReadLayerNorm(const SafeTensorsFile& file, const std::string& name, int h,
+                     std::vector<float>* gamma, std::vector<float>* beta);
+
 // Reads every tensor the config needs; a missing tensor or a wrong shape is an error naming it.
 // The encoder's linear layers are stored in `precision`; embeddings, LayerNorms and the
 // classification head stay fp32. stats / hessians / pool: see MakeLinear.

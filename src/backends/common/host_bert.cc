@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/bert_weights.h"
 #include "model/safetensors.h"
 
 namespace encserve::backends {
@@ -16,13 +17,9 @@ class Reader {
                                    bool prefixed = true) const {
     return file_.ReadF32(prefixed ? prefix_ + name : name, shape);
   }
-  // "weight"/"bias", or "gamma"/"beta" in old checkpoints.
   Status LayerNorm(const std::string& base, int h, std::vector<float>* g,
                    std::vector<float>* b) const {
-    const bool old = file_.Find(prefix_ + base + ".gamma") != nullptr;
-    ASSIGN_OR_RETURN(*g, Vec(base + (old ? ".gamma" : ".weight"), {h}));
-    ASSIGN_OR_RETURN(*b, Vec(base + (old ? ".beta" : ".bias"), {h}));
-    return Status::Ok();
+    return ReadLayerNorm(file_, prefix_ + base, h, g, b);
   }
   StatusOr<HostLinear> Linear(const std::string& base, int out, int in,
                               bool prefixed = true) const {
@@ -39,24 +36,13 @@ class Reader {
   std::string prefix_;
 };
 
-StatusOr<std::string> FindPrefix(const SafeTensorsFile& file) {
-  for (const char* p : {"", "bert.", "model."}) {
-    if (file.Find(std::string(p) + "embeddings.word_embeddings.weight") != nullptr) {
-      return std::string(p);
-    }
-  }
-  return NotFound(file.path() +
-                  ": no \"embeddings.word_embeddings.weight\" tensor (tried prefixes \"\", "
-                  "\"bert.\", \"model.\"); is this a BERT checkpoint?");
-}
-
 }  // namespace
 
 StatusOr<HostBert> LoadHostBert(const std::string& model_dir) {
   HostBert m;
   ASSIGN_OR_RETURN(m.config, LoadModelConfig(model_dir));
   ASSIGN_OR_RETURN(auto file, SafeTensorsFile::Open(model_dir + "/model.safetensors"));
-  ASSIGN_OR_RETURN(std::string prefix, FindPrefix(*file));
+  ASSIGN_OR_RETURN(std::string prefix, FindBertPrefix(*file));
   const Reader r(*file, prefix);
   const BertConfig& c = m.config.bert;
   const int h = c.hidden_size, inter = c.intermediate_size;
