@@ -2,10 +2,10 @@
 // y[M, N] = x[M, K] · Wᵀ (+ bias). bf16 includes the fp32 → bf16 conversion of x (the engine does
 // it per GEMM); on the amx table it is tdpbf16ps, on avx512 vdpbf16ps. The fp32 GEMMs also
 // report "%FMA peak" against the single-core fp32 ceiling measured in-process by the same probe
-// as BM_PeakFma512 / BM_PeakFma256 (independent vfmadd231ps chains held in registers), once per
+// as BM_Peak/Fma512 / BM_Peak/Fma256 (independent vfmadd231ps chains held in registers), once per
 // process, and "%FMA adj" against probe slices interleaved with the GEMM (the steadier figure
 // on a VM whose clock drifts);
-// BM_PeakBf16Dot512: the vdpbf16ps ceiling of the avx512 bf16 GEMM.
+// BM_Peak/Bf16Dot512: the vdpbf16ps ceiling of the avx512 bf16 GEMM.
 // Run: build/kernels_bench --benchmark_filter='Peak|Gemm'
 #include <benchmark/benchmark.h>
 
@@ -15,52 +15,14 @@
 #include <vector>
 
 #include "kernels/kernels.h"
-#include "peak_probe.h"
+#include "kernels/peak.h"
 
 namespace encserve::kernels {
 namespace {
 
-// Peak probes (bench/peak_probe.h): vfmadd231ps, and vdpbf16ps (AVX512-BF16: two bf16 products
-// per fp32 lane, the ceiling of the avx512 bf16 GEMM). Zero operands: no denormal slow paths.
-#define ENCSERVE_FMA_Z(i) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
-#define ENCSERVE_FMA_Y(i) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #i "\n\t"
-#define ENCSERVE_BF16_Z(i) "vdpbf16ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
-ENCSERVE_PEAK_LOOP_ZMM(PeakFmaLoop512, "avx512f",
-                       "vpxord %%zmm31, %%zmm31, %%zmm31\n\tvpxord %%zmm30, %%zmm30, %%zmm30\n\t",
-                       ENCSERVE_FMA_Z)
-ENCSERVE_PEAK_LOOP_ZMM(PeakBf16DotLoop512, "avx512f,avx512bf16",
-                       "vpxord %%zmm31, %%zmm31, %%zmm31\n\tvpxord %%zmm30, %%zmm30, %%zmm30\n\t",
-                       ENCSERVE_BF16_Z)
-ENCSERVE_PEAK_LOOP_YMM(PeakFmaLoop256, "avx2,fma",
-                       "vpxor %%ymm15, %%ymm15, %%ymm15\n\tvpxor %%ymm14, %%ymm14, %%ymm14\n\t",
-                       ENCSERVE_FMA_Y)
-
+// Peak probes (kernels/peak.h): vfmadd231ps, and vdpbf16ps (AVX512-BF16: two bf16 products
+// per fp32 lane, the ceiling of the avx512 bf16 GEMM).
 constexpr long kPeakIters = 100000;
-constexpr double kFlops512 = 2.0 * 16 * 24 * kPeakIters;  // 16 fp32 lanes, 24 FMAs per trip
-constexpr double kFlops256 = 2.0 * 8 * 12 * kPeakIters;
-
-void SetFlops(benchmark::State& state, double flops) {
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-}
-
-void BM_PeakFma512(benchmark::State& state) {
-  if (KernelsFor(Isa::kAvx512) == nullptr) {
-    state.SkipWithError("no AVX-512");
-    return;
-  }
-  for (auto _ : state) PeakFmaLoop512(kPeakIters);
-  SetFlops(state, kFlops512);
-}
-
-void BM_PeakFma256(benchmark::State& state) {
-  if (KernelsFor(Isa::kAvx2) == nullptr) {
-    state.SkipWithError("no AVX2/FMA");
-    return;
-  }
-  for (auto _ : state) PeakFmaLoop256(kPeakIters);
-  SetFlops(state, kFlops256);
-}
 
 double ThreadSeconds() {
   timespec ts;
@@ -68,13 +30,20 @@ double ThreadSeconds() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void BM_PeakBf16Dot512(benchmark::State& state) {
-  if (KernelsFor(Isa::kAvx512) == nullptr || !DetectCpu().avx512_bf16) {
-    state.SkipWithError("no AVX512-BF16");
+void BM_Peak(benchmark::State& state, const char* name) {
+  const PeakProbe* p = PeakProbeNamed(name);
+  if (p == nullptr) {
+    state.SkipWithError("this CPU lacks the instruction");
     return;
   }
-  for (auto _ : state) PeakBf16DotLoop512(kPeakIters);
-  SetFlops(state, 2 * kFlops512);  // 32 bf16 products per instruction
+  for (auto _ : state) p->loop(kPeakIters);
+  state.counters["GFLOP/s"] = benchmark::Counter(p->ops_per_iter * kPeakIters,
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+
+const PeakProbe& FmaProbe(bool zmm) {
+  return *PeakProbeNamed(zmm ? "fma512" : "fma256");
 }
 
 // Best of 40 short probe runs (GFLOP/s), measured once per process, for the GEMMs' "%FMA peak":
@@ -82,9 +51,7 @@ void BM_PeakBf16Dot512(benchmark::State& state) {
 double MeasureFmaPeak(bool zmm) {
   double best = 0;
   for (int rep = 0; rep < 40; ++rep) {  // the first runs also bring the core up to speed
-    const double t0 = ThreadSeconds();
-    zmm ? PeakFmaLoop512(kPeakIters) : PeakFmaLoop256(kPeakIters);
-    best = std::max(best, (zmm ? kFlops512 : kFlops256) / (ThreadSeconds() - t0) * 1e-9);
+    best = std::max(best, RunPeakProbe(FmaProbe(zmm), kPeakIters));
   }
   return best;
 }
@@ -96,6 +63,11 @@ double FmaPeakGflops(bool zmm) {
   }
   static const double p256 = MeasureFmaPeak(false);
   return p256;
+}
+
+void SetFlops(benchmark::State& state, double flops) {
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
 // One GEMM problem from the benchmark's arguments {m, k, n}: x [m, k] and W [n, k] ~ N(0, 1).
@@ -151,9 +123,9 @@ void BM_GemmF32(benchmark::State& state, Isa isa) {
       }
       gemm_s += ThreadSeconds() - s0;
       s0 = ThreadSeconds();
-      for (int r = 0; r < 3; ++r) zmm ? PeakFmaLoop512(kPeakIters) : PeakFmaLoop256(kPeakIters);
+      for (int r = 0; r < 3; ++r) FmaProbe(zmm).loop(kPeakIters);
       probe_s += ThreadSeconds() - s0;
-      probe_flops += 3 * (zmm ? kFlops512 : kFlops256);
+      probe_flops += 3 * FmaProbe(zmm).ops_per_iter * kPeakIters;
     }
     state.counters["%FMA adj"] = 100.0 * (flops * reps * 20 / gemm_s) / (probe_flops / probe_s);
     state.counters["adj peak GFLOP/s"] = probe_flops / probe_s * 1e-9;
@@ -206,9 +178,9 @@ void Shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
-BENCHMARK(BM_PeakFma512);
-BENCHMARK(BM_PeakFma256);
-BENCHMARK(BM_PeakBf16Dot512);
+BENCHMARK_CAPTURE(BM_Peak, Fma512, "fma512");
+BENCHMARK_CAPTURE(BM_Peak, Fma256, "fma256");
+BENCHMARK_CAPTURE(BM_Peak, Bf16Dot512, "bf16dot512");
 BENCHMARK_CAPTURE(BM_GemmF32, avx512, Isa::kAvx512)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmF32, avx2, Isa::kAvx2)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmF32, scalar, Isa::kScalar)->Args({16, 384, 384});

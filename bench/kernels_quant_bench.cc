@@ -1,19 +1,20 @@
 // Quantised GEMM throughput per table at the model's shapes (one thread): y[M, N] = x[M, K] · Wᵀ
 // with int8 weights (gemm_s8) and int4 g64 weights (gemm_s4), the activations quantised once per
 // GEMM (BM_QuantizeRows measures that cost separately; BM_*Total include it). GOP/s counts
-// 2·M·N·K per iteration. BM_PeakVnni512 / BM_PeakVnni256: independent vpdpbusd on registers, the
-// single-core ceiling the GEMMs are reported against; BM_PeakAmxInt8: tdpbusd into 4 C tiles;
-// BM_PeakAmxBf16: the same with tdpbf16ps (GFLOP/s, the ceiling for bf16 GEMMs on AMX).
+// 2·M·N·K per iteration. BM_Peak/Vnni512 / BM_Peak/Vnni256: independent vpdpbusd on registers, the
+// single-core ceiling the GEMMs are reported against; BM_Peak/AmxInt8: tdpbusd into 4 C tiles;
+// BM_Peak/AmxBf16: the same with tdpbf16ps (GFLOP/s, the ceiling for bf16 GEMMs on AMX).
 // Run: kernels_quant_bench --benchmark_filter='Peak|GemmS8/(avx512_vnni|amx)/512/384/1536'
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
+#include "kernels/peak.h"
 #include "kernels/quant.h"
 #include "kernels/registry.h"
-#include "peak_probe.h"
 
 namespace encserve::kernels {
 namespace {
@@ -84,95 +85,17 @@ void BM_QuantizeRows(benchmark::State& state, const char* isa) {
       double(m) * k, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 
-// Peak probes (bench/peak_probe.h): vpdpbusd, zmm and VEX ymm (AVX-VNNI).
-#define ENCSERVE_VNNI_Z(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
-#define ENCSERVE_VNNI_Y(i) "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm" #i "\n\t"
-ENCSERVE_PEAK_LOOP_ZMM(PeakLoop512, "avx512f,avx512vnni",
-                       "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"
-                       "vpxord %%zmm30, %%zmm30, %%zmm30\n\t",
-                       ENCSERVE_VNNI_Z)
-ENCSERVE_PEAK_LOOP_YMM(PeakLoop256, "avx2,avxvnni",
-                       "vpcmpeqd %%ymm15, %%ymm15, %%ymm15\n\tvpxor %%ymm14, %%ymm14, %%ymm14\n\t",
-                       ENCSERVE_VNNI_Y)
-
-void BM_PeakVnni512(benchmark::State& state) {
-  if (QuantKernelsNamed("avx512_vnni") == nullptr) {
-    state.SkipWithError("no AVX-512 VNNI");
+// Peak probes (kernels/peak.h): vpdpbusd zmm and VEX ymm (AVX-VNNI), vpmaddubsw ymm, and the
+// AMX tile multiplies (4 independent C tiles from A and B tiles held in registers).
+void BM_Peak(benchmark::State& state, const char* name) {
+  const PeakProbe* p = PeakProbeNamed(name);
+  if (p == nullptr) {
+    state.SkipWithError("this CPU lacks the instruction");
     return;
   }
-  const long iters = 100000;
-  for (auto _ : state) PeakLoop512(iters);
-  SetOps(state, 2.0 * 64 * 24 * iters);  // 64 u8·s8 products per instruction
-}
-
-void BM_PeakVnni256(benchmark::State& state) {
-  if (QuantKernelsNamed("avx_vnni") == nullptr) {
-    state.SkipWithError("no AVX-VNNI");
-    return;
-  }
-  const long iters = 100000;
-  for (auto _ : state) PeakLoop256(iters);
-  SetOps(state, 2.0 * 32 * 12 * iters);
-}
-
-// AMX ceiling: tdpbusd into 4 independent C tiles (16×16 int32 each, 16·16·64 products per
-// instruction) from two A and two B tiles that stay in registers.
-struct alignas(64) AmxConfig {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
-template <bool kBf16>
-void PeakLoopAmx(long iters) {
-  AmxConfig cfg{};
-  cfg.palette = 1;
-  for (int t = 0; t < 8; ++t) {
-    cfg.rows[t] = 16;
-    cfg.colsb[t] = 64;
-  }
-  __asm__ volatile("ldtilecfg %0" : : "m"(cfg));  // GCC 12 drops stores before the builtin
-  _tile_zero(4);
-  _tile_zero(5);
-  _tile_zero(6);
-  _tile_zero(7);
-  for (long i = 0; i < iters; ++i) {
-    if constexpr (kBf16) {  // zero tiles: bf16 +0 products, no denormal or NaN slow paths
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
-    } else {
-      _tile_dpbusd(0, 4, 6);
-      _tile_dpbusd(1, 4, 7);
-      _tile_dpbusd(2, 5, 6);
-      _tile_dpbusd(3, 5, 7);
-    }
-  }
-  // No tilerelease: the amx kernels configure each thread once (the same shapes as here).
-}
-
-void BM_PeakAmxInt8(benchmark::State& state) {
-  if (QuantKernelsNamed("amx") == nullptr) {
-    state.SkipWithError("no AMX-INT8");
-    return;
-  }
-  const long iters = 20000;
-  for (auto _ : state) PeakLoopAmx<false>(iters);
-  SetOps(state, 2.0 * 16 * 16 * 64 * 4 * iters);
-}
-
-// 16 × 16 fp32 outputs, 32 bf16 products each, per tdpbf16ps.
-void BM_PeakAmxBf16(benchmark::State& state) {
-  if (!DetectCpu().amx_bf16) {
-    state.SkipWithError("no AMX-BF16");
-    return;
-  }
-  const long iters = 20000;
-  for (auto _ : state) PeakLoopAmx<true>(iters);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 16 * 16 * 32 * 4 * iters,
-                                                 benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::kIs1000);
+  const long iters = std::strncmp(name, "amx", 3) == 0 ? 20000 : 100000;
+  for (auto _ : state) p->loop(iters);
+  SetOps(state, p->ops_per_iter * iters);
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
@@ -196,10 +119,11 @@ void BM_GemmS8WithQuantize(benchmark::State& state, const char* isa) {
   BM_Gemm(state, isa, 0, true);
 }
 
-BENCHMARK(BM_PeakVnni512);
-BENCHMARK(BM_PeakVnni256);
-BENCHMARK(BM_PeakAmxInt8);
-BENCHMARK(BM_PeakAmxBf16);
+BENCHMARK_CAPTURE(BM_Peak, Vnni512, "vnni512");
+BENCHMARK_CAPTURE(BM_Peak, Vnni256, "vnni256");
+BENCHMARK_CAPTURE(BM_Peak, Maddubs256, "maddubs256");
+BENCHMARK_CAPTURE(BM_Peak, AmxInt8, "amx_int8");
+BENCHMARK_CAPTURE(BM_Peak, AmxBf16, "amx_bf16");
 BENCHMARK_CAPTURE(BM_GemmS8, amx, "amx")->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS8, avx512_vnni, "avx512_vnni")->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmS8WithQuantize, amx, "amx")->Apply(Shapes);

@@ -2,6 +2,8 @@
 //   --workload msmarco  real MS MARCO queries, tokenisation included (texts/s)
 //   --workload fixed    random token ids, fixed sequence length, no tokenisation (texts/s)
 //   --workload dl19     DL19 query–passage pairs scored (pairs/s; bi-encoder: cosine)
+// fixed and msmarco also print the model's efficiency (multiply-adds per second as a share of the
+// measured peak of the kernels' instruction); --profile adds where the time went, per op.
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -10,8 +12,11 @@
 #include <random>
 #include <thread>
 
+#include "bench_profile.h"
 #include "common.h"
+#include "core/op_profile.h"
 #include "eval/datasets.h"
+#include "model/bert.h"
 
 namespace encserve::app {
 namespace {
@@ -26,6 +31,7 @@ struct Args {
   int warmup = 3;
   double max_seconds = 0;
   std::string json_out;
+  bool profile = false;
 };
 
 // Runs `step(i)` for i = 0.. until `count` steps or `max_seconds`, from `callers` threads at
@@ -49,6 +55,7 @@ Timing TimeSteps(int count, int warmup, double max_seconds, int callers, Step&& 
   run([&] {  // warm-up: every replica runs `warmup` steps
     for (int w = next++; w < warmup * callers; w = next++) step(w % std::max(count, 1));
   });
+  profile::Reset();  // --profile: the timed steps only
   std::vector<double> lat(count, -1.0);
   std::atomic<bool> stop{false};
   next = 0;
@@ -79,8 +86,10 @@ void Check(const Status& s) {
   throw CLI::RuntimeError(1);
 }
 
-// Prints the result line and appends the JSON line (--json).
-void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items) {
+// Prints the result line, the efficiency and (--profile) the op profile, and appends the JSON
+// line (--json). flops: 2 × the model's multiply-adds over the timed steps (0: not counted).
+void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items, double flops,
+            const PeakMeter& meter) {
   const std::vector<double>& lat = t.lat;
   const double per_s = items / (t.wall_ms / 1000.0);
   const backends::BackendInfo& info = pipeline.backend().info();
@@ -94,6 +103,9 @@ void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items
       a.engine.threads, a.engine.replicas, split ? "yes" : "no", a.batch,
       a.workload == "fixed" ? std::to_string(a.seq).c_str() : "-", items, t.wall_ms / 1000.0, per_s,
       Percentile(lat, 50), Percentile(lat, 99));
+  nlohmann::ordered_json extra;
+  if (flops > 0) meter.Report(flops / (t.wall_ms / 1000.0), &extra);
+  if (a.profile) ReportOpProfile(t.wall_ms, &extra);
   if (!a.json_out.empty()) {
     nlohmann::ordered_json j;
     j["workload"] = a.workload;
@@ -108,6 +120,7 @@ void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items
     j["items_per_s"] = per_s;
     j["p50_ms"] = Percentile(lat, 50);
     j["p99_ms"] = Percentile(lat, 99);
+    j.update(extra);
     std::ofstream(a.json_out, std::ios::app) << j.dump() << "\n";
   }
 }
@@ -117,8 +130,17 @@ void Run(const Args& a) {
   if (!engine) throw CLI::RuntimeError(1);
   Timing t;
   const int callers = a.engine.replicas;
-  // items per step: the batch (fixed) or the step's own size (msmarco / dl19, last one shorter)
+  const BertConfig& model = engine->config().bert;
+  PeakMeter meter(*engine, a.engine.threads * a.engine.replicas);
+  meter.Measure();
+  if (a.profile) {
+    profile::Reset();
+    profile::SetEnabled(true);
+  }
+  // items per step: the batch (fixed) or the step's own size (msmarco / dl19, last one shorter);
+  // flops per step: 2 × the encoder's multiply-adds (not counted for dl19)
   std::vector<long> step_items;
+  std::vector<double> step_flops;
   if (a.workload == "fixed") {
     std::mt19937 rng(0);
     std::uniform_int_distribution<int> id(1000, 29999);
@@ -132,6 +154,7 @@ void Run(const Args& a) {
     }
     const int steps = a.limit > 0 ? a.limit : std::max(20, 4096 / a.batch);
     step_items.assign(steps, a.batch);
+    step_flops.assign(steps, EncoderFlops(model, std::vector<int>(a.batch, a.seq)));
     t = TimeSteps(steps, a.warmup, a.max_seconds, callers, [&](int) {
       // The batch as the server runs it: the backend, then normalisation.
       auto rows = engine->backend().Run(backends::Task::kEmbed, batch);
@@ -149,7 +172,15 @@ void Run(const Args& a) {
     }
     t = TimeSteps(static_cast<int>(batches.size()), a.warmup, a.max_seconds, callers,
                   [&](int i) { Check(engine->Embed(batches[i]).status()); });
-    for (const auto& b : batches) step_items.push_back(static_cast<long>(b.size()));
+    for (const auto& b : batches) {
+      step_items.push_back(static_cast<long>(b.size()));
+      std::vector<int> lengths;
+      for (const auto& text : b) {
+        auto enc = engine->tokenizer().Encode(text, engine->max_length());
+        lengths.push_back(enc.ok() ? static_cast<int>(enc->ids.size()) : 0);
+      }
+      step_flops.push_back(EncoderFlops(model, lengths));
+    }
   } else if (a.workload == "dl19") {
     auto run = eval::LoadTrecRunJson(
         a.data.empty() ? DefaultDataDir() + "/trec-dl19-bm25-top100.json" : a.data);
@@ -170,9 +201,15 @@ void Run(const Args& a) {
     std::cerr << "error: unknown workload " << a.workload << " (msmarco, fixed, dl19)\n";
     throw CLI::RuntimeError(2);
   }
+  profile::SetEnabled(false);
+  meter.Measure();
   long items = 0;
-  for (int i : t.steps) items += step_items[i];
-  Report(a, *engine, t, items);
+  double flops = 0;
+  for (int i : t.steps) {
+    items += step_items[i];
+    if (!step_flops.empty()) flops += step_flops[i];
+  }
+  Report(a, *engine, t, items, flops, meter);
 }
 
 }  // namespace
@@ -196,6 +233,9 @@ void RegisterBenchEngine(CLI::App& app) {
   cmd->add_option("--warmup", a->warmup, "untimed warm-up batches")->capture_default_str();
   cmd->add_option("--max-seconds", a->max_seconds, "stop timing after this long (0: no cap)");
   cmd->add_option("--json", a->json_out, "append the result as one JSON line to this file");
+  cmd->add_flag("--profile", a->profile,
+                "time every op (GEMMs by shape, attention, LayerNorm, quantisation, ...) and "
+                "print where the time went");
   cmd->callback([a] { Run(*a); });
 }
 

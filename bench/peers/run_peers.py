@@ -9,6 +9,20 @@ Peers
   torch_fp32  transformers BertModel (default attention = sdpa) + pooling, eager PyTorch
   torch_int8  the same after torch.ao.quantization.quantize_dynamic({nn.Linear}, qint8), per-channel
               weights (per_channel_dynamic_qconfig; --torch-int8-per-tensor for the plain default)
+  ov_fp32     OpenVINO CPU plugin, <model>/onnx/model.onnx (tools/prepare_onnx.sh), precision hint
+              f32 (set explicitly and checked after compiling), 1 stream x 2 threads
+  ov_bf16     the same with the bf16 hint
+  ov_int8     <model>/onnx/model_int8.xml: NNCF post-training quantisation (300 MS MARCO queries)
+  ct2_fp32    CTranslate2 Encoder (converted from the Hugging Face folder, cached), float32,
+              2 intra threads; ragged batches (CTranslate2 pads internally)
+  ct2_int8    the same with compute_type int8 (int8 weights, dynamic int8 activations)
+  The ov_*/ct2_* peers mean-pool last_hidden_state over the mask and L2-normalise in numpy.
+
+ISA: --peer-isa avx512 / avx2 restricts the oneDNN-based peers (OpenVINO, CTranslate2's oneDNN
+and MKL) to AVX-512 without AMX (VNNI/BF16 kept) or AVX2 via ONEDNN_MAX_CPU_ISA /
+MKL_ENABLE_INSTRUCTIONS / CT2_FORCE_CPU_ISA, and records what each peer reports it ran
+(OpenVINO's executed primitive types); ONNX Runtime (MLAS) and PyTorch have no such switch and
+run with what the CPU offers (recorded in the results as isa_restricted = false).
 
 Workloads
   fixed    random ids (numpy default_rng(0) per point, ids in [1000, 30000), [CLS]=101 first,
@@ -43,7 +57,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import export_onnx as X  # noqa: E402  (shared helpers; imports nothing heavy at module level)
 
-PEERS = ["ort_fp32", "ort_int8", "torch_fp32", "torch_int8"]
+PEERS = ["ort_fp32", "ort_int8", "torch_fp32", "torch_int8", "ov_fp32", "ov_bf16", "ov_int8",
+         "ct2_fp32", "ct2_int8"]
 WORKLOADS = ["fixed", "msmarco", "dl19"]
 FIXED_SEQS = [16, 64, 128]
 FIXED_BATCHES = [1, 8, 32, 128]
@@ -103,7 +118,8 @@ def machine_info():
 def versions():
     import importlib.metadata as md
     v = {"python": platform.python_version()}
-    for pkg in ("numpy", "onnxruntime", "onnx", "torch", "transformers", "tokenizers", "sentence-transformers"):
+    for pkg in ("numpy", "onnxruntime", "onnx", "torch", "transformers", "tokenizers", "sentence-transformers",
+                "openvino", "ctranslate2"):
         try:
             v[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -183,6 +199,73 @@ class TorchPeer:
         return out.numpy()
 
 
+def mean_pool(hidden, mask):
+    import numpy as np
+    m = mask[:, :, None].astype(np.float32)
+    e = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+class OvPeer:
+    """OpenVINO on the exported ONNX model (or the NNCF int8 IR), last_hidden_state pooled here."""
+
+    def __init__(self, name, model_dir):
+        import openvino as ov
+        path = os.path.join(model_dir, "onnx", "model_int8.xml" if name == "ov_int8" else "model.onnx")
+        if not os.path.exists(path):
+            raise SystemExit(f"{path} missing: run tools/prepare_onnx.sh first")
+        core = ov.Core()
+        hint = "bf16" if name == "ov_bf16" else "f32"
+        config = {"INFERENCE_NUM_THREADS": THREADS, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": hint}
+        self.compiled = core.compile_model(core.read_model(path), "CPU", config)
+        got = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))  # "<Type: 'float32'>"
+        if {"f32": "float32", "bf16": "bfloat16"}[hint] not in got:
+            raise SystemExit(f"{name}: asked for inference precision {hint}, OpenVINO compiled {got}")
+        self.request = self.compiled.create_infer_request()
+        self.inputs = [i.get_any_name() for i in self.compiled.inputs]
+        prims = {}
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            rt = op.get_rt_info()
+            if "primitiveType" in rt:
+                p = rt["primitiveType"].astype(str)
+                prims[p] = prims.get(p, 0) + 1
+        self.info = {"runtime": "openvino " + ov.get_version(), "model_file": path,
+                     "inference_precision": got, "threads": THREADS, "streams": 1,
+                     "primitive_types": prims}
+
+    def __call__(self, feeds):
+        out = self.request.infer({k: feeds[k] for k in self.inputs})
+        return mean_pool(next(iter(out.values())), feeds["attention_mask"])
+
+
+class Ct2Peer:
+    """CTranslate2 Encoder on the model converted once into <cache>/ct2-minilm."""
+
+    def __init__(self, name, model_dir, cache):
+        import ctranslate2
+        out = os.path.join(cache, "ct2-minilm")
+        if not os.path.exists(os.path.join(out, "model.bin")):
+            from ctranslate2.converters import TransformersConverter
+            TransformersConverter(model_dir).convert(out, force=True)
+        compute = "int8" if name == "ct2_int8" else "float32"
+        self.enc = ctranslate2.Encoder(out, device="cpu", compute_type=compute, intra_threads=THREADS,
+                                       inter_threads=1)
+        self.info = {"runtime": "ctranslate2 " + ctranslate2.__version__, "compute_type": self.enc.compute_type,
+                     "intra_threads": THREADS, "model_dir": out,
+                     "CT2_FORCE_CPU_ISA": os.environ.get("CT2_FORCE_CPU_ISA", "(default dispatch)")}
+
+    def __call__(self, feeds):
+        import numpy as np
+        mask = feeds["attention_mask"]
+        lengths = mask.sum(1)
+        ids = [row[:n].tolist() for row, n in zip(feeds["input_ids"], lengths)]
+        tts = [row[:n].tolist() for row, n in zip(feeds["token_type_ids"], lengths)]
+        out = self.enc.forward_batch(ids, token_type_ids=tts)
+        hidden = np.array(out.last_hidden_state)
+        return mean_pool(hidden, mask[:, :hidden.shape[1]])
+
+
 def make_peer(name, args):
     if name == "ort_fp32":
         return OrtPeer(name, os.path.join(args.cache, "minilm.opt.onnx"))
@@ -190,6 +273,10 @@ def make_peer(name, args):
         return OrtPeer(name, os.path.join(args.cache, "minilm.int8.onnx"))
     if name in ("torch_fp32", "torch_int8"):
         return TorchPeer(name, args.model, per_tensor=args.torch_int8_per_tensor)
+    if name in ("ov_fp32", "ov_bf16", "ov_int8"):
+        return OvPeer(name, args.model)
+    if name in ("ct2_fp32", "ct2_int8"):
+        return Ct2Peer(name, args.model, args.cache)
     raise SystemExit(f"unknown peer {name}")
 
 
@@ -346,6 +433,16 @@ def markdown(res):
     return "\n".join(lines)
 
 
+# What restricts each library to a kernel set (see the docstring). "native": no restriction.
+def isa_env(isa):
+    if isa == "avx512":  # AVX-512 with VNNI and BF16, no AMX tiles
+        return {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16", "MKL_ENABLE_INSTRUCTIONS": "AVX512_E1",
+                "CT2_FORCE_CPU_ISA": "AVX512"}
+    if isa == "avx2":
+        return {"ONEDNN_MAX_CPU_ISA": "AVX2_VNNI", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "CT2_FORCE_CPU_ISA": "AVX2"}
+    return {}
+
+
 def parent_main(args):
     peers = args.peers.split(",")
     for p in peers:
@@ -381,6 +478,9 @@ def parent_main(args):
     ref = st_reference(args, args.accuracy_n) if args.accuracy_n else None
     env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS),
                RAYON_NUM_THREADS=str(THREADS), TOKENIZERS_PARALLELISM="true", HF_HUB_OFFLINE="1")
+    env.update(isa_env(args.peer_isa))
+    res["settings"]["peer_isa"] = args.peer_isa
+    res["settings"]["isa_env"] = isa_env(args.peer_isa)
     failed = []
     t_all = time.perf_counter()
     try:
@@ -408,6 +508,7 @@ def parent_main(args):
             with open(cout) as f:
                 c = json.load(f)
             os.unlink(cout)
+            c["info"]["isa_restricted"] = args.peer_isa != "native" and p.startswith(("ov_", "ct2_"))
             res["peers"][p] = c["info"]
             res["points"] += c["points"]
             if "accuracy" in c:
@@ -456,6 +557,9 @@ def main():
     ap.add_argument("--accuracy-n", type=int, default=None, help="queries for the accuracy check (default 200)")
     ap.add_argument("--torch-int8-per-tensor", action="store_true",
                     help="torch_int8 with per-tensor weights (plain quantize_dynamic defaults) instead of per-channel")
+    ap.add_argument("--peer-isa", choices=["native", "avx512", "avx2"], default="native",
+                    help="restrict the oneDNN/MKL-based peers (OpenVINO, CTranslate2) to AVX-512 without AMX "
+                         "or to AVX2 (ONNX Runtime and PyTorch cannot be restricted)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     ap.add_argument("--ref", help=argparse.SUPPRESS)

@@ -19,6 +19,7 @@ struct CpuFeatures {
   bool avx_vnni = false;
   bool amx = false;       // AMX-TILE + AMX-INT8, OS state enabled and tile data permitted
   bool amx_bf16 = false;  // amx and AMX-BF16
+  bool amd = false;       // vendor AuthenticAMD (instruction costs differ, see kernels.h)
   std::string brand;      // e.g. "Intel(R) Xeon(R) Processor"
 };
 

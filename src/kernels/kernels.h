@@ -46,8 +46,21 @@ struct KernelTable {
   // inputs of int4 GEMMs whose weights were rotated at load time (model/linear.h).
   void (*hadamard64)(const float* x, const float* col_scale, float* out, int m, int k) = nullptr;
   int bf16_k_align = 2;  // even; PackBf16Pairs and convert_bf16 rows pad k to a multiple of it
-  int bf16_mr = 1;       // rows per bf16 micro-tile: row partitions are best made in multiples
+  // Whether bf16 models use gemm_bf16_dot by default (else bf16 weights widened to fp32 by
+  // gemm_half, fp32 activations and FMAs). AMX-BF16: always. AVX512-BF16 without tiles: on AMD
+  // (Zen 4/5 issue vdpbf16ps at twice the products per cycle of vfmadd231ps) but not on Intel,
+  // where the measured vdpbf16ps peak is half the FMA peak (Sapphire Rapids: 107 vs 215
+  // GFLOP/s per core), so widening is faster there and keeps the activations in fp32.
+  bool bf16_dot_preferred = false;
+  int bf16_mr = 1;  // rows per bf16 micro-tile: row partitions are best made in multiples
 };
+
+// Whether a bf16 model packed for `t` uses gemm_bf16_dot: `force_dot` (true / false) or, unset,
+// the table's preference (t.bf16_dot_preferred); never without gemm_bf16_dot.
+inline bool UseBf16Dot(const KernelTable& t, const bool* force_dot = nullptr) {
+  if (t.gemm_bf16_dot == nullptr) return false;
+  return force_dot != nullptr ? *force_dot : t.bf16_dot_preferred;
+}
 
 // Row stride (in bf16 values) of convert_bf16 output for gemm_bf16_dot: k rounded up to
 // t.bf16_k_align.

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "core/op_profile.h"
 #include "model/linear.h"
 #include "model/ops.h"
 
@@ -110,6 +111,13 @@ Status ValidateTokenBatch(const TokenBatch& batch, const BertConfig& c) {
   return Status::Ok();
 }
 
+double EncoderFlops(const BertConfig& c, const std::vector<int>& lengths) {
+  const double h = c.hidden_size, inter = c.intermediate_size;
+  double f = 0;
+  for (int len : lengths) f += 2.0 * len * (4 * h * h + 2 * h * inter) + 4.0 * len * len * h;
+  return f * c.num_layers;
+}
+
 Status BertModel::Validate(const TokenBatch& batch) const {
   return ValidateTokenBatch(batch, config_.bert);
 }
@@ -127,13 +135,16 @@ StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
   float* x = ws.hidden.data();
 
   // Embeddings: word + position (restarting per sequence) + token type, then LayerNorm.
-  for (int s = 0; s < batch.num_seqs(); ++s) {
-    for (int i = batch.offsets[s]; i < batch.offsets[s + 1]; ++i) {
-      const float* we = weights_.word_emb.data() + static_cast<size_t>(batch.ids[i]) * h;
-      const float* pe = weights_.pos_emb.data() + static_cast<size_t>(i - batch.offsets[s]) * h;
-      const float* te = weights_.type_emb.data() + static_cast<size_t>(batch.type_ids[i]) * h;
-      float* row = x + static_cast<size_t>(i) * h;
-      for (int j = 0; j < h; ++j) row[j] = we[j] + pe[j] + te[j];
+  {
+    const profile::Scope scope("embeddings");
+    for (int s = 0; s < batch.num_seqs(); ++s) {
+      for (int i = batch.offsets[s]; i < batch.offsets[s + 1]; ++i) {
+        const float* we = weights_.word_emb.data() + static_cast<size_t>(batch.ids[i]) * h;
+        const float* pe = weights_.pos_emb.data() + static_cast<size_t>(i - batch.offsets[s]) * h;
+        const float* te = weights_.type_emb.data() + static_cast<size_t>(batch.type_ids[i]) * h;
+        float* row = x + static_cast<size_t>(i) * h;
+        for (int j = 0; j < h; ++j) row[j] = we[j] + pe[j] + te[j];
+      }
     }
   }
   ops::LayerNorm(kernels_, pool, x, nullptr, weights_.emb_ln_gamma.data(),
@@ -163,6 +174,7 @@ StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
 
 void BertModel::Pool(const TokenBatch& batch, const float* hidden, bool normalize,
                      float* out) const {
+  const profile::Scope scope("pooling");
   const int h = hidden_size();
   for (int s = 0; s < batch.num_seqs(); ++s) {
     const int begin = batch.offsets[s], end = batch.offsets[s + 1];

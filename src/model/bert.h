@@ -25,6 +25,11 @@ struct Workspace {
 // ids inside the vocabulary, type ids in range. Every backend runs it before computing.
 Status ValidateTokenBatch(const TokenBatch& batch, const BertConfig& config);
 
+// 2 × the multiply-adds of one encoder pass over sequences of these lengths: per layer the four
+// h × h projections and the two FFN GEMMs (2·L·(4h² + 2·h·I)) and attention (Q·Kᵀ and P·V,
+// 4·L²·h). The efficiency figures of `encserve bench-engine` divide this by the time.
+double EncoderFlops(const BertConfig& config, const std::vector<int>& lengths);
+
 class BertModel {
  public:
   // Loads <dir>/config.json (+ sentence-transformers files) and <dir>/model.safetensors, packed

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/op_profile.h"
 #include "kernels/hadamard_generic.h"
 #include "model/quantize_int4.h"
 
@@ -95,7 +96,7 @@ StatusOr<LinearWeights> MakeLinear(const float* w, const float* bias, int n, int
       lw.half = kernels::PackHalf(w, bias, n, k, kt.gemm_nr, kernels::HalfFormat::kF16);
       return lw;
     case Precision::kBF16:
-      if (kt.gemm_bf16_dot != nullptr) {
+      if (kernels::UseBf16Dot(kt, options.bf16_dot ? &*options.bf16_dot : nullptr)) {
         lw.bf16 = kernels::PackBf16Pairs(w, bias, n, k, kt.gemm_nr, kt.bf16_k_align);
       } else {
         lw.half = kernels::PackHalf(w, bias, n, k, kt.gemm_nr, kernels::HalfFormat::kBF16);
@@ -155,6 +156,7 @@ namespace {
 // re-growing a vector zero-fills megabytes per GEMM.
 const uint16_t* ToBf16Rows(const kernels::KernelTable& kt, const float* x, int m, int k,
                            const float* col_scale, int ldxb, int row_align) {
+  const profile::Scope scope("convert to bf16");
   if (col_scale != nullptr) {
     thread_local std::vector<float> scaled;
     if (scaled.size() < static_cast<size_t>(m) * k) scaled.resize(static_cast<size_t>(m) * k);
@@ -222,6 +224,7 @@ LinearColumns PrepareLinear(const kernels::KernelTable& kt, ThreadPool& pool, co
         thread_local std::vector<float> rotated;
         if (rotated.size() < static_cast<size_t>(m) * k) rotated.resize(static_cast<size_t>(m) * k);
         float* xr = rotated.data();  // a plain pointer: the lambda may run on another thread
+        const profile::Scope scope("hadamard rotate");
         pool.ParallelFor(parts, [&](int t) {
           const int r0 = m * t / parts, r1 = m * (t + 1) / parts;
           kt.hadamard64(x + static_cast<long>(r0) * k, smooth, xr + static_cast<long>(r0) * k,
@@ -249,6 +252,7 @@ LinearColumns PrepareLinear(const kernels::KernelTable& kt, ThreadPool& pool, co
       // Row ranges over the pool (a serial pass here left the other threads idle for ~10 % of
       // int8 time). Smoothing (x · 1/s per input channel) is fused into the quantisation pass.
       kernels::QuantizedRows* xq_out = &xq_storage;
+      const profile::Scope scope("quantize activations");
       if (parts == 1) {
         qt.quantize_row_range(x, k, smooth, 0, m, xq_out);
       } else {
@@ -302,6 +306,8 @@ void RunLinear(ThreadPool& pool, const LinearColumns& g) {
 
 void Linear(const kernels::KernelTable& kt, ThreadPool& pool, const float* x, int m,
             const LinearWeights& w, float* y, kernels::Epilogue ep) {
+  const profile::Scope scope(ep == kernels::Epilogue::kBiasGelu ? "gemm+gelu" : "gemm", w.n, w.k,
+                             2.0 * m * w.n * w.k);
   RunLinear(pool, PrepareLinear(kt, pool, x, m, w, y, ep));
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,12 @@ struct PrecisionOptions {
   int group_size = 64;  // int4 only: weights per scale along K (32, 64 or 128)
   Int4Recipe int4_recipe = Int4Recipe::kGptq;
   // kGptq: token id sequences the fp32 model runs on to measure each GEMM's input Hessian
-  // (backends/native/calibration.h makes data-free ones from the vocabulary). Empty: kGptq acts as kRotate.
+  // (backends/native/calibration.h makes data-free ones from the vocabulary). Empty: kGptq acts as
+  // kRotate.
   std::vector<std::vector<int32_t>> calibration;
+  // bf16 only: true = bf16 dot products (KernelTable::gemm_bf16_dot, bf16 activations), false =
+  // bf16 weights widened to fp32 (gemm_half); unset: the table's preference (kernels::UseBf16Dot).
+  std::optional<bool> bf16_dot;
 };
 
 // w: [n, k] fp32 (PyTorch layout), bias: [n] or null.

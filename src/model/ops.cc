@@ -1,9 +1,11 @@
 #include "model/ops.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
+#include "core/op_profile.h"
 #include "model/linear.h"
 
 namespace encserve::ops {
@@ -11,6 +13,7 @@ namespace encserve::ops {
 void LayerNorm(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
                const float* residual, const float* gamma, const float* beta, float eps, float* out,
                int m, int n) {
+  const profile::Scope scope("layernorm");
   const int tasks = std::min(pool.num_threads(), std::max(1, m / 16));
   pool.ParallelFor(tasks, [&](int t) {
     const long r0 = static_cast<long>(m) * t / tasks, r1 = static_cast<long>(m) * (t + 1) / tasks;
@@ -42,13 +45,64 @@ void AttentionHeads(const kernels::KernelTable& kt, const float* qkv, const int*
 
 }  // namespace
 
+namespace {
+// 2 × multiply-adds of attention (Q·Kᵀ and P·V, L² · d each per sequence and head).
+double AttentionFlops(const int* offsets, int num_seqs, int num_heads, int head_dim) {
+  double f = 0;
+  for (int s = 0; s < num_seqs; ++s) {
+    const double len = offsets[s + 1] - offsets[s];
+    f += 4.0 * len * len * head_dim * num_heads;
+  }
+  return f;
+}
+}  // namespace
+
 void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qkv,
                const int* offsets, int num_seqs, int num_heads, int head_dim, float* out) {
+  const profile::Scope scope(
+      "attention", 0, 0,
+      profile::Enabled() ? AttentionFlops(offsets, num_seqs, num_heads, head_dim) : 0);
   pool.ParallelFor(num_seqs * num_heads, [&](int task) {
     const int s = task / num_heads, head = task % num_heads;
     AttentionHeads(kt, qkv, offsets + s, 1, num_heads, head_dim, head, head + 1, out);
   });
 }
+
+namespace {
+
+// The fused region of QkvAttention (below) with op profiling on: each thread times its GEMM
+// columns and its heads' attention, and the region's wall time is shared out between "gemm" and
+// "attention" in the ratio of those thread times.
+void FusedQkvAttentionProfiled(const kernels::KernelTable& kt, ThreadPool& pool,
+                               const LinearColumns& g, const LinearWeights& w, const float* qkv,
+                               const int* offsets, int num_seqs, int num_heads, int head_dim,
+                               float* out) {
+  using Clock = std::chrono::steady_clock;
+  const int threads = pool.num_threads(), per_head = 3 * head_dim;
+  std::vector<double> gemm_ns(threads), attn_ns(threads);
+  const auto t0 = Clock::now();
+  pool.ParallelFor(threads, [&](int t) {
+    const int h0 = num_heads * t / threads, h1 = num_heads * (t + 1) / threads;
+    const auto a = Clock::now();
+    g.run(0, g.m, h0 * per_head, h1 * per_head);
+    const auto b = Clock::now();
+    AttentionHeads(kt, qkv, offsets, num_seqs, num_heads, head_dim, h0, h1, out);
+    gemm_ns[t] = std::chrono::duration<double, std::nano>(b - a).count();
+    attn_ns[t] = std::chrono::duration<double, std::nano>(Clock::now() - b).count();
+  });
+  const double wall = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+  double sg = 0, sa = 0;
+  for (int t = 0; t < threads; ++t) {
+    sg += gemm_ns[t];
+    sa += attn_ns[t];
+  }
+  const double share = sg + sa > 0 ? sg / (sg + sa) : 1.0;
+  profile::Add({"gemm", w.n, w.k}, wall * share, 2.0 * g.m * w.n * w.k);
+  profile::Add({"attention"}, wall * (1 - share),
+               AttentionFlops(offsets, num_seqs, num_heads, head_dim));
+}
+
+}  // namespace
 
 void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float* x,
                   const LinearWeights& qkv_weights, float* qkv, const int* offsets, int num_seqs,
@@ -56,12 +110,21 @@ void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float*
   const int m = offsets[num_seqs], per_head = 3 * head_dim;
   const int threads = pool.num_threads();
   const LinearColumns g = PrepareLinear(kt, pool, x, m, qkv_weights, qkv);
+  const double gemm_flops = 2.0 * m * qkv_weights.n * qkv_weights.k;
   // Fused only when every thread gets the same number of heads: otherwise the slowest thread
   // (one head more) or idle threads (more threads than heads) would cost more than the barrier
   // saves, and the separate ops balance the work by panels and (sequence, head) pairs.
   if (threads < 2 || num_heads % threads != 0 || per_head % g.nr != 0 || !g.parallel()) {
-    RunLinear(pool, g);
+    {
+      const profile::Scope scope("gemm", qkv_weights.n, qkv_weights.k, gemm_flops);
+      RunLinear(pool, g);
+    }
     Attention(kt, pool, qkv, offsets, num_seqs, num_heads, head_dim, out);
+    return;
+  }
+  if (profile::Enabled()) {
+    FusedQkvAttentionProfiled(kt, pool, g, qkv_weights, qkv, offsets, num_seqs, num_heads, head_dim,
+                              out);
     return;
   }
   // Each thread: the projection columns of its heads, then those heads' attention. The heads'

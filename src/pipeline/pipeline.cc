@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/op_profile.h"
+
 namespace encserve {
 
 StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const PipelineOptions& options,
@@ -73,6 +75,7 @@ StatusOr<Encoding> Checked(StatusOr<Encoding> e, const char* what, size_t i, int
 
 StatusOr<std::vector<Encoding>> Pipeline::EncodeTexts(const std::vector<std::string>& texts,
                                                       const InputLimits& limits) const {
+  const profile::Scope scope("tokenize");
   std::vector<Encoding> out(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     RETURN_IF_ERROR(CheckText(texts[i], i, limits));
@@ -84,6 +87,7 @@ StatusOr<std::vector<Encoding>> Pipeline::EncodeTexts(const std::vector<std::str
 
 StatusOr<std::vector<Encoding>> Pipeline::EncodePairs(const std::vector<TextPair>& pairs,
                                                       const InputLimits& limits) const {
+  const profile::Scope scope("tokenize");
   std::vector<Encoding> out(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) {
     RETURN_IF_ERROR(CheckText(pairs[i].first, i, limits));

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/op_profile.h"
 #include "model/ops.h"
 
 namespace encserve {
@@ -27,6 +28,7 @@ std::vector<float> PairScores(const Embeddings& logits, ScoreActivation activati
 }
 
 void NormalizeRows(Embeddings* rows) {
+  const profile::Scope scope("normalize");
   for (int i = 0; i < rows->rows; ++i) ops::L2Normalize(rows->row(i), rows->dim);
 }
 

@@ -130,5 +130,26 @@ TEST(QuantDispatch, PicksTheBestTableAtOrBelowTheIsa) {
   EXPECT_NE(QuantKernelsNamed("scalar"), nullptr);
 }
 
+// bf16 models use the dot-product kernels where they are the faster choice: always on AMX-BF16,
+// on AVX512-BF16 without tiles only on AMD (Intel's vdpbf16ps peaks at half the FMA rate); a
+// forced choice wins, and no table without gemm_bf16_dot is ever asked to use it.
+TEST(Bf16Kernel, DotProductsWhereTheyAreFaster) {
+  const CpuFeatures& f = DetectCpu();
+  const bool yes = true, no = false;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+    const KernelTable* t = KernelsFor(isa);
+    if (t == nullptr) continue;
+    if (t->gemm_bf16_dot == nullptr) {
+      EXPECT_FALSE(UseBf16Dot(*t)) << t->name;
+      EXPECT_FALSE(UseBf16Dot(*t, &yes)) << t->name;
+      continue;
+    }
+    const bool amx_tiles = t->isa == Isa::kAmx && f.amx_bf16;
+    EXPECT_EQ(UseBf16Dot(*t), amx_tiles || f.amd) << t->name;
+    EXPECT_TRUE(UseBf16Dot(*t, &yes)) << t->name;
+    EXPECT_FALSE(UseBf16Dot(*t, &no)) << t->name;
+  }
+}
+
 }  // namespace
 }  // namespace encserve::kernels

@@ -173,7 +173,7 @@ TEST_P(RotatedLinearTest, MatchesFp32WithinQuantisationError) {
     rms = std::sqrt(rms / want.size());
     double errs[3];
     for (Int4Recipe r : {Int4Recipe::kRtn, Int4Recipe::kRotate, Int4Recipe::kGptq}) {
-      PrecisionOptions o{kernels::Precision::kInt4, 64, r, {}};
+      PrecisionOptions o{kernels::Precision::kInt4, 64, r, {}, std::nullopt};
       auto lw = MakeLinear(w.data(), bias.data(), n, k, o, *kt, absmax.data(), &h);
       ASSERT_TRUE(lw.ok()) << lw.status().ToString();
       EXPECT_EQ(lw->rotated, r != Int4Recipe::kRtn);

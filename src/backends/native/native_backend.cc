@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
 #include "backends/native/calibration.h"
+#include "core/op_profile.h"
 #include "kernels/quant.h"
 #include "model/ops.h"
 #include "tokenizer/tokenizer.h"
@@ -91,6 +93,7 @@ StatusOr<NativeOptions> NativeOptions::FromSection(const Section& section) {
   ASSIGN_OR_RETURN(o.group_size,
                    ParseIntOption("native", "group_size", value("group_size"), 32, 128));
   ASSIGN_OR_RETURN(o.int4_recipe, ParseInt4Recipe(value("int4_recipe")));
+  if (const std::string k = value("bf16_kernel"); k != "auto") o.bf16_dot = k == "dot";
   return o;
 }
 
@@ -122,6 +125,13 @@ BackendSpec NativeBackendSpec() {
        {"rtn", "rotate", "gptq"},
        "--int4-recipe",
        ""},
+      {"bf16_kernel",
+       "auto",
+       "bf16: dot = bf16 dot products (vdpbf16ps / AMX), widen = bf16 weights widened to fp32 "
+       "FMAs; auto: AMX and AMD dot, Intel without AMX widen (faster there)",
+       {"auto", "dot", "widen"},
+       "--bf16-kernel",
+       ""},
   };
   s.create = [](const CommonOptions& common,
                 const Sections& sections) -> StatusOr<std::unique_ptr<Backend>> {
@@ -148,7 +158,8 @@ StatusOr<std::unique_ptr<NativeBackend>> NativeBackend::Load(const CommonOptions
   // The model's config first (its errors name a missing folder), then the tokenizer, which
   // int4's calibration needs before the weights are quantised.
   RETURN_IF_ERROR(LoadModelConfig(common.model_dir).status());
-  PrecisionOptions precision{common.precision, options.group_size, options.int4_recipe, {}};
+  PrecisionOptions precision{
+      common.precision, options.group_size, options.int4_recipe, {}, options.bf16_dot};
   if (common.precision == kernels::Precision::kInt4 && options.int4_recipe == Int4Recipe::kGptq) {
     ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::FromDirectory(common.model_dir));
     precision.calibration = VocabularyCalibration(*tokenizer);
@@ -213,6 +224,7 @@ Status NativeBackend::RunBatch(const TokenBatch& batch, Replica& r, Finish&& fin
   std::vector<Status> status(parts);
   r.pool.ParallelFor(parts, [&](int p) {
     BatchPart& part = r.parts[p];
+    std::optional<profile::Scope> copy(std::in_place, "split batch");
     part.batch.Clear();
     const int t0 = batch.offsets[b[p]];
     for (int s = b[p]; s < b[p + 1]; ++s) {
@@ -224,6 +236,7 @@ Status NativeBackend::RunBatch(const TokenBatch& batch, Replica& r, Finish&& fin
                                  batch.type_ids.begin() + t1);
       part.batch.offsets.push_back(t1 - t0);
     }
+    copy.reset();
     StatusOr<const float*> hidden = model_->Encode(part.batch, part.ws, part.solo);
     if (!hidden.ok()) {
       status[p] = hidden.status();

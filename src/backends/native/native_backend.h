@@ -38,6 +38,9 @@ struct NativeOptions {
   // int4 only: how the weights are quantised at load time (model/linear.h). kGptq calibrates on
   // VocabularyCalibration (backends/native/calibration.h) and adds a few seconds to the load.
   Int4Recipe int4_recipe = Int4Recipe::kGptq;
+  // bf16 only: true = bf16 dot products, false = weights widened to fp32; unset ("auto"): the
+  // kernel table's preference (kernels::KernelTable::bf16_dot_preferred).
+  std::optional<bool> bf16_dot;
 
   // `section` as ValidateSection accepted it (CreateBackend checks it: known keys, allowed
   // values such as group_size 32 | 64 | 128); missing keys take the registry's defaults.

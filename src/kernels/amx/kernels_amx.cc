@@ -18,6 +18,7 @@ const KernelTable& AmxKernels() {
       t.gemm_bf16_dot = GemmBf16Amx;
       t.bf16_k_align = 32;  // one A tile row: 32 bf16
       t.bf16_mr = 32;       // two 16-row A tiles
+      t.bf16_dot_preferred = true;
     }
     return t;
   }();

@@ -73,6 +73,7 @@ const KernelTable& Avx512Kernels() {
       t.gemm_bf16_dot = GemmBf16DotAvx512;
       t.convert_bf16 = ConvertBf16Avx512;
       t.bf16_mr = kMr;
+      t.bf16_dot_preferred = DetectCpu().amd;
     }
     return t;
   }();

@@ -1,8 +1,8 @@
-// Single-core peak probes in assembly, shared by the kernel benchmarks: `iters` trips of 24 (zmm)
-// or 12 (ymm) independent chains of one instruction, well above its latency × issue width.
-// Assembly because GCC keeps intrinsic accumulator arrays partly in memory. An instruction
-// macro Z(i) / Y(i) expands to the text of one `insn src1, src2, dst_i` (sources zmm30/zmm31 or
-// ymm14/ymm15, which `init` sets up).
+// Single-core peak probes in assembly (kernels/peak.cc defines the loops, kernels/peak.h lists
+// them): `iters` trips of 24 (zmm) or 12 (ymm) independent chains of one instruction, well above
+// its latency × issue width. Assembly because GCC keeps intrinsic accumulator arrays partly in
+// memory. An instruction macro Z(i) / Y(i) expands to the text of one `insn src1, src2, dst_i`
+// (sources zmm30/zmm31 or ymm14/ymm15, which `init` sets up).
 #pragma once
 
 #define ENCSERVE_PEAK_R3(op, a, b, c) op(a) op(b) op(c)
