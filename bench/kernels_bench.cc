@@ -178,10 +178,34 @@ void Shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
+// One head of attention (MiniLM: head_dim 32, 12 heads interleaved in a [L, 3·384] qkv row) at
+// sequence length L = range(0): GFLOP/s counts 4·L²·d (Q·Kᵀ and P·V).
+void BM_AttentionHead(benchmark::State& state, Isa isa) {
+  const KernelTable* t = KernelsFor(isa);
+  if (t == nullptr) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const int len = state.range(0), d = 32, ld = 3 * 384;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist;
+  std::vector<float> qkv(static_cast<size_t>(len) * ld), out(static_cast<size_t>(len) * 384);
+  for (auto& v : qkv) v = dist(rng);
+  std::vector<float> scratch(static_cast<size_t>(3 * d + 10) * (len + 16));
+  for (auto _ : state) {
+    t->attention_head_f32(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ld, len, d, 0.17f,
+                          out.data(), 384, scratch.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  SetFlops(state, 4.0 * len * len * d);
+}
+
 BENCHMARK_CAPTURE(BM_Peak, Fma512, "fma512");
 BENCHMARK_CAPTURE(BM_Peak, Fma256, "fma256");
 BENCHMARK_CAPTURE(BM_Peak, Bf16Dot512, "bf16dot512");
 BENCHMARK_CAPTURE(BM_GemmF32, avx512, Isa::kAvx512)->Apply(Shapes);
+BENCHMARK_CAPTURE(BM_AttentionHead, avx512, Isa::kAvx512)->Arg(16)->Arg(128)->Arg(256);
+BENCHMARK_CAPTURE(BM_AttentionHead, avx2, Isa::kAvx2)->Arg(16)->Arg(128)->Arg(256);
 BENCHMARK_CAPTURE(BM_GemmF32, avx2, Isa::kAvx2)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_GemmF32, scalar, Isa::kScalar)->Args({16, 384, 384});
 BENCHMARK_CAPTURE(BM_GemmBf16, amx, Isa::kAmx)->Apply(Shapes);

@@ -23,7 +23,7 @@ struct KernelTable {
   void (*layernorm_f32)(const float* x, const float* residual, const float* gamma,
                         const float* beta, float eps, float* out, int m, int n);
   // One sequence, one head: out[L, d] = softmax(scale · Q Kᵀ) V, where Q/K/V rows have strides
-  // ld_qkv. scratch holds at least (d + 10) · (L + 16) floats.
+  // ld_qkv. scratch holds at least (3d + 10) · (L + 16) floats.
   void (*attention_head_f32)(const float* q, const float* k, const float* v, int ld_qkv,
                              int seq_len, int head_dim, float scale, float* out, int ld_out,
                              float* scratch);

@@ -32,7 +32,7 @@ void AttentionHeads(const kernels::KernelTable& kt, const float* qkv, const int*
   thread_local std::vector<float> scratch;
   for (int s = 0; s < num_seqs; ++s) {
     const int begin = offsets[s], len = offsets[s + 1] - offsets[s];
-    const size_t need = static_cast<size_t>(head_dim + 10) * (len + 16);
+    const size_t need = static_cast<size_t>(3 * head_dim + 10) * (len + 16);
     if (scratch.size() < need) scratch.resize(need);
     for (int head = h0; head < h1; ++head) {
       const float* q = qkv + static_cast<long>(begin) * ld + head * 3 * head_dim;

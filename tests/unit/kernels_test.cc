@@ -153,7 +153,7 @@ TEST_P(KernelIsaTest, AttentionHeadMatchesReference) {
       const float* v = qkv.data() + 2 * d;
       const float scale = 1.0f / std::sqrt(float(d));
       std::vector<float> want(size_t(len) * d), got(size_t(len) * d);
-      std::vector<float> scratch(size_t(d + 10) * (len + 16));
+      std::vector<float> scratch(size_t(3 * d + 10) * (len + 16));
       ref::AttentionHead(q, k, v, ld, len, d, scale, want.data(), d);
       table_->attention_head_f32(q, k, v, ld, len, d, scale, got.data(), d, scratch.data());
       ASSERT_LT(MaxRelErr(got, want), 2e-5f) << "len=" << len << " d=" << d;
@@ -165,7 +165,7 @@ TEST_P(KernelIsaTest, AttentionIsStableForLargeScores) {
   // Scores around ±500 would overflow a naive exp; the max-subtraction must keep it finite.
   const int len = 5, d = 16, ld = 3 * d;
   auto qkv = Random(len * ld, 9, 30.0f);
-  std::vector<float> want(len * d), got(len * d), scratch((d + 10) * (len + 16));
+  std::vector<float> want(len * d), got(len * d), scratch((3 * d + 10) * (len + 16));
   ref::AttentionHead(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ld, len, d, 1.0f, want.data(),
                      d);
   table_->attention_head_f32(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, ld, len, d, 1.0f,
