@@ -127,6 +127,18 @@ def versions():
     return v
 
 
+def load_sts(data_dir):
+    """STS-B test: gold scores and the two sentence lists (split on TAB only: fields 5, 6, score 4)."""
+    gold, a, b = [], [], []
+    with open(os.path.join(data_dir, "sts-b-test.tsv"), encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            gold.append(float(parts[4]))
+            a.append(parts[5])
+            b.append(parts[6])
+    return gold, a, b
+
+
 def load_dl19(data_dir, n=None):
     with open(os.path.join(data_dir, "trec-dl19-bm25-top100.json"), encoding="utf-8") as f:
         d = json.load(f)
@@ -338,6 +350,17 @@ def child_main(args):
         print(f"  {args.child:10s} accuracy on {len(texts)} queries: min cos {c.min():.6f} mean {c.mean():.6f}",
               flush=True)
 
+    # STS-B test Spearman (1,379 pairs, both sides embedded), as encserve eval-sts computes it
+    if args.sts:
+        from scipy.stats import spearmanr
+        gold, a, b = load_sts(args.data)
+        emb = []
+        for side in (a, b):
+            emb.append(np.concatenate([peer(X.tokenize(tok, side[i:i + 32])) for i in range(0, len(side), 32)]))
+        rho = float(spearmanr((emb[0] * emb[1]).sum(1), gold).correlation)
+        out["sts_b_spearman"] = rho
+        print(f"  {args.child:10s} STS-B test Spearman {rho:.4f} ({len(gold)} pairs)", flush=True)
+
     cap = args.max_seconds_per_point
     wl = args.workloads.split(",")
     if "fixed" in wl:
@@ -427,9 +450,10 @@ def markdown(res):
                      f"{p['texts']}{unit}{' (capped)' if p['capped'] else ''} | {p['texts_per_s']:.1f} | "
                      f"{p['p50_ms']:.2f} | {p['p99_ms']:.2f} | {p['tokenize_seconds']:.3f} |")
     if res.get("accuracy"):
-        lines += ["", "| peer | mean cos vs sentence-transformers | min cos |", "|---|---:|---:|"]
+        lines += ["", "| peer | mean cos vs sentence-transformers | min cos | STS-B ρ |", "|---|---:|---:|---:|"]
         for k, v in res["accuracy"].items():
-            lines.append(f"| {k} | {v['mean_cos']:.6f} | {v['min_cos']:.6f} |")
+            rho = f"{v['sts_b_spearman']:.4f}" if "sts_b_spearman" in v else ""
+            lines.append(f"| {k} | {v.get('mean_cos', float('nan')):.6f} | {v.get('min_cos', float('nan')):.6f} | {rho} |")
     return "\n".join(lines)
 
 
@@ -498,6 +522,8 @@ def parent_main(args):
                 cmd.append("--torch-int8-per-tensor")
             if ref:
                 cmd += ["--ref", ref]
+            if args.sts:
+                cmd.append("--sts")
             print(f"[{p}]", flush=True)
             t = time.perf_counter()
             rc = subprocess.run(cmd, env=env).returncode
@@ -513,6 +539,8 @@ def parent_main(args):
             res["points"] += c["points"]
             if "accuracy" in c:
                 res["accuracy"][p] = c["accuracy"]
+            if "sts_b_spearman" in c:
+                res["accuracy"].setdefault(p, {})["sts_b_spearman"] = c["sts_b_spearman"]
             print(f"[{p}] done in {time.perf_counter() - t:.1f} s", flush=True)
     finally:
         if ref:
@@ -560,6 +588,7 @@ def main():
     ap.add_argument("--peer-isa", choices=["native", "avx512", "avx2"], default="native",
                     help="restrict the oneDNN/MKL-based peers (OpenVINO, CTranslate2) to AVX-512 without AMX "
                          "or to AVX2 (ONNX Runtime and PyTorch cannot be restricted)")
+    ap.add_argument("--sts", action="store_true", help="also compute each peer's STS-B test Spearman")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     ap.add_argument("--ref", help=argparse.SUPPRESS)

@@ -22,14 +22,15 @@ namespace {
 #include "kernels/simd/quant_avx512.inc"
 
 constexpr int kNr = 32;
-constexpr int kMr = 12;  // 12 rows × 2 vectors = 24 accumulators of 32 registers
+constexpr int kMr = 12;               // 12 rows × 2 vectors = 24 accumulators of 32 registers
+constexpr int kPrefetchAhead = 2048;  // bytes of a weight panel ahead (16 blocks of 4 k)
 
 inline int32_t Load4(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
-template <int MR>
+template <int MR, bool kPrefetch = false>
 inline void TileS8(const uint8_t* x, int ldx, const float* xs, const float* xc, const int8_t* wp,
                    int kb, const int32_t* wsum, const float* ws, const float* cs, const float* bias,
                    float* y, int ldy, int cols, Epilogue ep) {
@@ -45,6 +46,10 @@ inline void TileS8(const uint8_t* x, int ldx, const float* xs, const float* xc, 
 #pragma GCC unroll 2
   for (int b = 0; b < kb; ++b) {
     const i512 w0 = _mm512_load_si512(wp), w1 = _mm512_load_si512(wp + 64);
+    if constexpr (kPrefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetchAhead, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetchAhead + 64, _MM_HINT_T0);
+    }
     wp += 128;
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
@@ -76,7 +81,7 @@ inline void TileS8(const uint8_t* x, int ldx, const float* xs, const float* xc, 
 // nibbles are unpacked in registers: a two's complement nibble moved to the top of its byte reads
 // as the s8 value 16 · q (one AND for the high nibbles, shift + AND for the low ones). Not inlined
 // and ending in a store: otherwise GCC 12 spills the accumulators inside the loop.
-template <int MR>
+template <int MR, bool kPrefetch>
 __attribute__((noinline)) void GroupS4(const uint8_t* x, int ldx, const uint8_t* wp, int g4,
                                        const int32_t* wsum, int32_t (*tile)[kNr]) {
   const i512 himask = _mm512_set1_epi8(static_cast<char>(0xF0));
@@ -92,6 +97,8 @@ __attribute__((noinline)) void GroupS4(const uint8_t* x, int ldx, const uint8_t*
 #pragma GCC unroll 2
   for (int b = 0; b < g4; ++b) {
     const i512 v = _mm512_load_si512(wp);
+    if constexpr (kPrefetch)
+      _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetchAhead, _MM_HINT_T0);
     wp += 64;
     const i512 w0 = _mm512_and_si512(_mm512_slli_epi16(v, 4), himask);  // columns 0..15
     const i512 w1 = _mm512_and_si512(v, himask);                        // columns 16..31
@@ -112,7 +119,7 @@ __attribute__((noinline)) void GroupS4(const uint8_t* x, int ldx, const uint8_t*
 // Per group the exact integer sums are scaled by s_g into float partial sums (facc, in L1); the
 // epilogue scales them by a_i / 16.
 // xsum [MR][ng]: the rows' group sums 16 · X (GroupSumsXq), which the affine offsets multiply.
-template <int MR>
+template <int MR, bool kPrefetch = false>
 inline void TileS4(const uint8_t* x, int ldx, const float* xs, const float* xc, const uint8_t* wp,
                    int ng, int g4, const int32_t* wsum, const float* sc, const float* off,
                    const float* xsum, const float* cs, const float* bias, float* y, int ldy,
@@ -120,8 +127,8 @@ inline void TileS4(const uint8_t* x, int ldx, const float* xs, const float* xc, 
   alignas(64) float facc[MR][kNr] = {};
   alignas(64) int32_t tile[MR][kNr];
   for (int g = 0; g < ng; ++g) {
-    GroupS4<MR>(x + 4 * g * g4, ldx, wp + static_cast<size_t>(g) * g4 * 64, g4, wsum + g * kNr,
-                tile);
+    GroupS4<MR, kPrefetch>(x + 4 * g * g4, ldx, wp + static_cast<size_t>(g) * g4 * 64, g4,
+                           wsum + g * kNr, tile);
     const f512 s0 = _mm512_loadu_ps(sc + g * kNr), s1 = _mm512_loadu_ps(sc + g * kNr + 16);
     const f512 o0 = _mm512_loadu_ps(off + g * kNr), o1 = _mm512_loadu_ps(off + g * kNr + 16);
     for (int r = 0; r < MR; ++r) {
@@ -146,24 +153,24 @@ inline void TileS4(const uint8_t* x, int ldx, const float* xs, const float* xc, 
 }
 
 // Row tails: the Tile instantiation with exactly `rows` (< R + 1) rows.
-template <int R, typename... Args>
+template <int R, bool kPrefetch = false, typename... Args>
 inline void TailS8(int rows, Args... args) {
   if constexpr (R > 0) {
     if (rows == R) {
-      TileS8<R>(args...);
+      TileS8<R, kPrefetch>(args...);
     } else {
-      TailS8<R - 1>(rows, args...);
+      TailS8<R - 1, kPrefetch>(rows, args...);
     }
   }
 }
 
-template <int R, typename... Args>
+template <int R, bool kPrefetch = false, typename... Args>
 inline void TailS4(int rows, Args... args) {
   if constexpr (R > 0) {
     if (rows == R) {
-      TileS4<R>(args...);
+      TileS4<R, kPrefetch>(args...);
     } else {
-      TailS4<R - 1>(rows, args...);
+      TailS4<R - 1, kPrefetch>(rows, args...);
     }
   }
 }
@@ -195,6 +202,10 @@ void GemmS8Vnni(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, in
         float* yt = y + static_cast<size_t>(i) * ldy + off;
         if (rows == kMr) {
           TileS8<kMr>(xr, ldx, xs, xc, wp, kb, wsum, ws, cs, bias, yt, ldy, cols, ep);
+        } else if (x.m < kMr) {
+          // One row tile: every weight is used once, straight from L3 / memory (batch 1): prefetch.
+          TailS8<kMr - 1, true>(rows, xr, ldx, xs, xc, wp, kb, wsum, ws, cs, bias, yt, ldy, cols,
+                                ep);
         } else {
           TailS8<kMr - 1>(rows, xr, ldx, xs, xc, wp, kb, wsum, ws, cs, bias, yt, ldy, cols, ep);
         }
@@ -231,6 +242,9 @@ void GemmS4Vnni(const QuantizedRows& x, const PackedS4& w, float* y, int ldy, in
         float* yt = y + static_cast<size_t>(i) * ldy + off;
         if (rows == kMr) {
           TileS4<kMr>(xr, ldx, xs, xc, wp, ng, g4, wsum, sc, of, xsum, cs, bias, yt, ldy, cols, ep);
+        } else if (x.m < kMr) {  // one row tile: weights used once (see GemmS8Vnni)
+          TailS4<kMr - 1, true>(rows, xr, ldx, xs, xc, wp, ng, g4, wsum, sc, of, xsum, cs, bias, yt,
+                                ldy, cols, ep);
         } else {
           TailS4<kMr - 1>(rows, xr, ldx, xs, xc, wp, ng, g4, wsum, sc, of, xsum, cs, bias, yt, ldy,
                           cols, ep);
