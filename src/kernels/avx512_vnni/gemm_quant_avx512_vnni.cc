@@ -200,7 +200,10 @@ void GemmS8Vnni(const QuantizedRows& x, const PackedS8& w, float* y, int ldy, in
         const float* cs = w.colsum.data() + off;
         const float* bias = w.bias.data() + off;
         float* yt = y + static_cast<size_t>(i) * ldy + off;
-        if (rows == kMr) {
+        if (rows == kMr && i == 0) {
+          // The block's first row tile reads its weights from L3 / memory: prefetch.
+          TileS8<kMr, true>(xr, ldx, xs, xc, wp, kb, wsum, ws, cs, bias, yt, ldy, cols, ep);
+        } else if (rows == kMr) {
           TileS8<kMr>(xr, ldx, xs, xc, wp, kb, wsum, ws, cs, bias, yt, ldy, cols, ep);
         } else if (x.m < kMr) {
           // One row tile: every weight is used once, straight from L3 / memory (batch 1): prefetch.

@@ -51,6 +51,8 @@ struct Vec {
     return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   // 2^n for integral-valued n in [-126, 127]
+  // y · 2ⁿ for integral n in [-126, 127].
+  static reg ldexp(reg y, reg n) { return _mm256_mul_ps(y, pow2(n)); }
   static reg pow2(reg n) {
     __m256i i = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(i, 23));

@@ -39,15 +39,18 @@ struct Vec {
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static reg abs(reg a) { return _mm512_abs_ps(a); }
+  // The sign bit from s, the rest from a: one bitwise select (0xCA: mask ? s : a).
   static reg copysign(reg a, reg s) {
     const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
-    __m512i r = _mm512_or_si512(_mm512_andnot_si512(sign, _mm512_castps_si512(a)),
-                                _mm512_and_si512(sign, _mm512_castps_si512(s)));
-    return _mm512_castsi512_ps(r);
+    return _mm512_castsi512_ps(
+        _mm512_ternarylogic_epi32(sign, _mm512_castps_si512(s), _mm512_castps_si512(a), 0xCA));
   }
   static reg round(reg a) {
     return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  // y · 2ⁿ for integral n (vscalefps: one instruction, the same correctly rounded result as
+  // y · pow2(n)).
+  static reg ldexp(reg y, reg n) { return _mm512_scalef_ps(y, n); }
   static reg pow2(reg n) {
     __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
