@@ -42,7 +42,7 @@ bash tools/prepare_onnx.sh "$MODEL" >/dev/null  # the OpenVINO peers' ONNX and N
 for cls in $CLASSES; do
   echo "== $cls: encserve" >&2
   for p in $PRECISIONS; do
-    run() { "$B" bench-engine -p "$p" -t 2 --isa "$cls" --max-seconds "$CAP" --json "$RUN/encserve-$cls.jsonl" "$@" >/dev/null 2>&1; }
+    run() { "$B" bench-engine -p "$p" -t 2 --isa "$cls" --max-seconds "$CAP" --json "$RUN/encserve-$cls.jsonl" "$@" >>"$RUN/encserve-$cls.log" 2>&1 || echo "bench-engine $p $* failed (exit $?): $RUN/encserve-$cls.log" >&2; }
     run -w fixed --seq 16 -b 1
     run -w fixed --seq 16 -b 32
     run -w fixed --seq 128 -b 32

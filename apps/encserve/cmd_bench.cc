@@ -120,7 +120,7 @@ void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items
     j["items_per_s"] = per_s;
     j["p50_ms"] = Percentile(lat, 50);
     j["p99_ms"] = Percentile(lat, 99);
-    j.update(extra);
+    if (extra.is_object()) j.update(extra);
     std::ofstream(a.json_out, std::ios::app) << j.dump() << "\n";
   }
 }
