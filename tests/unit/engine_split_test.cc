@@ -66,9 +66,13 @@ std::vector<std::string> MsMarcoQueries(int n) {
   return out;
 }
 
-std::unique_ptr<Pipeline> Load(const std::string& dir, kernels::Precision p, bool split) {
+std::unique_ptr<Pipeline> Load(const std::string& dir, kernels::Precision p, bool split,
+                               std::optional<kernels::Isa> isa = std::nullopt,
+                               int max_batch_size = 64) {
   testing::NativeLoad o;
   o.model_dir = dir;
+  o.isa = isa;
+  o.max_batch_size = max_batch_size;
   o.threads = 2;
   o.precision = p;
   o.split_batches = split;
@@ -95,6 +99,26 @@ TEST_P(SplitParity, EmbeddingsEqualIntraOp) {
   ASSERT_EQ(a->rows, b->rows);
   for (int i = 0; i < a->rows; ++i) {
     EXPECT_EQ(testing::MaxAbsDiff(a->row(i), b->row(i), a->dim), 0.0f) << "text " << i;
+  }
+}
+
+// A large batch: each split part has ~1,000 rows, so a part's QKV projection + attention and its
+// int8/int4 FFN run chunk by chunk (ops::QkvAttention, BertModel::Encode: 256 and 128 rows on the
+// non-AMX kernels, 384 on AMX); every row must still equal the intra-op result bit for bit.
+TEST_P(SplitParity, ChunkedPartsEqualIntraOp) {
+  const std::vector<std::string> texts = MsMarcoQueries(200);
+  for (kernels::Isa isa : {kernels::Isa::kAvx512, kernels::Isa::kAmx}) {
+    if (isa > kernels::BestSupportedIsa()) continue;
+    auto split = Load(testing::ModelDir(), GetParam(), true, isa, 256);  // one batch of 200
+    auto intra = Load(testing::ModelDir(), GetParam(), false, isa, 256);
+    ASSERT_TRUE(split && intra);
+    auto a = split->Embed(texts);
+    auto b = intra->Embed(texts);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (int i = 0; i < a->rows; ++i) {
+      ASSERT_EQ(testing::MaxAbsDiff(a->row(i), b->row(i), a->dim), 0.0f)
+          << "text " << i << " isa " << kernels::IsaName(isa);
+    }
   }
 }
 
