@@ -125,6 +125,32 @@ void Report(const Args& a, const Pipeline& pipeline, const Timing& t, long items
   }
 }
 
+// `size` sequences of `seq` random ids in [1000, 30000) between [CLS] and [SEP] (seeded: the same
+// batch every run).
+TokenBatch RandomBatch(const Tokenizer& tokenizer, int size, int seq) {
+  std::mt19937 rng(0);
+  std::uniform_int_distribution<int> id(1000, 29999);
+  TokenBatch batch;
+  for (int s = 0; s < size; ++s) {
+    std::vector<int32_t> ids(seq);
+    for (auto& t : ids) t = id(rng);
+    ids.front() = tokenizer.cls_id();
+    ids.back() = tokenizer.sep_id();
+    batch.Add(ids, {});
+  }
+  return batch;
+}
+
+// 2 × the encoder's multiply-adds for these texts as the pipeline tokenises them.
+double TextsFlops(const Pipeline& engine, const std::vector<std::string>& texts) {
+  std::vector<int> lengths;
+  for (const auto& text : texts) {
+    auto enc = engine.tokenizer().Encode(text, engine.max_length());
+    lengths.push_back(enc.ok() ? static_cast<int>(enc->ids.size()) : 0);
+  }
+  return EncoderFlops(engine.config().bert, lengths);
+}
+
 void Run(const Args& a) {
   auto engine = LoadPipelineOrReport(a.engine);
   if (!engine) throw CLI::RuntimeError(1);
@@ -142,16 +168,7 @@ void Run(const Args& a) {
   std::vector<long> step_items;
   std::vector<double> step_flops;
   if (a.workload == "fixed") {
-    std::mt19937 rng(0);
-    std::uniform_int_distribution<int> id(1000, 29999);
-    TokenBatch batch;
-    for (int s = 0; s < a.batch; ++s) {
-      std::vector<int32_t> ids(a.seq);
-      for (auto& t : ids) t = id(rng);
-      ids.front() = engine->tokenizer().cls_id();
-      ids.back() = engine->tokenizer().sep_id();
-      batch.Add(ids, {});
-    }
+    const TokenBatch batch = RandomBatch(engine->tokenizer(), a.batch, a.seq);
     const int steps = a.limit > 0 ? a.limit : std::max(20, 4096 / a.batch);
     step_items.assign(steps, a.batch);
     step_flops.assign(steps, EncoderFlops(model, std::vector<int>(a.batch, a.seq)));
@@ -174,12 +191,7 @@ void Run(const Args& a) {
                   [&](int i) { Check(engine->Embed(batches[i]).status()); });
     for (const auto& b : batches) {
       step_items.push_back(static_cast<long>(b.size()));
-      std::vector<int> lengths;
-      for (const auto& text : b) {
-        auto enc = engine->tokenizer().Encode(text, engine->max_length());
-        lengths.push_back(enc.ok() ? static_cast<int>(enc->ids.size()) : 0);
-      }
-      step_flops.push_back(EncoderFlops(model, lengths));
+      step_flops.push_back(TextsFlops(*engine, b));
     }
   } else if (a.workload == "dl19") {
     auto run = eval::LoadTrecRunJson(
