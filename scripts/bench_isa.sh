@@ -6,7 +6,8 @@
 # MKL_ENABLE_INSTRUCTIONS, CT2_FORCE_CPU_ISA; ONNX Runtime cannot be restricted and runs once,
 # with everything the CPU has). 2 threads, same model and inputs, same run.
 # Writes results/isa/<stamp>/ and the "Per CPU class" section of docs/benchmarks/engine.md.
-# About 35 minutes on 2 cores; run on an otherwise idle machine:  bash scripts/bench_isa.sh
+# About 26 minutes on 2 cores (all three classes); run on an otherwise idle machine:
+#   bash scripts/bench_isa.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
