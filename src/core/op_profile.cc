@@ -74,8 +74,14 @@ std::vector<OpTotal> Snapshot() {
 }
 
 std::string Name(const OpKey& key) {
-  std::string s = key.label;
-  if (key.n > 0) s += " " + std::to_string(key.n) + "x" + std::to_string(key.k);
+  std::string s(key.label);
+  if (key.n > 0) {
+    // appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on " " + to_string()
+    s.push_back(' ');
+    s.append(std::to_string(key.n));
+    s.push_back('x');
+    s.append(std::to_string(key.k));
+  }
   return s;
 }
 
