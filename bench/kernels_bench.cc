@@ -24,12 +24,6 @@ namespace {
 // per fp32 lane, the ceiling of the avx512 bf16 GEMM).
 constexpr long kPeakIters = 100000;
 
-double ThreadSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void BM_Peak(benchmark::State& state, const char* name) {
   const PeakProbe* p = PeakProbeNamed(name);
   if (p == nullptr) {
@@ -98,12 +92,12 @@ void BM_GemmF32(benchmark::State& state, Isa isa) {
   const int m = p.m, k = p.k, n = p.n;
   std::vector<float>&x = p.x, &w = p.w, &y = p.y;
   PackedF32 packed = PackF32(w.data(), nullptr, n, k, t->gemm_nr);
-  const double t0 = ThreadSeconds();  // thread CPU time, as the benchmark's own CPU column
+  const double t0 = ThreadCpuSeconds();  // thread CPU time, as the benchmark's own CPU column
   for (auto _ : state) {
     t->gemm_f32(x.data(), k, m, packed, y.data(), n, 0, n, Epilogue::kBias);
     benchmark::DoNotOptimize(y.data());
   }
-  const double secs = ThreadSeconds() - t0;
+  const double secs = ThreadCpuSeconds() - t0;
   const double flops = 2.0 * m * n * k;
   SetFlops(state, flops);
   if (KernelsFor(Isa::kAvx2) != nullptr && secs > 0) {
@@ -116,15 +110,15 @@ void BM_GemmF32(benchmark::State& state, Isa isa) {
     const int reps = std::max(1, static_cast<int>(2e8 / flops));
     double gemm_s = 0, probe_s = 0, probe_flops = 0;
     for (int round = 0; round < 20; ++round) {
-      double s0 = ThreadSeconds();
+      double s0 = ThreadCpuSeconds();
       for (int r = 0; r < reps; ++r) {
         t->gemm_f32(x.data(), k, m, packed, y.data(), n, 0, n, Epilogue::kBias);
         benchmark::DoNotOptimize(y.data());
       }
-      gemm_s += ThreadSeconds() - s0;
-      s0 = ThreadSeconds();
+      gemm_s += ThreadCpuSeconds() - s0;
+      s0 = ThreadCpuSeconds();
       for (int r = 0; r < 3; ++r) FmaProbe(zmm).loop(kPeakIters);
-      probe_s += ThreadSeconds() - s0;
+      probe_s += ThreadCpuSeconds() - s0;
       probe_flops += 3 * FmaProbe(zmm).ops_per_iter * kPeakIters;
     }
     state.counters["%FMA adj"] = 100.0 * (flops * reps * 20 / gemm_s) / (probe_flops / probe_s);

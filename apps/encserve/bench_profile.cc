@@ -18,11 +18,11 @@ const kernels::PeakProbe* Probe(const void* p) {
   return static_cast<const kernels::PeakProbe*>(p);
 }
 
-// The registry entry with this name that has a table of the given kind, among those this CPU
-// supports.
-const kernels::KernelSet* SetNamed(const std::string& name, bool fp32) {
+// The fp32 table of the registry entry with this name, among those this CPU supports (the
+// quantised twin is kernels::QuantKernelsNamed).
+const kernels::KernelTable* Fp32KernelsNamed(const std::string& name) {
   for (const kernels::KernelSet* s : kernels::AvailableKernelSets()) {
-    if (name == s->name && (fp32 ? s->fp32 != nullptr : s->quant != nullptr)) return s;
+    if (name == s->name && s->fp32 != nullptr) return &s->fp32();
   }
   return nullptr;
 }
@@ -43,17 +43,15 @@ PeakMeter::PeakMeter(const Pipeline& pipeline, int threads) : threads_(threads) 
     return;
   }
   kernels::Precision p;
-  const kernels::KernelSet* fp32 = SetNamed(info.fp32_kernels, true);
-  if (!kernels::ParsePrecision(info.precision, &p) || fp32 == nullptr) {
+  const kernels::KernelTable* kt = Fp32KernelsNamed(info.fp32_kernels);
+  if (!kernels::ParsePrecision(info.precision, &p) || kt == nullptr) {
     why_none_ = "unknown kernel set " + info.kernels();
     return;
   }
   // fp32 / bf16 / fp16 runs name no quantised table: any will do, PeakProbeFor ignores it.
-  const kernels::KernelSet* quant = SetNamed(info.quant_kernels, false);
-  const kernels::KernelTable& kt = fp32->fp32();
-  probe_ = kernels::PeakProbeFor(p, kt,
-                                 quant != nullptr ? quant->quant() : kernels::ScalarQuantKernels(),
-                                 UsesBf16Dot(pipeline, kt));
+  const kernels::QuantKernelTable* qt = kernels::QuantKernelsNamed(info.quant_kernels.c_str());
+  probe_ = kernels::PeakProbeFor(p, *kt, qt != nullptr ? *qt : kernels::ScalarQuantKernels(),
+                                 UsesBf16Dot(pipeline, *kt));
   if (probe_ == nullptr) why_none_ = "no peak probe for the " + info.kernels() + " kernels";
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/amx/tile_config.h"
 #include "kernels/kernels.h"
 #include "kernels/peak_asm.h"
 #include "kernels/quant.h"
@@ -42,26 +43,13 @@ ENCSERVE_PEAK_LOOP_YMM(Maddubs256, "avx2",
 
 // AMX: 4 tile multiplies per trip into independent C tiles tmm0-3 from A tiles tmm4-5 and B
 // tiles tmm6-7 (all 16 rows × 64 bytes, zero), the shapes of the amx kernels.
-struct alignas(64) AmxConfig {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-const AmxConfig& KernelShapes() {
-  static const AmxConfig cfg = [] {
-    AmxConfig c{};
-    c.palette = 1;
-    for (int t = 0; t < 8; ++t) {
-      c.rows[t] = 16;
-      c.colsb[t] = 64;
-    }
-    return c;
-  }();
+const amx::TileConfig& KernelShapes() {
+  static const amx::TileConfig cfg = amx::KernelTileConfig();
   return cfg;
 }
 #define ENCSERVE_AMX_LOOP(name, insn)                                                       \
   void name(long iters) {                                                                   \
-    AmxConfig saved;                                                                        \
+    amx::TileConfig saved;                                                                  \
     __asm__ volatile("sttilecfg %0" : "=m"(saved));                                         \
     __asm__ volatile("ldtilecfg %0" : : "m"(KernelShapes()));                               \
     __asm__ volatile(                                                                       \
@@ -74,7 +62,7 @@ const AmxConfig& KernelShapes() {
         :                                                                                   \
         : "cc");                                                                            \
     /* the amx kernels re-check the configuration (amx_tiles.h); restore what was there */  \
-    if (saved.palette != 0) __asm__ volatile("ldtilecfg %0" : : "m"(saved));                \
+    if (saved.palette_id != 0) __asm__ volatile("ldtilecfg %0" : : "m"(saved));             \
   }
 ENCSERVE_AMX_LOOP(AmxInt8, "tdpbusd")
 ENCSERVE_AMX_LOOP(AmxBf16, "tdpbf16ps")
@@ -113,18 +101,18 @@ constexpr PeakProbe kProbes[] = {
     {"amx_bf16", "tdpbf16ps (AMX)", HasAmxBf16, 2.0 * 16 * 16 * 32 * 4, AmxBf16},
 };
 
-double ThreadSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // About 0.3 ms a run whatever the instruction (the AMX trips are ~16× longer).
 long ItersFor(const PeakProbe& p) {
   return std::strncmp(p.name, "amx", 3) == 0 ? 5000 : 50000;
 }
 
 }  // namespace
+
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 std::span<const PeakProbe> PeakProbes() {
   return kProbes;
@@ -138,9 +126,9 @@ const PeakProbe* PeakProbeNamed(const char* name) {
 }
 
 double RunPeakProbe(const PeakProbe& p, long iters) {
-  const double t0 = ThreadSeconds();
+  const double t0 = ThreadCpuSeconds();
   p.loop(iters);
-  return p.ops_per_iter * iters / (ThreadSeconds() - t0) * 1e-9;
+  return p.ops_per_iter * iters / (ThreadCpuSeconds() - t0) * 1e-9;
 }
 
 double MeasurePeak(const PeakProbe& p, int threads, int reps) {

@@ -28,6 +28,9 @@ std::span<const PeakProbe> PeakProbes();
 // The probe with this name, or nullptr (also when the CPU lacks its instruction).
 const PeakProbe* PeakProbeNamed(const char* name);
 
+// CPU time of the calling thread, in seconds (what the probes are timed with).
+double ThreadCpuSeconds();
+
 // G ops/s of one short run (`iters` trips) on the calling thread, by its CPU time.
 double RunPeakProbe(const PeakProbe& p, long iters);
 // G ops/s of `threads` threads running the probe at the same time (all cores loaded, as in a

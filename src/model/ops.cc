@@ -70,35 +70,19 @@ void Attention(const kernels::KernelTable& kt, ThreadPool& pool, const float* qk
 
 namespace {
 
-// The fused region of QkvAttention (below) with op profiling on: each thread times its GEMM
-// columns and its heads' attention, and the region's wall time is shared out between "gemm" and
-// "attention" in the ratio of those thread times.
-void FusedQkvAttentionProfiled(const kernels::KernelTable& kt, ThreadPool& pool,
-                               const LinearColumns& g, const LinearWeights& w, const float* qkv,
-                               const int* offsets, int num_seqs, int num_heads, int head_dim,
-                               float* out) {
-  using Clock = std::chrono::steady_clock;
-  const int threads = pool.num_threads(), per_head = 3 * head_dim;
-  std::vector<double> gemm_ns(threads), attn_ns(threads);
-  const auto t0 = Clock::now();
-  pool.ParallelFor(threads, [&](int t) {
-    const int h0 = num_heads * t / threads, h1 = num_heads * (t + 1) / threads;
-    const auto a = Clock::now();
-    g.run(0, g.m, h0 * per_head, h1 * per_head);
-    const auto b = Clock::now();
-    AttentionHeads(kt, qkv, offsets, num_seqs, num_heads, head_dim, h0, h1, out);
-    gemm_ns[t] = std::chrono::duration<double, std::nano>(b - a).count();
-    attn_ns[t] = std::chrono::duration<double, std::nano>(Clock::now() - b).count();
-  });
-  const double wall = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+// Op profiling of QkvAttention's fused region (below): the region's wall time shared out between
+// "gemm" and "attention" in the ratio of the threads' own times for their two parts.
+void AddFusedProfile(double wall_ns, const std::vector<double>& gemm_ns,
+                     const std::vector<double>& attn_ns, const LinearWeights& w, int m,
+                     const int* offsets, int num_seqs, int num_heads, int head_dim) {
   double sg = 0, sa = 0;
-  for (int t = 0; t < threads; ++t) {
+  for (size_t t = 0; t < gemm_ns.size(); ++t) {
     sg += gemm_ns[t];
     sa += attn_ns[t];
   }
   const double share = sg + sa > 0 ? sg / (sg + sa) : 1.0;
-  profile::Add({"gemm", w.n, w.k}, wall * share, 2.0 * g.m * w.n * w.k);
-  profile::Add({"attention"}, wall * (1 - share),
+  profile::Add({"gemm", w.n, w.k}, wall_ns * share, 2.0 * m * w.n * w.k);
+  profile::Add({"attention"}, wall_ns * (1 - share),
                AttentionFlops(offsets, num_seqs, num_heads, head_dim));
 }
 
@@ -142,19 +126,29 @@ void QkvAttention(const kernels::KernelTable& kt, ThreadPool& pool, const float*
     Attention(kt, pool, qkv, offsets, num_seqs, num_heads, head_dim, out);
     return;
   }
-  if (profile::Enabled()) {
-    FusedQkvAttentionProfiled(kt, pool, g, qkv_weights, qkv, offsets, num_seqs, num_heads, head_dim,
-                              out);
-    return;
-  }
   // Each thread: the projection columns of its heads, then those heads' attention. The heads'
   // query, key and value columns are computed on (and stay in the cache of) the thread that
-  // reads them, with no barrier between the GEMM and the attention.
+  // reads them, with no barrier between the GEMM and the attention. With op profiling on, each
+  // thread also times its two parts (AddFusedProfile).
+  using Clock = std::chrono::steady_clock;
+  const bool timed = profile::Enabled();
+  std::vector<double> gemm_ns(timed ? threads : 0), attn_ns(timed ? threads : 0);
+  const auto t0 = timed ? Clock::now() : Clock::time_point{};
   pool.ParallelFor(threads, [&](int t) {
     const int h0 = num_heads * t / threads, h1 = num_heads * (t + 1) / threads;
+    const auto a = timed ? Clock::now() : t0;
     g.run(0, m, h0 * per_head, h1 * per_head);
+    const auto b = timed ? Clock::now() : t0;
     AttentionHeads(kt, qkv, offsets, num_seqs, num_heads, head_dim, h0, h1, out);
+    if (timed) {
+      gemm_ns[t] = std::chrono::duration<double, std::nano>(b - a).count();
+      attn_ns[t] = std::chrono::duration<double, std::nano>(Clock::now() - b).count();
+    }
   });
+  if (timed) {
+    AddFusedProfile(std::chrono::duration<double, std::nano>(Clock::now() - t0).count(), gemm_ns,
+                    attn_ns, qkv_weights, m, offsets, num_seqs, num_heads, head_dim);
+  }
 }
 
 void L2Normalize(float* v, int dim) {
