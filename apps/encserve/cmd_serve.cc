@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "common.h"
 #include "kernels/precision.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
+#include "server/listener.h"
 #include "server/server_config.h"
 
 namespace encserve::app {
@@ -20,7 +22,7 @@ struct ServeFlags {
   std::string ready_file;
   std::string host;
   int grpc_port = 0, http_port = 0;
-  int max_batch_size = 0, max_batch_tokens = 0, max_wait_us = 0;
+  int max_batch_size = 0, max_batch_tokens = 0, max_wait_us = 0, queue_budget_ms = 0;
   bool no_batching = false;
   std::string api_key;
 };
@@ -44,6 +46,9 @@ StatusOr<server::ServerConfig> ResolveConfig(const ServeFlags& f, CLI::App* cmd)
   if (given("--max-batch-tokens")) policy.max_batch_tokens = f.max_batch_tokens;
   if (given("--max-wait-us")) policy.max_wait = std::chrono::microseconds(f.max_wait_us);
   if (f.no_batching) policy.enabled = false;
+  if (given("--queue-budget-ms")) {
+    c.service.batcher.queue_budget = std::chrono::milliseconds(f.queue_budget_ms);
+  }
   if (given("--api-key")) c.api_key = f.api_key;
   RETURN_IF_ERROR(server::ValidateServerConfig(c));
   return c;
@@ -77,6 +82,13 @@ StatusOr<FrontEnds> StartFrontEnds(const server::ServerConfig& c, server::Servic
     h.tls_key_file = c.tls_key_file;
     h.max_body_bytes = static_cast<size_t>(c.max_body_bytes);
     h.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
+    h.metrics_open = c.metrics_open;
+    h.max_connections = c.http_max_connections;
+    h.max_header_bytes = static_cast<size_t>(c.http_max_header_bytes);
+    h.header_timeout = std::chrono::milliseconds(c.http_header_timeout_ms);
+    h.body_timeout = std::chrono::milliseconds(c.http_body_timeout_ms);
+    h.idle_timeout = std::chrono::milliseconds(c.http_idle_timeout_ms);
+    h.write_timeout = std::chrono::milliseconds(c.http_write_timeout_ms);
     ASSIGN_OR_RETURN(f.http, server::HttpServer::Start(h, service));
   }
   return f;
@@ -90,18 +102,22 @@ void WriteReadyFile(const std::string& path, int grpc_port, int http_port) {
   std::rename((path + ".tmp").c_str(), path.c_str());
 }
 
-// Readiness turns false first; then stop accepting; in-flight requests finish.
+// Readiness turns false first; then stop accepting; in-flight requests finish. The batcher
+// drains alongside the front ends: work still queued at the end of the grace period fails with
+// UNAVAILABLE, and the front ends stay up a moment longer so those replies (503 / UNAVAILABLE)
+// reach their clients instead of a closed connection.
 void Drain(const server::ServerConfig& c, server::EngineService& service, FrontEnds& f) {
   service.SetNotReady();
   if (f.grpc) f.grpc->SetServing(false);
   if (f.http) f.http->StopAccepting();
-  const auto steady_deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(c.shutdown_grace_ms);
-  const auto system_deadline =
-      std::chrono::system_clock::now() + std::chrono::milliseconds(c.shutdown_grace_ms);
-  if (f.grpc) f.grpc->Shutdown(system_deadline);
-  if (f.http) f.http->Shutdown(steady_deadline);
-  service.Shutdown(steady_deadline);
+  const auto grace = std::chrono::milliseconds(c.shutdown_grace_ms);
+  const auto reply_margin = std::chrono::milliseconds(2000);
+  const auto steady_deadline = std::chrono::steady_clock::now() + grace;
+  const auto system_now = std::chrono::system_clock::now();
+  std::thread batcher([&] { service.Shutdown(steady_deadline); });
+  if (f.grpc) f.grpc->Shutdown(system_now + grace + reply_margin);
+  if (f.http) f.http->Shutdown(steady_deadline + reply_margin);
+  batcher.join();
 }
 
 int Serve(const ServeFlags& f, CLI::App* cmd) {
@@ -110,8 +126,10 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // a closed terminal drains too (no abrupt exit)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  const int fd_limit = server::RaiseDescriptorLimit();
 
   auto config = ResolveConfig(f, cmd);
   if (!config.ok()) {
@@ -143,13 +161,19 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   const int grpc_port = fronts->grpc ? fronts->grpc->port() : 0;
   const int http_port = fronts->http ? fronts->http->port() : 0;
   if (!f.ready_file.empty()) WriteReadyFile(f.ready_file, grpc_port, http_port);
+  Log("descriptor limit " + std::to_string(fd_limit) + "; HTTP connections at most " +
+      std::to_string(c.http_max_connections) + "; queue budget " +
+      std::to_string(c.service.batcher.queue_budget.count()) + " ms");
   std::printf("encserve ready grpc_port=%d http_port=%d\n", grpc_port, http_port);
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&signals, &sig);
-  Log(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining (grace " +
-      std::to_string(c.shutdown_grace_ms) + " ms)");
+  Log(std::string("received ") +
+      (sig == SIGTERM  ? "SIGTERM"
+       : sig == SIGHUP ? "SIGHUP"
+                       : "SIGINT") +
+      ": draining (grace " + std::to_string(c.shutdown_grace_ms) + " ms)");
   Drain(c, **service, *fronts);
   Log("stopped");
   return 0;
@@ -174,6 +198,9 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--max-wait-us", f->max_wait_us, "batching delay (0 = greedy)")
       ->check(CLI::Range(0, 10000000));
   cmd->add_flag("--no-batching", f->no_batching, "every request runs as its own batch");
+  cmd->add_option("--queue-budget-ms", f->queue_budget_ms,
+                  "refuse requests that would wait longer than this (default 100; 0 = no bound)")
+      ->check(CLI::Range(0, 3600000));
   cmd->add_option("--api-key", f->api_key, "require Authorization: Bearer <key>");
   cmd->add_option("--ready-file", f->ready_file,
                   "write {grpc_port, http_port, pid} JSON when ready");

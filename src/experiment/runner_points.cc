@@ -103,6 +103,10 @@ std::vector<std::string> ServeArgs(const ServerSettings& s, int max_wait_us,
                      "--backend", s.backend, "--max-batch-size", std::to_string(s.max_batch_size),
                      "--max-batch-tokens", std::to_string(s.max_batch_tokens), "--max-wait-us",
                      std::to_string(max_wait_us), "--config", yaml});
+  // A closed-loop sweep point never offers more than its concurrency: it measures capacity and
+  // latency at that load, so the server's queue-time admission (a guard against open-ended
+  // overload) is off rather than turning high-concurrency points into refusals.
+  a.insert(a.end(), {"--queue-budget-ms", "0"});
   if (!s.fallback.empty()) {
     std::string list;
     for (const std::string& f : s.fallback) list += (list.empty() ? "" : ",") + f;

@@ -12,7 +12,8 @@ struct Batcher::Pending {
   std::atomic<int> remaining{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
-  Status status;  // the first error
+  Status status;                                // the first error
+  int64_t queued_items = 0, queued_tokens = 0;  // guarded by Batcher::mu_
   bool Dropped() const {
     return failed.load(std::memory_order_relaxed) ||
            (request->cancelled && request->cancelled->load(std::memory_order_relaxed));
@@ -58,16 +59,67 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
       return ResourceExhausted("queue full (" + std::to_string(items_now) + " items, " +
                                std::to_string(tokens_now) + " tokens queued); retry later");
     }
+    RETURN_IF_ERROR(CheckBudgetLocked());
     pending->id = next_request_id_++;
     request->enqueued = Clock::now();
     for (int i = 0; i < n; ++i) {
       queue_.push_back(Item{pending, i, static_cast<int>(request->inputs[i].ids.size())});
     }
+    pending->queued_items = n;
+    pending->queued_tokens = tokens;
+    live_.insert(pending.get());
+    clients_[request->client].queued += n;
     queued_items_.fetch_add(n, std::memory_order_relaxed);
     queued_tokens_.fetch_add(tokens, std::memory_order_relaxed);
   }
   cv_.notify_one();
   return Status::Ok();
+}
+
+double Batcher::ExpectedWaitLocked() const {
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  if (cost <= 0) return 0;
+  const int64_t quantum = std::max(1, options_.policy.max_batch_size);
+  double tokens = 0;
+  for (const Pending* p : live_) {
+    tokens += p->queued_items <= quantum
+                  ? static_cast<double>(p->queued_tokens)
+                  : static_cast<double>(p->queued_tokens) * static_cast<double>(quantum) /
+                        static_cast<double>(p->queued_items);
+  }
+  return tokens * cost / std::max(1, options_.workers);
+}
+
+Status Batcher::CheckBudgetLocked() const {
+  if (options_.queue_budget.count() <= 0) return Status::Ok();
+  const double wait_ms = ExpectedWaitLocked() * 1e3;
+  if (wait_ms <= static_cast<double>(options_.queue_budget.count())) return Status::Ok();
+  return ResourceExhausted("overloaded: a new request would wait about " +
+                           std::to_string(static_cast<int64_t>(wait_ms)) +
+                           " ms for the queued work (queue budget " +
+                           std::to_string(options_.queue_budget.count()) + " ms); retry later");
+}
+
+Status Batcher::Admit() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!accepting_) return Unavailable("server is shutting down");
+  return CheckBudgetLocked();
+}
+
+double Batcher::ExpectedWaitSeconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ExpectedWaitLocked();
+}
+
+void Batcher::Unqueue(const Item& item) {
+  Pending* p = item.pending.get();
+  p->queued_tokens -= item.tokens;
+  if (--p->queued_items == 0) live_.erase(p);
+  auto c = clients_.find(p->request->client);
+  if (c != clients_.end()) {
+    ++c->second.served;
+    if (--c->second.queued == 0) clients_.erase(c);
+  }
 }
 
 void Batcher::FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status) {
@@ -112,6 +164,7 @@ void Batcher::WorkerLoop() {
     std::vector<StatusCode> reasons;
     if (stop_ && now >= drain_deadline_) {
       for (Item& item : queue_) {
+        Unqueue(item);
         dropped.push_back(std::move(item));
         reasons.push_back(StatusCode::kUnavailable);
       }
@@ -120,8 +173,10 @@ void Batcher::WorkerLoop() {
       view.clear();
       for (const Item& item : queue_) {
         const BatchRequest& r = *item.pending->request;
+        auto c = clients_.find(r.client);
         view.push_back(QueuedItem{item.pending->id, item.tokens, r.enqueued, r.deadline,
-                                  item.pending->Dropped()});
+                                  item.pending->Dropped(), r.client, item.index,
+                                  c == clients_.end() ? 0 : c->second.served});
       }
       PolicyOptions policy = options_.policy;
       if (!accepting_) policy.max_wait = std::chrono::microseconds(0);  // nothing more will come
@@ -151,7 +206,11 @@ void Batcher::WorkerLoop() {
       }
       std::deque<Item> rest;
       for (size_t i = 0; i < queue_.size(); ++i) {
-        if (!removed[i]) rest.push_back(std::move(queue_[i]));
+        if (removed[i]) {
+          Unqueue(queue_[i]);
+        } else {
+          rest.push_back(std::move(queue_[i]));
+        }
       }
       queue_.swap(rest);
     }
@@ -204,6 +263,12 @@ void Batcher::RunBatch(std::vector<Item>& batch) {
       }
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (out.ok() && tokens.num_tokens() > 0) {
+      const double sample = seconds / tokens.num_tokens();
+      const double prev = cost_per_token_.load(std::memory_order_relaxed);
+      cost_per_token_.store(prev <= 0 ? sample : 0.8 * prev + 0.2 * sample,
+                            std::memory_order_relaxed);
+    }
     if (observer_.on_batch) {
       observer_.on_batch(static_cast<int>(items.size()), tokens.num_tokens(), max_len, seconds);
     }

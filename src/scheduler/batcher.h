@@ -7,9 +7,13 @@
 // requests may be split over several batches and small ones share batches, without mixing up
 // rows.
 //
-// Admission is all-or-nothing and bounded (items and tokens queued): over the bound a request
-// is refused with RESOURCE_EXHAUSTED at once. Cancelled requests and requests past their
-// deadline lose their queued items (CANCELLED / DEADLINE_EXCEEDED).
+// Admission is all-or-nothing and bounded, refused with RESOURCE_EXHAUSTED at once: by items and
+// tokens queued, and by the expected wait (queue_budget): the queued work a newly admitted
+// request would wait for under the fair order of batching_policy.h (each queued request's next
+// turn of up to max_batch_size items) times the measured cost per token (a moving average of
+// the batches run), over the workers. Admit() makes that check before a request is tokenised.
+// Cancelled requests and requests past their deadline lose their queued items (CANCELLED /
+// DEADLINE_EXCEEDED).
 #pragma once
 
 #include <atomic>
@@ -20,6 +24,8 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/backend.h"
@@ -37,6 +43,7 @@ struct BatchRequest {
   std::vector<Encoding> inputs;
   Clock::time_point deadline = Clock::time_point::max();
   std::shared_ptr<std::atomic<bool>> cancelled;  // optional: set to drop queued work
+  uint64_t client = 0;  // the connection / client it came from (fair order across clients)
   // Runs once when every item is done or the request failed; `out` holds [inputs, dim] rows
   // (embeddings before normalisation, or logits) in input order when status is OK.
   std::function<void(const Status& status, const Embeddings& out)> on_done;
@@ -59,6 +66,9 @@ struct BatcherOptions {
   int workers = 1;                 // one per batch the backend can run at once
   int64_t max_queue_items = 4096;  // admission bounds
   int64_t max_queue_tokens = 1 << 20;
+  // Refuse work that would wait longer than this before its first batch; 0: no time bound
+  // (the server's default is 100 ms: server_config.h).
+  std::chrono::milliseconds queue_budget{0};
   int idle_spin_us = 50;  // an idle worker polls the queue this long before sleeping
 };
 
@@ -72,6 +82,10 @@ class Batcher {
   // Queues the request or refuses it (RESOURCE_EXHAUSTED over the bounds, UNAVAILABLE after
   // Shutdown, INVALID_ARGUMENT when empty). On refusal on_done is NOT called.
   Status Submit(std::shared_ptr<BatchRequest> request);
+  // The expected-wait check of Submit without a request (cheap: call it before tokenising).
+  Status Admit() const;
+  // Seconds a request admitted now would wait for its first batch (0 before any batch ran).
+  double ExpectedWaitSeconds() const;
 
   // Stops admitting, lets the workers finish queued and running work until `deadline`, then
   // fails what is left with UNAVAILABLE and joins the workers.
@@ -91,6 +105,9 @@ class Batcher {
   };
   void WorkerLoop();
   void RunBatch(std::vector<Item>& batch);
+  double ExpectedWaitLocked() const;  // mu_ held
+  Status CheckBudgetLocked() const;   // mu_ held
+  void Unqueue(const Item& item);     // mu_ held: per-request queued counts
   static void FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status);
 
   const backends::Backend& backend_;
@@ -99,6 +116,12 @@ class Batcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
+  std::unordered_set<Pending*> live_;  // requests with queued items
+  struct ClientState {
+    int64_t queued = 0, served = 0;  // served: since its queue was last empty
+  };
+  std::unordered_map<uint64_t, ClientState> clients_;  // clients with queued items
+  std::atomic<double> cost_per_token_{0.0};            // seconds, moving average over batches
   bool accepting_ = true;
   bool stop_ = false;
   Clock::time_point drain_deadline_ = Clock::time_point::max();

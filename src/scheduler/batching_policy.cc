@@ -2,8 +2,54 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <tuple>
+#include <unordered_map>
 
 namespace encserve::scheduler {
+namespace {
+
+// `live` (arrival order) in fair order: see the header.
+std::vector<size_t> FairOrder(std::span<const QueuedItem> queue, const std::vector<size_t>& live,
+                              int quantum) {
+  const int q = std::max(1, quantum);
+  std::unordered_map<uint64_t, int> client_rank, request_rank;
+  std::unordered_map<uint64_t, int> requests_of_client;
+  struct Key {
+    int round, rank;
+    size_t order, idx;
+  };
+  std::vector<Key> keys;
+  keys.reserve(live.size());
+  for (size_t k = 0; k < live.size(); ++k) {
+    const QueuedItem& it = queue[live[k]];
+    client_rank.emplace(it.client_id, static_cast<int>(client_rank.size()));
+    if (!request_rank.count(it.request_id)) {
+      request_rank[it.request_id] = requests_of_client[it.client_id]++;
+    }
+    keys.push_back(Key{it.index / q, request_rank[it.request_id], k, live[k]});
+  }
+  // Within each client: rounds over its requests. Stable on arrival order.
+  auto by_round = [](const Key& a, const Key& b) {
+    return std::tie(a.round, a.rank, a.order) < std::tie(b.round, b.rank, b.order);
+  };
+  std::sort(keys.begin(), keys.end(), by_round);
+  // Position within its client's sequence, then rounds over clients.
+  std::unordered_map<uint64_t, int> position;
+  for (Key& k : keys) {
+    const uint64_t client = queue[k.idx].client_id;
+    const int64_t pos = queue[k.idx].client_served + position[client]++;
+    k.round = static_cast<int>(pos / q);
+    k.rank = client_rank[client];
+    k.order = static_cast<size_t>(pos);
+  }
+  std::sort(keys.begin(), keys.end(), by_round);
+  std::vector<size_t> out;
+  out.reserve(keys.size());
+  for (const Key& k : keys) out.push_back(k.idx);
+  return out;
+}
+
+}  // namespace
 
 BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point now,
                           const PolicyOptions& options) {
@@ -48,12 +94,17 @@ BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point n
     return d;
   }
 
-  std::vector<size_t> candidates(live.begin() + 1, live.end());
+  std::vector<size_t> candidates;
   if (options.group_by_length) {
+    candidates.assign(live.begin() + 1, live.end());
     // Closest in length to the oldest first; stable, so ties keep arrival order.
     std::stable_sort(candidates.begin(), candidates.end(), [&](size_t a, size_t b) {
       return std::abs(queue[a].tokens - oldest.tokens) < std::abs(queue[b].tokens - oldest.tokens);
     });
+  } else {
+    // The oldest item is already taken (no starvation); the rest follow in fair order.
+    candidates = FairOrder(queue, live, options.max_batch_size);
+    candidates.erase(std::find(candidates.begin(), candidates.end(), live[0]));
   }
   for (size_t idx : candidates) {
     if (d.take.size() >= max_items) break;

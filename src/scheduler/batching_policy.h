@@ -10,8 +10,17 @@
 //      greedy continuous batching: a free replica takes everything queued at once, so a lone
 //      request pays no batching delay and batches grow by themselves under load;
 //   3. the oldest item always goes first (no item waits behind ever-newer ones: no
-//      starvation); the rest are taken in arrival order, or, with group_by_length, the items
-//      closest in length to the oldest one first (ties: older first), within both limits.
+//      starvation); the rest are taken in fair order (below), or, with group_by_length, the
+//      items closest in length to the oldest one first (ties: older first), within both limits.
+//
+// Fair order (deficit round robin, quantum Q = max_batch_size items): no request and no
+// client (connection) holds the queue for longer than its turn. Within a client, a request's
+// items go in rounds of Q by their index in the request (items already run count, so a 1,024-
+// text request that has had its turn goes behind a newer one-text request); across clients,
+// each client's sequence goes in rounds of Q counted from the items the client already had run
+// since its queue was last empty (client_served), clients in the order of their oldest item.
+// So a client that keeps the queue busy goes behind one that has just arrived. When every
+// request has at most Q items and comes from its own client this is arrival order.
 // With batching off, a batch is the oldest request's items alone (split at the limits).
 #pragma once
 
@@ -40,6 +49,9 @@ struct QueuedItem {
   Clock::time_point enqueued;
   Clock::time_point deadline = Clock::time_point::max();
   bool cancelled = false;
+  uint64_t client_id = 0;     // requests of one client (connection) share it
+  int index = 0;              // the item's position in its request
+  int64_t client_served = 0;  // items of this client run since its queue was last empty
 };
 
 struct BatchDecision {

@@ -95,7 +95,9 @@ Status EngineService::CheckTexts(size_t count, const char* what) const {
     return OutOfRange(std::to_string(count) + " " + what + " in one request; the limit is " +
                       std::to_string(options_.limits.max_client_batch_size));
   }
-  return Status::Ok();
+  // Overload is refused here, before the texts are tokenised (cheap refusals).
+  if (!ready_.load()) return Unavailable("the model is not ready (starting up or shutting down)");
+  return batcher_->Admit();
 }
 
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,
@@ -127,6 +129,7 @@ void EngineService::Run(scheduler::Task task, std::vector<Encoding> inputs,
   req->inputs = std::move(inputs);
   req->deadline = ctx.deadline;
   req->cancelled = ctx.cancelled;
+  req->client = ctx.client;
   const scheduler::Clock::time_point deadline = ctx.deadline;
   req->on_done = [done, deadline](const Status& st, const Embeddings& out) {
     if (!st.ok()) {
@@ -259,7 +262,15 @@ void EngineService::Similarity(SimilarityParams params, RequestContext ctx,
 }
 
 StatusOr<TokenizeResult> EngineService::Tokenize(const TokenizeParams& params) const {
-  RETURN_IF_ERROR(CheckTexts(params.texts.size(), "texts"));
+  if (params.texts.empty()) return InvalidArgument("no texts given (empty input)");
+  if (params.texts.size() > static_cast<size_t>(options_.limits.max_client_batch_size)) {
+    return OutOfRange(std::to_string(params.texts.size()) + " texts in one request; the limit is " +
+                      std::to_string(options_.limits.max_client_batch_size));
+  }
+  // The reply is about 40 bytes per token: bound it (a 4 MB body would otherwise become an
+  // 80 MB reply held in memory until the client reads it).
+  const size_t max_tokens = static_cast<size_t>(options_.limits.max_tokenize_tokens);
+  size_t total = 0;
   const Tokenizer& tok = pipeline_->tokenizer();
   TokenizeResult r;
   // Without truncation, tokenise up to the position limit so overlong texts are reported whole.
@@ -275,6 +286,12 @@ StatusOr<TokenizeResult> EngineService::Tokenize(const TokenizeParams& params) c
       const bool special = id == tok.cls_id() || id == tok.sep_id() || id == tok.pad_id();
       if (special && !params.add_special_tokens) continue;
       tokens.push_back(Token{e->ids[k], tok.IdToToken(e->ids[k]), special});
+    }
+    total += tokens.size();
+    if (total > max_tokens) {
+      return OutOfRange("the reply would hold more than " + std::to_string(max_tokens) +
+                        " tokens (limits.max_tokenize_tokens); send fewer or shorter texts, or "
+                        "set truncate");
     }
     r.tokens.push_back(std::move(tokens));
   }

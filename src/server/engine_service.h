@@ -19,6 +19,7 @@ namespace encserve::server {
 struct Limits {
   int max_client_batch_size = 1024;  // texts / pairs / documents per request
   int max_text_chars = 100000;       // bytes per text
+  int max_tokenize_tokens = 131072;  // tokens in one /tokenize reply (about 5 MB of JSON)
 };
 
 struct EngineServiceOptions {

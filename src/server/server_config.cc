@@ -167,6 +167,7 @@ Status ApplyBatching(Section s, scheduler::PolicyOptions* p) {
 Status ApplyLimits(Section s, ServerConfig* c) {
   RETURN_IF_ERROR(s.Get("max_client_batch_size", &c->service.limits.max_client_batch_size));
   RETURN_IF_ERROR(s.Get("max_text_chars", &c->service.limits.max_text_chars));
+  RETURN_IF_ERROR(s.Get("max_tokenize_tokens", &c->service.limits.max_tokenize_tokens));
   RETURN_IF_ERROR(s.Get("max_body_bytes", &c->max_body_bytes));
   RETURN_IF_ERROR(s.Get("request_timeout_ms", &c->request_timeout_ms));
   return s.Finish();
@@ -176,6 +177,7 @@ Status ApplyAuth(Section s, ServerConfig* c) {
   std::string key_env;
   RETURN_IF_ERROR(s.Get("api_key", &c->api_key));
   RETURN_IF_ERROR(s.Get("api_key_env", &key_env));
+  RETURN_IF_ERROR(s.Get("metrics_open", &c->metrics_open));
   RETURN_IF_ERROR(s.Finish());
   if (!key_env.empty()) {
     const char* v = std::getenv(key_env.c_str());
@@ -192,6 +194,9 @@ Status ApplyServing(Section& top, ServerConfig* c) {
   ASSIGN_OR_RETURN(Section queue, top.Child("queue"));
   RETURN_IF_ERROR(queue.Get("max_items", &c->service.batcher.max_queue_items));
   RETURN_IF_ERROR(queue.Get("max_tokens", &c->service.batcher.max_queue_tokens));
+  int64_t budget_ms = c->service.batcher.queue_budget.count();
+  RETURN_IF_ERROR(queue.Get("budget_ms", &budget_ms));
+  c->service.batcher.queue_budget = std::chrono::milliseconds(budget_ms);
   RETURN_IF_ERROR(queue.Finish());
   ASSIGN_OR_RETURN(Section grpc, top.Child("grpc"));
   RETURN_IF_ERROR(grpc.Get("enabled", &c->grpc_enabled));
@@ -201,6 +206,12 @@ Status ApplyServing(Section& top, ServerConfig* c) {
   RETURN_IF_ERROR(http.Get("enabled", &c->http_enabled));
   RETURN_IF_ERROR(http.Get("port", &c->http_port));
   RETURN_IF_ERROR(http.Get("io_threads", &c->http_io_threads));
+  RETURN_IF_ERROR(http.Get("max_connections", &c->http_max_connections));
+  RETURN_IF_ERROR(http.Get("max_header_bytes", &c->http_max_header_bytes));
+  RETURN_IF_ERROR(http.Get("header_timeout_ms", &c->http_header_timeout_ms));
+  RETURN_IF_ERROR(http.Get("body_timeout_ms", &c->http_body_timeout_ms));
+  RETURN_IF_ERROR(http.Get("idle_timeout_ms", &c->http_idle_timeout_ms));
+  RETURN_IF_ERROR(http.Get("write_timeout_ms", &c->http_write_timeout_ms));
   RETURN_IF_ERROR(http.Finish());
   ASSIGN_OR_RETURN(Section tls, top.Child("tls"));
   RETURN_IF_ERROR(tls.Get("cert_file", &c->tls_cert_file));
@@ -236,6 +247,7 @@ ServerConfig DefaultServerConfig(const std::string& default_model_dir) {
   c.service.pipeline.common.model_dir = default_model_dir;
   c.service.pipeline.common.threads = std::max(1u, std::thread::hardware_concurrency());
   c.service.pipeline.common.replicas = 1;
+  c.service.batcher.queue_budget = std::chrono::milliseconds(100);
   return c;
 }
 
@@ -271,6 +283,20 @@ Status ValidateServerConfig(const ServerConfig& c) {
   }
   if (c.http_io_threads < 1 || c.http_io_threads > 64)
     return InvalidArgument("http.io_threads must be 1..64");
+  if (c.http_max_connections < 1) return InvalidArgument("http.max_connections must be >= 1");
+  if (c.http_max_header_bytes < 1024) {
+    return InvalidArgument("http.max_header_bytes must be >= 1024");
+  }
+  for (int t : {c.http_header_timeout_ms, c.http_body_timeout_ms, c.http_idle_timeout_ms,
+                c.http_write_timeout_ms}) {
+    if (t < 1) return InvalidArgument("http.*_timeout_ms must be positive");
+  }
+  if (c.service.batcher.queue_budget.count() < 0) {
+    return InvalidArgument("queue.budget_ms must be >= 0 (0: no time bound)");
+  }
+  if (c.service.limits.max_tokenize_tokens < 1) {
+    return InvalidArgument("limits.max_tokenize_tokens must be positive");
+  }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return InvalidArgument("tls needs both cert_file and key_file");
   }

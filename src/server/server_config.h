@@ -16,7 +16,14 @@ struct ServerConfig {
   bool http_enabled = true;
   int http_port = 8080;
   int http_io_threads = 1;
-  std::string api_key;  // empty: no authentication
+  int http_max_connections = 4096;  // HttpOptions has each of these with its meaning
+  int http_max_header_bytes = 16 << 10;
+  int http_header_timeout_ms = 10000;
+  int http_body_timeout_ms = 30000;
+  int http_idle_timeout_ms = 60000;
+  int http_write_timeout_ms = 10000;
+  std::string api_key;       // empty: no authentication
+  bool metrics_open = true;  // /metrics without the API key (for scrapers)
   std::string tls_cert_file, tls_key_file;
   int64_t max_body_bytes = 4 << 20;  // HTTP body / gRPC message
   int request_timeout_ms = 30000;    // when the client sets no deadline

@@ -32,6 +32,9 @@ struct RequestContext {
   Clock::time_point deadline = Clock::time_point::max();
   // Set by the front end when the client goes away; queued work is then dropped (kCancelled).
   std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+  // The client (connection) the request came from: the batcher takes turns across clients so
+  // that none holds the queue (batching_policy.h). 0: unknown.
+  uint64_t client = 0;
 };
 
 struct EmbedParams {
@@ -117,7 +120,7 @@ struct BackendStatus {
 struct ServiceInfo {
   std::string model_id;  // folder name, e.g. "all-MiniLM-L6-v2"
   std::string model_dir;
-  std::string model_kind;         // "embedding" | "cross-encoder"
+  std::string model_kind;  // "embedding" | "cross-encoder"
   // The backend serving now (the first in service of the chain) and what it computes with.
   std::string precision;      // "fp32" | "bf16" | "fp16" | "int8" | "int4"; "none" (null)
   std::string backend;        // registry name: "native", "null", ...
@@ -126,15 +129,15 @@ struct ServiceInfo {
   std::string isa;            // kernel table for fp32/bf16/fp16 GEMMs and element-wise ops
   std::string quant_kernels;  // kernel table for int8/int4 GEMMs; "" when none is used
   std::vector<BackendStatus> backends;  // the chain, in order
-  std::string version;            // encserve version
-  int embedding_dim = 0;          // hidden size (0 for cross-encoders)
-  int num_labels = 0;             // cross-encoders only
-  int max_input_length = 0;       // tokens per text / pair, specials included
-  int max_batch_size = 0;         // items per engine batch
-  int max_batch_tokens = 0;       // tokens per engine batch
-  int max_client_batch_size = 0;  // texts / pairs / documents per request
-  int max_text_chars = 0;         // characters (bytes) per text
-  bool batching = true;           // dynamic batching on
+  std::string version;                  // encserve version
+  int embedding_dim = 0;                // hidden size (0 for cross-encoders)
+  int num_labels = 0;                   // cross-encoders only
+  int max_input_length = 0;             // tokens per text / pair, specials included
+  int max_batch_size = 0;               // items per engine batch
+  int max_batch_tokens = 0;             // tokens per engine batch
+  int max_client_batch_size = 0;        // texts / pairs / documents per request
+  int max_text_chars = 0;               // characters (bytes) per text
+  bool batching = true;                 // dynamic batching on
 };
 
 template <typename T>

@@ -52,7 +52,7 @@ def golden():
 class Server:
     """`encserve serve` as a child process on free loopback ports."""
 
-    def __init__(self, *args, config=None, model=None, timeout=180):
+    def __init__(self, *args, config=None, model=None, timeout=180, preexec_fn=None):
         self.tmp = tempfile.mkdtemp(prefix="encserve-it-")
         ready = os.path.join(self.tmp, "ready.json")
         cmd = [BINARY, "serve", "--model", model or MODEL_DIR, "--host", "127.0.0.1", "--grpc-port", "0",
@@ -64,7 +64,8 @@ class Server:
             cmd += ["--config", path]
         self.log_path = os.path.join(self.tmp, "server.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec_fn)
         t0 = time.time()
         while not os.path.exists(ready):
             if self.proc.poll() is not None:

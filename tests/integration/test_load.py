@@ -44,7 +44,8 @@ def run_clients(server, clients, requests_per_client, texts_per_request, offset=
 
 class NoCrossTalk(unittest.TestCase):
     def check(self, *args):
-        server = harness.Server("--threads", "2", *args)
+        # No queue-time budget: this is about correctness under concurrency, not admission.
+        server = harness.Server("--threads", "2", "--queue-budget-ms", "0", *args)
         try:
             bad, errors = run_clients(server, clients=64, requests_per_client=4, texts_per_request=4)
             self.assertEqual(errors, [])
@@ -61,7 +62,7 @@ class NoCrossTalk(unittest.TestCase):
 
 class RealBatches(unittest.TestCase):
     def test_single_text_clients_form_batches(self):
-        server = harness.Server("--threads", "2", "--max-wait-us", "2000")
+        server = harness.Server("--threads", "2", "--max-wait-us", "2000", "--queue-budget-ms", "0")
         try:
             bad, errors = run_clients(server, clients=64, requests_per_client=8, texts_per_request=1)
             self.assertEqual((bad, errors), (0, []))
@@ -112,7 +113,8 @@ class Overload(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
     def test_deadlines_and_cancellation_drop_queued_work(self):
-        server = harness.Server("--threads", "1", "--max-batch-size", "8")
+        # Deliberately queues far more than the queue-time budget allows: budget off.
+        server = harness.Server("--threads", "1", "--max-batch-size", "8", "--queue-budget-ms", "0")
         pb, pb_grpc, _, _ = harness.stubs()
         texts, _ = harness.golden()
         long_texts = texts[900:1028]  # DL19 passages: slow

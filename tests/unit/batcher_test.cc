@@ -201,6 +201,85 @@ TEST_F(BatcherTest, BurstBeyondTheBoundIsRefusedAndTheRestIsAnswered) {
   EXPECT_EQ(ok.load(), accepted);
 }
 
+// The queue-time budget: once a batch has measured the cost per token, work that would wait
+// longer than the budget is refused (RESOURCE_EXHAUSTED, before and at Submit), and every
+// admitted request is answered.
+TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.policy.max_batch_size = 4;
+  o.queue_budget = std::chrono::milliseconds(2);
+  Batcher batcher(engine_->backend(), o);
+  EXPECT_TRUE(batcher.Admit().ok());  // nothing measured, nothing queued
+  {
+    auto first = Request({0, 1, 2, 3});
+    std::promise<void> done;
+    first->on_done = [&](const Status&, const Embeddings&) { done.set_value(); };
+    ASSERT_TRUE(batcher.Submit(first).ok());
+    done.get_future().wait();
+  }
+  std::atomic<int> answered{0}, ok{0};
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 400; ++i) {
+    auto req = Request({i % 512, (i + 1) % 512, (i + 2) % 512, (i + 3) % 512});
+    req->on_done = [&](const Status& st, const Embeddings&) {
+      if (st.ok()) ok++;
+      answered++;
+    };
+    Status st = batcher.Submit(req);
+    if (st.ok()) {
+      accepted++;
+    } else {
+      EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
+      EXPECT_NE(st.message().find("queue budget"), std::string::npos) << st.message();
+      refused++;
+    }
+  }
+  // While the queue is over budget, Admit (the pre-tokenisation check) refuses too.
+  if (batcher.ExpectedWaitSeconds() * 1e3 > 2.0) {
+    EXPECT_EQ(batcher.Admit().code(), StatusCode::kResourceExhausted);
+  }
+  batcher.Shutdown(Clock::now() + std::chrono::seconds(60));
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(accepted, 0);
+  EXPECT_EQ(answered.load(), accepted);
+  EXPECT_EQ(ok.load(), accepted);
+  EXPECT_EQ(batcher.ExpectedWaitSeconds(), 0.0);  // all queued work ran
+}
+
+// A small request submitted right behind a large one (same client) runs long before the large
+// one finishes: the fair order gives it the second batch.
+TEST_F(BatcherTest, SmallRequestOvertakesALargeOne) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.policy.max_batch_size = 8;
+  Batcher batcher(engine_->backend(), o);
+  std::vector<int> rows;
+  for (int i = 0; i < 256; ++i) rows.push_back(i);
+  auto large = Request(rows);
+  auto small = Request({300});
+  std::atomic<int> order{0};
+  int large_done_at = -1, small_done_at = -1;
+  std::promise<void> both;
+  std::atomic<int> left{2};
+  large->on_done = [&](const Status& st, const Embeddings&) {
+    EXPECT_TRUE(st.ok());
+    large_done_at = order++;
+    if (--left == 0) both.set_value();
+  };
+  small->on_done = [&](const Status& st, const Embeddings& out) {
+    EXPECT_TRUE(st.ok());
+    EXPECT_LE(::encserve::testing::MaxAbsDiff(out.row(0), reference_->row(300), out.dim), 1e-4f);
+    small_done_at = order++;
+    if (--left == 0) both.set_value();
+  };
+  ASSERT_TRUE(batcher.Submit(large).ok());
+  ASSERT_TRUE(batcher.Submit(small).ok());
+  both.get_future().wait();
+  EXPECT_EQ(small_done_at, 0);
+  EXPECT_EQ(large_done_at, 1);
+}
+
 TEST_F(BatcherTest, CancelledAndExpiredRequestsAreDropped) {
   std::atomic<int> dropped{0};
   BatcherObserver obs;

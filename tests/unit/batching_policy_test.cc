@@ -107,6 +107,65 @@ TEST(BatchingPolicy, BatchingOffRunsOneRequestAtATime) {
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 2}));  // request 7 only, split at 2 items
 }
 
+// Fair order (deficit round robin, quantum = max_batch_size).
+QueuedItem FairItem(uint64_t request, uint64_t client, int index, int enqueued_us) {
+  QueuedItem it = Item(request, 10, enqueued_us);
+  it.client_id = client;
+  it.index = index;
+  return it;
+}
+
+// A one-text request behind a 100-text one (same client) runs in the second batch, not after
+// the whole large request: once the large one has had its turn (items 0..3 ran), the small
+// one's round 0 comes before the large one's round 1.
+TEST(BatchingPolicy, SmallRequestIsNotStuckBehindALargeOne) {
+  std::vector<QueuedItem> q;
+  for (int i = 0; i < 100; ++i) q.push_back(FairItem(1, 7, i, 0));
+  q.push_back(FairItem(2, 7, 0, 1));
+  BatchDecision d = DecideBatch(q, T0 + microseconds(5), Opts(4, 100000, 0));
+  EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3}));  // the large request's first turn
+  q.erase(q.begin(), q.begin() + 4);                     // those ran
+  d = DecideBatch(q, T0 + microseconds(5), Opts(4, 100000, 0));
+  ASSERT_EQ(d.take.size(), 4u);
+  EXPECT_EQ(d.take[0], 0u);   // the oldest item always goes first
+  EXPECT_EQ(d.take[1], 96u);  // then the small request (its index in the queue)
+}
+
+// Two clients: one with 64 queued items, one with a single item that arrived later. The second
+// client's item rides in the first batch after the first client's quantum.
+TEST(BatchingPolicy, ClientsTakeTurns) {
+  std::vector<QueuedItem> q;
+  for (int r = 0; r < 16; ++r) {
+    for (int i = 0; i < 4; ++i) q.push_back(FairItem(r, 1, i, r));
+  }
+  q.push_back(FairItem(100, 2, 0, 50));
+  BatchDecision d = DecideBatch(q, T0 + microseconds(60), Opts(8, 100000, 0));
+  EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7}));  // client 1's turn of 8
+  q.erase(q.begin(), q.begin() + 8);  // they ran: client 1 has been served 8 items
+  for (QueuedItem& it : q) {
+    if (it.client_id == 1) it.client_served = 8;
+  }
+  d = DecideBatch(q, T0 + microseconds(60), Opts(8, 100000, 0));
+  ASSERT_EQ(d.take.size(), 8u);
+  EXPECT_EQ(d.take[0], 0u);            // client 1's oldest item (no starvation)
+  EXPECT_EQ(d.take[1], q.size() - 1);  // then client 2's item (round 0; client 1 is in round 1)
+  // Without the served count (a client that has not had a turn yet) it would wait.
+  for (QueuedItem& it : q) it.client_served = 0;
+  d = DecideBatch(q, T0 + microseconds(60), Opts(8, 100000, 0));
+  EXPECT_EQ(std::find(d.take.begin(), d.take.end(), q.size() - 1), d.take.end());
+}
+
+// Requests of at most a quantum, each from its own client: plain arrival order (fairness
+// changes nothing for the common case).
+TEST(BatchingPolicy, SmallRequestsFromDistinctClientsKeepArrivalOrder) {
+  std::vector<QueuedItem> q;
+  for (int r = 0; r < 6; ++r) {
+    for (int i = 0; i < 3; ++i) q.push_back(FairItem(r, 10 + r, i, r));
+  }
+  BatchDecision d = DecideBatch(q, T0 + microseconds(10), Opts(9, 100000, 0));
+  EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
 // Fairness: under a steady stream of new short items, a long item with an odd length is never
 // starved even with length grouping: once it is the oldest it goes first.
 TEST(BatchingPolicy, NoStarvationUnderContinuousArrivals) {

@@ -54,6 +54,33 @@ TEST(ServerConfig, ShippedFileEqualsTheDefaults) {
   EXPECT_TRUE(ValidateServerConfig(c).ok());
 }
 
+// The reliability options: the shipped file sets each one (poisoned values are overwritten)
+// to the built-in default.
+TEST(ServerConfig, ShippedFileSetsTheReliabilityOptions) {
+  const ServerConfig d = DefaultServerConfig("/m");
+  ServerConfig c = d;
+  c.service.batcher.queue_budget = std::chrono::milliseconds(7);
+  c.service.limits.max_tokenize_tokens = 7;
+  c.http_max_connections = c.http_max_header_bytes = 7;
+  c.http_header_timeout_ms = c.http_body_timeout_ms = 7;
+  c.http_idle_timeout_ms = c.http_write_timeout_ms = 7;
+  c.metrics_open = false;
+  ASSERT_TRUE(ApplyServerYamlFile(kSourceDir + "/configs/server.yaml", &c).ok());
+  EXPECT_EQ(c.service.batcher.queue_budget, std::chrono::milliseconds(100));
+  EXPECT_EQ(c.service.batcher.queue_budget, d.service.batcher.queue_budget);
+  EXPECT_EQ(c.service.limits.max_tokenize_tokens, d.service.limits.max_tokenize_tokens);
+  EXPECT_EQ(c.http_max_connections, d.http_max_connections);
+  EXPECT_EQ(c.http_max_header_bytes, d.http_max_header_bytes);
+  EXPECT_EQ(c.http_header_timeout_ms, d.http_header_timeout_ms);
+  EXPECT_EQ(c.http_body_timeout_ms, d.http_body_timeout_ms);
+  EXPECT_EQ(c.http_idle_timeout_ms, d.http_idle_timeout_ms);
+  EXPECT_EQ(c.http_write_timeout_ms, d.http_write_timeout_ms);
+  EXPECT_TRUE(c.metrics_open);
+  ServerConfig bad = d;
+  ASSERT_TRUE(ApplyServerYaml("queue: {budget_ms: -1}", "t", &bad).ok());
+  EXPECT_NE(ValidateServerConfig(bad).message().find("budget_ms"), std::string::npos);
+}
+
 TEST(ServerConfig, OverridesApply) {
   ServerConfig c = DefaultServerConfig("/m");
   ASSERT_TRUE(ApplyServerYaml(R"(

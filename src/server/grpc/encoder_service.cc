@@ -5,22 +5,28 @@ namespace encserve::server::grpc_internal {
 
 namespace v1 = encserve::v1;
 
-#define ENCSERVE_BEGIN_CALL(route)                                                          \
+// Authenticates, then parses the raw request into `request` (finishing the call on failure).
+#define ENCSERVE_BEGIN_CALL(route, Request)                                                 \
   static const std::string kRoute = route;                                                  \
   CallSetup call;                                                                           \
   if (!BeginCall(ctx, options_.api_key, options_.default_timeout, service_, kRoute, &call)) \
-    return call.reactor;
+    return call.reactor;                                                                    \
+  Request request_msg;                                                                      \
+  if (!ParseRequest(raw, &request_msg, call, service_, kRoute)) return call.reactor;        \
+  const Request* request = &request_msg;                                                    \
+  (void)request;
 
 grpc::ServerUnaryReactor* EncoderServiceImpl::Embed(grpc::CallbackServerContext* ctx,
-                                                    const v1::EmbedRequest* request,
-                                                    v1::EmbedResponse* response) {
-  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Embed");
+                                                    const grpc::ByteBuffer* raw,
+                                                    grpc::ByteBuffer* out) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Embed", v1::EmbedRequest);
+  auto response = std::make_shared<v1::EmbedResponse>();
   EmbedParams p;
   p.texts.assign(request->texts().begin(), request->texts().end());
   if (request->has_normalize()) p.normalize = request->normalize();
   if (request->has_truncate()) p.truncate = request->truncate();
   if (request->has_dimensions()) p.dimensions = request->dimensions();
-  service_.Embed(std::move(p), call.ctx, [this, call, response](StatusOr<EmbedResult> r) {
+  service_.Embed(std::move(p), call.ctx, [this, call, response, out](StatusOr<EmbedResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     for (int i = 0; i < r->rows; ++i) {
       const float* row = r->data.data() + static_cast<size_t>(i) * r->dim;
@@ -28,32 +34,34 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Embed(grpc::CallbackServerContext*
     }
     response->set_dim(r->dim);
     response->set_prompt_tokens(r->prompt_tokens);
-    EndCall(call, service_, kRoute, grpc::Status::OK);
+    EndCallWith(call, service_, kRoute, *response, out);
   });
   return call.reactor;
 }
 
 grpc::ServerUnaryReactor* EncoderServiceImpl::Score(grpc::CallbackServerContext* ctx,
-                                                    const v1::ScoreRequest* request,
-                                                    v1::ScoreResponse* response) {
-  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Score");
+                                                    const grpc::ByteBuffer* raw,
+                                                    grpc::ByteBuffer* out) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Score", v1::ScoreRequest);
+  auto response = std::make_shared<v1::ScoreResponse>();
   ScoreParams p;
   for (const v1::TextPair& pair : request->pairs()) p.pairs.emplace_back(pair.a(), pair.b());
   p.raw_scores = request->raw_scores();
   if (request->has_truncate()) p.truncate = request->truncate();
-  service_.Score(std::move(p), call.ctx, [this, call, response](StatusOr<ScoreResult> r) {
+  service_.Score(std::move(p), call.ctx, [this, call, response, out](StatusOr<ScoreResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     response->mutable_scores()->Assign(r->scores.begin(), r->scores.end());
     response->set_prompt_tokens(r->prompt_tokens);
-    EndCall(call, service_, kRoute, grpc::Status::OK);
+    EndCallWith(call, service_, kRoute, *response, out);
   });
   return call.reactor;
 }
 
 grpc::ServerUnaryReactor* EncoderServiceImpl::Rerank(grpc::CallbackServerContext* ctx,
-                                                     const v1::RerankRequest* request,
-                                                     v1::RerankResponse* response) {
-  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Rerank");
+                                                     const grpc::ByteBuffer* raw,
+                                                     grpc::ByteBuffer* out) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Rerank", v1::RerankRequest);
+  auto response = std::make_shared<v1::RerankResponse>();
   RerankParams p;
   p.query = request->query();
   p.documents.assign(request->documents().begin(), request->documents().end());
@@ -61,7 +69,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Rerank(grpc::CallbackServerContext
   p.return_documents = request->return_documents();
   p.raw_scores = request->raw_scores();
   if (request->has_truncate()) p.truncate = request->truncate();
-  service_.Rerank(std::move(p), call.ctx, [this, call, response](StatusOr<RerankResult> r) {
+  service_.Rerank(std::move(p), call.ctx, [this, call, response, out](StatusOr<RerankResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     for (const RankedDocument& d : r->results) {
       v1::RankedDocument* out = response->add_results();
@@ -70,15 +78,16 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Rerank(grpc::CallbackServerContext
       if (d.document) out->set_document(*d.document);
     }
     response->set_prompt_tokens(r->prompt_tokens);
-    EndCall(call, service_, kRoute, grpc::Status::OK);
+    EndCallWith(call, service_, kRoute, *response, out);
   });
   return call.reactor;
 }
 
 grpc::ServerUnaryReactor* EncoderServiceImpl::Tokenize(grpc::CallbackServerContext* ctx,
-                                                       const v1::TokenizeRequest* request,
-                                                       v1::TokenizeResponse* response) {
-  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Tokenize");
+                                                       const grpc::ByteBuffer* raw,
+                                                       grpc::ByteBuffer* out) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Tokenize", v1::TokenizeRequest);
+  auto response = std::make_shared<v1::TokenizeResponse>();
   TokenizeParams p;
   p.texts.assign(request->texts().begin(), request->texts().end());
   if (request->has_add_special_tokens()) p.add_special_tokens = request->add_special_tokens();
@@ -95,14 +104,19 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Tokenize(grpc::CallbackServerConte
       }
     }
   }
-  EndCall(call, service_, kRoute, r.ok() ? grpc::Status::OK : ToGrpc(r.status()));
+  if (r.ok()) {
+    EndCallWith(call, service_, kRoute, *response, out);
+  } else {
+    EndCall(call, service_, kRoute, ToGrpc(r.status()));
+  }
   return call.reactor;
 }
 
 grpc::ServerUnaryReactor* EncoderServiceImpl::Info(grpc::CallbackServerContext* ctx,
-                                                   const v1::InfoRequest*,
-                                                   v1::InfoResponse* response) {
-  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Info");
+                                                   const grpc::ByteBuffer* raw,
+                                                   grpc::ByteBuffer* out) {
+  ENCSERVE_BEGIN_CALL("grpc:encserve.v1.Info", v1::InfoRequest);
+  auto response = std::make_shared<v1::InfoResponse>();
   const ServiceInfo i = service_.Info();
   response->set_model_id(i.model_id);
   response->set_model_kind(i.model_kind);
@@ -135,7 +149,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Info(grpc::CallbackServerContext* 
     o->set_failures(b.failures);
     o->set_library(b.library);
   }
-  EndCall(call, service_, kRoute, grpc::Status::OK);
+  EndCallWith(call, service_, kRoute, *response, out);
   return call.reactor;
 }
 

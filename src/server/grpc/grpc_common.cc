@@ -1,5 +1,7 @@
 #include "server/grpc/grpc_common.h"
 
+#include "server/auth.h"
+
 namespace encserve::server::grpc_internal {
 
 grpc::Status ToGrpc(const Status& status) {
@@ -80,6 +82,7 @@ bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
                const std::string& route, CallSetup* setup) {
   setup->start = std::chrono::steady_clock::now();
   setup->reactor = new Reactor(setup->ctx.cancelled);
+  setup->ctx.client = std::hash<std::string>()(ctx->peer());  // per connection
   // The client's deadline (system clock) as a steady-clock time point; none: the default.
   const auto sys_now = std::chrono::system_clock::now();
   const auto client_deadline = ctx->deadline();
@@ -92,8 +95,8 @@ bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
   if (!api_key.empty()) {
     const auto& md = ctx->client_metadata();
     auto it = md.find("authorization");
-    const bool ok =
-        it != md.end() && std::string(it->second.data(), it->second.size()) == "Bearer " + api_key;
+    const bool ok = it != md.end() &&
+                    BearerMatches(std::string_view(it->second.data(), it->second.size()), api_key);
     if (!ok) {
       EndCall(*setup, service, route,
               grpc::Status(grpc::StatusCode::UNAUTHENTICATED,

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
 
 #include <atomic>
 #include <chrono>
@@ -44,5 +47,31 @@ bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
 // Finishes the call and records it in the service's request metrics.
 void EndCall(const CallSetup& setup, Service& service, const std::string& route,
              const grpc::Status& status);
+
+// The services take their requests as raw bytes (generated WithRawCallbackMethod_*), so that a
+// message that does not parse is answered here with INVALID_ARGUMENT and counted like any
+// other request (gRPC's own deserialisation failure would answer it with a generic status and
+// log a line per message). Returns false after finishing the call.
+template <class Req>
+bool ParseRequest(const grpc::ByteBuffer* raw, Req* request, const CallSetup& setup,
+                  Service& service, const std::string& route) {
+  // The reader only walks the buffer's slices (its API takes a non-const pointer).
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(raw));
+  if (request->ParseFromZeroCopyStream(&reader)) return true;
+  EndCall(setup, service, route,
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "the request is not a valid " + request->GetTypeName() + " message"));
+  return false;
+}
+
+// Serialises `response` into the call's raw reply and finishes the call with OK.
+template <class Resp>
+void EndCallWith(const CallSetup& setup, Service& service, const std::string& route,
+                 const Resp& response, grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  grpc::Status st =
+      grpc::GenericSerialize<grpc::ProtoBufferWriter, Resp>(response, out, &own_buffer);
+  EndCall(setup, service, route, st);
+}
 
 }  // namespace encserve::server::grpc_internal

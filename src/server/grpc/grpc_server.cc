@@ -4,11 +4,13 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_posix.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "server/grpc/grpc_services.h"
+#include "server/listener.h"
 
 namespace encserve::server {
 
@@ -16,6 +18,7 @@ struct GrpcServer::Impl {
   std::unique_ptr<grpc_internal::InferenceServiceImpl> inference;
   std::unique_ptr<grpc_internal::EncoderServiceImpl> encoder;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<Listener> listener;  // plain TCP: our accept loop (listener.h)
   int port = 0;
   bool shut_down = false;
 };
@@ -56,7 +59,21 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& optio
   impl->encoder = std::make_unique<grpc_internal::EncoderServiceImpl>(service, options);
   grpc::ServerBuilder builder;
   const std::string address = options.host + ":" + std::to_string(options.port);
-  builder.AddListeningPort(address, creds, &impl->port);
+  if (options.tls_cert_file.empty()) {
+    // Plain TCP: our own accept loop hands connections to gRPC (survives descriptor
+    // exhaustion, refuses a port already in use).
+    ListenerOptions lo;
+    lo.host = options.host;
+    lo.port = options.port;
+    lo.name = "gRPC";
+    ASSIGN_OR_RETURN(impl->listener, Listener::Bind(lo));
+    impl->port = impl->listener->port();
+  } else {
+    // TLS: gRPC's own listener (TLS cannot be added to a handed-over descriptor), without
+    // SO_REUSEPORT so that a port in use is an error rather than shared.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.AddListeningPort(address, creds, &impl->port);
+  }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(impl->inference.get());
@@ -65,6 +82,10 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& optio
   if (!impl->server || impl->port == 0) {
     return Unavailable("gRPC server could not listen on " + address +
                        " (port in use, bad address or bad TLS files?)");
+  }
+  if (impl->listener) {
+    grpc::Server* server = impl->server.get();
+    impl->listener->Start([server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
   }
   std::unique_ptr<GrpcServer> s(new GrpcServer(std::move(impl)));
   s->SetServing(service.Ready());
@@ -88,6 +109,7 @@ void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {
   if (impl_->shut_down) return;
   SetServing(false);
   impl_->shut_down = true;
+  if (impl_->listener) impl_->listener->Stop();
   impl_->server->Shutdown(deadline);
   impl_->server->Wait();
 }

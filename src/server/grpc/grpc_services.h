@@ -8,21 +8,32 @@
 
 namespace encserve::server::grpc_internal {
 
+// Every method takes its request as raw bytes and parses it itself (grpc_common.h,
+// ParseRequest): a message that does not parse gets INVALID_ARGUMENT.
+using InferenceRaw = inference::InferenceService::WithRawCallbackMethod_Infer<
+    inference::InferenceService::WithRawCallbackMethod_GetMetrics<
+        inference::InferenceService::WithRawCallbackMethod_ResetMetrics<
+            inference::InferenceService::Service>>>;
+using EncoderRaw = encserve::v1::Encoder::WithRawCallbackMethod_Embed<
+    encserve::v1::Encoder::WithRawCallbackMethod_Score<
+        encserve::v1::Encoder::WithRawCallbackMethod_Rerank<
+            encserve::v1::Encoder::WithRawCallbackMethod_Tokenize<
+                encserve::v1::Encoder::WithRawCallbackMethod_Info<
+                    encserve::v1::Encoder::Service>>>>>;
+
 // The seed's service. Infer = Embed with the model's defaults; GetMetrics reports the Infer
 // latency window (since start or the last ResetMetrics).
-class InferenceServiceImpl final : public inference::InferenceService::CallbackService {
+class InferenceServiceImpl final : public InferenceRaw {
  public:
   InferenceServiceImpl(::encserve::server::Service& service, const GrpcOptions& options)
       : service_(service), options_(options) {}
-  grpc::ServerUnaryReactor* Infer(grpc::CallbackServerContext* ctx,
-                                  const inference::InferRequest* request,
-                                  inference::InferResponse* response) override;
+  grpc::ServerUnaryReactor* Infer(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                  grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* GetMetrics(grpc::CallbackServerContext* ctx,
-                                       const inference::Empty* request,
-                                       inference::MetricsResponse* response) override;
+                                       const grpc::ByteBuffer* raw, grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* ResetMetrics(grpc::CallbackServerContext* ctx,
-                                         const inference::Empty* request,
-                                         inference::Empty* response) override;
+                                         const grpc::ByteBuffer* raw,
+                                         grpc::ByteBuffer* out) override;
 
  private:
   ::encserve::server::Service& service_;
@@ -30,25 +41,20 @@ class InferenceServiceImpl final : public inference::InferenceService::CallbackS
   LatencyWindow window_;
 };
 
-class EncoderServiceImpl final : public encserve::v1::Encoder::CallbackService {
+class EncoderServiceImpl final : public EncoderRaw {
  public:
   EncoderServiceImpl(::encserve::server::Service& service, const GrpcOptions& options)
       : service_(service), options_(options) {}
-  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
-                                  const encserve::v1::EmbedRequest* request,
-                                  encserve::v1::EmbedResponse* response) override;
-  grpc::ServerUnaryReactor* Score(grpc::CallbackServerContext* ctx,
-                                  const encserve::v1::ScoreRequest* request,
-                                  encserve::v1::ScoreResponse* response) override;
-  grpc::ServerUnaryReactor* Rerank(grpc::CallbackServerContext* ctx,
-                                   const encserve::v1::RerankRequest* request,
-                                   encserve::v1::RerankResponse* response) override;
-  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
-                                     const encserve::v1::TokenizeRequest* request,
-                                     encserve::v1::TokenizeResponse* response) override;
-  grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx,
-                                 const encserve::v1::InfoRequest* request,
-                                 encserve::v1::InfoResponse* response) override;
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                  grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* Score(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                  grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* Rerank(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                   grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                     grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                 grpc::ByteBuffer* out) override;
 
  private:
   ::encserve::server::Service& service_;

@@ -3,18 +3,29 @@
 
 namespace encserve::server::grpc_internal {
 
+namespace {
+// Authenticates and parses the raw request; false: the call is already finished.
+template <class Req>
+bool Begin(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw, const GrpcOptions& o,
+           Service& service, const std::string& route, CallSetup* call, Req* request) {
+  return BeginCall(ctx, o.api_key, o.default_timeout, service, route, call) &&
+         ParseRequest(raw, request, *call, service, route);
+}
+}  // namespace
+
 grpc::ServerUnaryReactor* InferenceServiceImpl::Infer(grpc::CallbackServerContext* ctx,
-                                                      const inference::InferRequest* request,
-                                                      inference::InferResponse* response) {
+                                                      const grpc::ByteBuffer* raw,
+                                                      grpc::ByteBuffer* out) {
   static const std::string kRoute = "grpc:inference.Infer";
   CallSetup call;
-  if (!BeginCall(ctx, options_.api_key, options_.default_timeout, service_, kRoute, &call)) {
-    return call.reactor;
-  }
+  inference::InferRequest request;
+  if (!Begin(ctx, raw, options_, service_, kRoute, &call, &request)) return call.reactor;
   EmbedParams params;
-  params.texts.assign(request->texts().begin(), request->texts().end());
-  service_.Embed(std::move(params), call.ctx, [this, call, response](StatusOr<EmbedResult> r) {
+  params.texts.assign(request.texts().begin(), request.texts().end());
+  service_.Embed(std::move(params), call.ctx, [this, call, out](StatusOr<EmbedResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
+    inference::InferResponse reply;
+    inference::InferResponse* response = &reply;
     response->mutable_embeddings()->Assign(r->data.begin(), r->data.end());
     response->set_embedding_dim(r->dim);
     response->set_num_texts(r->rows);
@@ -23,19 +34,20 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Infer(grpc::CallbackServerContex
             .count();
     response->set_latency_ms(static_cast<float>(ms));
     window_.Record(ms);
-    EndCall(call, service_, kRoute, grpc::Status::OK);
+    EndCallWith(call, service_, kRoute, reply, out);
   });
   return call.reactor;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::GetMetrics(grpc::CallbackServerContext* ctx,
-                                                           const inference::Empty*,
-                                                           inference::MetricsResponse* response) {
+                                                           const grpc::ByteBuffer* raw,
+                                                           grpc::ByteBuffer* out) {
   static const std::string kRoute = "grpc:inference.GetMetrics";
   CallSetup call;
-  if (!BeginCall(ctx, options_.api_key, options_.default_timeout, service_, kRoute, &call)) {
-    return call.reactor;
-  }
+  inference::Empty request;
+  if (!Begin(ctx, raw, options_, service_, kRoute, &call, &request)) return call.reactor;
+  inference::MetricsResponse reply;
+  inference::MetricsResponse* response = &reply;
   const LatencySnapshot s = window_.Snapshot();
   response->set_count(static_cast<int32_t>(s.count));
   response->set_avg_ms(static_cast<float>(s.avg_ms));
@@ -43,20 +55,19 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::GetMetrics(grpc::CallbackServerC
   response->set_p95_ms(static_cast<float>(s.p95_ms));
   response->set_p99_ms(static_cast<float>(s.p99_ms));
   response->set_throughput_rps(static_cast<float>(s.throughput_rps));
-  EndCall(call, service_, kRoute, grpc::Status::OK);
+  EndCallWith(call, service_, kRoute, reply, out);
   return call.reactor;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ResetMetrics(grpc::CallbackServerContext* ctx,
-                                                             const inference::Empty*,
-                                                             inference::Empty*) {
+                                                             const grpc::ByteBuffer* raw,
+                                                             grpc::ByteBuffer* out) {
   static const std::string kRoute = "grpc:inference.ResetMetrics";
   CallSetup call;
-  if (!BeginCall(ctx, options_.api_key, options_.default_timeout, service_, kRoute, &call)) {
-    return call.reactor;
-  }
+  inference::Empty request;
+  if (!Begin(ctx, raw, options_, service_, kRoute, &call, &request)) return call.reactor;
   window_.Reset();
-  EndCall(call, service_, kRoute, grpc::Status::OK);
+  EndCallWith(call, service_, kRoute, inference::Empty(), out);
   return call.reactor;
 }
 

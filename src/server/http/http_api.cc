@@ -17,6 +17,7 @@
 #include <charconv>
 #include <utility>
 
+#include "server/auth.h"
 #include "server/http/http_json.h"
 
 namespace encserve::server {
@@ -93,8 +94,12 @@ Done<T> Finish(HttpReplyFn reply, Encode encode) {
 
 }  // namespace
 
-HttpApi::HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout)
-    : service_(service), api_key_(std::move(api_key)), request_timeout_(request_timeout) {}
+HttpApi::HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout,
+                 bool metrics_open)
+    : service_(service),
+      api_key_(std::move(api_key)),
+      request_timeout_(request_timeout),
+      metrics_open_(metrics_open) {}
 
 std::string HttpApi::RouteLabel(std::string_view target) {
   const Route* r = FindRoute(PathOf(target));
@@ -114,23 +119,15 @@ HttpReply HttpApi::FromStatus(const Status& status) {
 }
 
 bool HttpApi::Authorized(std::string_view authorization) const {
-  if (api_key_.empty()) return true;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() != kBearer.size() + api_key_.size() ||
-      authorization.substr(0, kBearer.size()) != kBearer) {
-    return false;
-  }
-  unsigned char diff = 0;  // constant time in the key's length
-  for (size_t i = 0; i < api_key_.size(); ++i) {
-    diff |= static_cast<unsigned char>(authorization[kBearer.size() + i] ^ api_key_[i]);
-  }
-  return diff == 0;
+  return api_key_.empty() || BearerMatches(authorization, api_key_);
 }
 
 void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) {
   const std::string_view path = PathOf(req.target);
   const Route* route = FindRoute(path);
-  if ((route == nullptr || !route->open) && !Authorized(req.authorization)) {
+  const bool open = route != nullptr && route->open &&
+                    (metrics_open_ || std::string_view(route->path) != "/metrics");
+  if (!open && !Authorized(req.authorization)) {
     return reply(
         Error(401, "missing or wrong API key (Authorization: Bearer <key>)", "unauthorized"));
   }

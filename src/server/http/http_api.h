@@ -31,7 +31,9 @@ using HttpReplyFn = std::function<void(HttpReply)>;
 
 class HttpApi {
  public:
-  HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout);
+  // /health and /ready are always open (probes); /metrics unless metrics_open is false.
+  HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout,
+          bool metrics_open = true);
 
   // "http:/embed" etc. for known routes, "http:other" otherwise (the RecordRequest label).
   static std::string RouteLabel(std::string_view target);
@@ -55,6 +57,7 @@ class HttpApi {
   Service& service_;
   std::string api_key_;
   std::chrono::milliseconds request_timeout_;
+  bool metrics_open_;
 };
 
 }  // namespace encserve::server

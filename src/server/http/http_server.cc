@@ -1,11 +1,16 @@
 #include "server/http/http_server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <thread>
 #include <vector>
 
 #include "server/http/http_session.h"
+#include "server/listener.h"
 
 namespace encserve::server {
 
@@ -16,11 +21,17 @@ struct HttpServer::Impl {
       : state(std::make_shared<ServerState>(service, options)),
         ssl(net::ssl::context::tls_server),
         acceptor(net::make_strand(ioc)) {}
+  ~Impl() {
+    if (spare >= 0) ::close(spare);
+  }
 
   void Accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) {
+      if (ec == net::error::no_descriptors || ec.value() == ENFILE) {
+        return OnNoDescriptors(ec.value());
+      }
+      if (!ec && Admit(s)) {
         beast::error_code ignored;
         s.set_option(tcp::no_delay(true), ignored);
         if (tls) {
@@ -31,7 +42,54 @@ struct HttpServer::Impl {
           std::make_shared<HttpSession<beast::tcp_stream>>(state, std::move(s))->Start();
         }
       }
-      Accept();  // (on errors such as EMFILE too: the client that caused it is dropped)
+      Accept();
+    });
+  }
+
+  // The connection cap and the descriptor reserve (listener.h): over either, the new
+  // connection is closed at once (logged once per episode).
+  bool Admit(tcp::socket& s) {
+    size_t open = 0;
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      open = state->sessions.size();
+    }
+    bool ok = fds.Admit(s.native_handle());
+    if (ok && open >= static_cast<size_t>(state->options.max_connections)) {
+      ok = false;
+      if (!at_cap.exchange(true)) {
+        std::fprintf(stderr,
+                     "[serve] HTTP: %zu connections open (http.max_connections): new "
+                     "connections are closed until some close\n",
+                     open);
+      }
+    } else if (ok) {
+      at_cap.store(false);
+    }
+    if (!ok) {
+      beast::error_code ignored;
+      s.close(ignored);
+    }
+    return ok;
+  }
+
+  // accept() failed for lack of descriptors: release the spare one to take the pending
+  // connection off the queue and close it, so the acceptor neither spins nor leaves the client
+  // hanging; without a spare, retry after a pause.
+  void OnNoDescriptors(int err) {
+    fds.OnAcceptError(err);
+    if (spare >= 0) {
+      ::close(spare);
+      const int c = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) ::close(c);
+      spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (spare >= 0) return Accept();
+    }
+    retry.expires_after(std::chrono::milliseconds(50));
+    retry.async_wait([this](beast::error_code ec) {
+      if (ec || !acceptor.is_open()) return;
+      if (spare < 0) spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      Accept();
     });
   }
 
@@ -39,6 +97,10 @@ struct HttpServer::Impl {
   net::ssl::context ssl;
   net::io_context ioc;
   tcp::acceptor acceptor;
+  net::steady_timer retry{acceptor.get_executor()};
+  FdBudget fds{"HTTP"};
+  std::atomic<bool> at_cap{false};
+  int spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // see OnNoDescriptors
   std::vector<std::thread> threads;
   bool tls = false;
   int port = 0;
@@ -103,6 +165,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpOptions& optio
     return InvalidArgument("HTTP port must be in [0, 65535]");
   }
   if (options.io_threads < 1) return InvalidArgument("HTTP io_threads must be >= 1");
+  if (options.max_connections < 1) return InvalidArgument("HTTP max_connections must be >= 1");
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return InvalidArgument("HTTPS needs both a TLS certificate and a key file");
   }
@@ -141,6 +204,7 @@ void HttpServer::StopAccepting() {
   net::post(impl_->acceptor.get_executor(), [this, &closed] {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->retry.cancel();
     closed.set_value();
   });
   closed.get_future().wait();

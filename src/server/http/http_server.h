@@ -32,11 +32,21 @@ struct HttpOptions {
   int port = 8080;  // 0: pick a free port (see HttpServer::port())
   int io_threads = 1;
   std::string api_key;  // empty: no auth; else `Authorization: Bearer <key>` on all but
-                        // /health, /ready and /metrics
+                        // /health, /ready and (when metrics_open) /metrics
+  bool metrics_open = true;
   std::string tls_cert_file, tls_key_file;           // both set: HTTPS (PEM files); one set: error
   size_t max_body_bytes = 2 << 20;                   // larger bodies get 413
+  size_t max_header_bytes = 16 << 10;                // larger request heads get 431
   std::chrono::milliseconds request_timeout{30000};  // -> RequestContext.deadline; 0: none
-  std::chrono::milliseconds idle_timeout{60000};     // keep-alive idle, header/body read, write
+  // Slow or silent clients: each phase of a connection has its own timeout; when it passes
+  // the connection is closed (no worker is ever held: the io threads never block on a client).
+  std::chrono::milliseconds idle_timeout{60000};    // keep-alive: waiting for the next request
+  std::chrono::milliseconds header_timeout{10000};  // request line + headers, from the 1st byte
+  std::chrono::milliseconds body_timeout{30000};    // the whole body
+  std::chrono::milliseconds write_timeout{10000};   // the whole reply (a client that won't read)
+  // Connections open at once; over it a new connection is closed at once. Descriptors are
+  // also guarded (listener.h, FdBudget): a connection is closed when fewer than 64 are left.
+  int max_connections = 4096;
 };
 
 class HttpServer {

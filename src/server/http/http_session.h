@@ -44,7 +44,7 @@ class SessionBase {
 
 struct ServerState {
   ServerState(Service& s, const HttpOptions& o)
-      : service(s), options(o), api(s, o.api_key, o.request_timeout) {}
+      : service(s), options(o), api(s, o.api_key, o.request_timeout, o.metrics_open) {}
 
   Service& service;
   const HttpOptions options;
@@ -124,26 +124,43 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
  private:
   auto& Lowest() { return beast::get_lowest_layer(stream_); }
   tcp::socket& Socket() { return Lowest().socket(); }
-  std::chrono::milliseconds Idle() const { return state_->options.idle_timeout; }
+  const HttpOptions& Opt() const { return state_->options; }
+  std::chrono::milliseconds Idle() const { return Opt().idle_timeout; }
 
   void Begin() {
     if constexpr (kTls) {
-      Lowest().expires_after(Idle());
+      Lowest().expires_after(Opt().header_timeout);
       stream_.async_handshake(net::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) return self->Close();
-                                self->DoRead();
+                                self->ReadHeader();
                               });
     } else {
-      DoRead();
+      ReadHeader();
     }
   }
 
+  // Keep-alive: waits up to idle_timeout for the next request's first bytes, then gives the
+  // request head header_timeout (a client that trickles its headers cannot hold the
+  // connection for longer than that).
   void DoRead() {
     if (closed_) return;
-    parser_.emplace();
-    parser_->body_limit(state_->options.max_body_bytes);
+    if (buffer_.size() > 0) return ReadHeader();  // pipelined: already here
     Lowest().expires_after(Idle());
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec || self->closed_) return self->Close();
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->body_limit(Opt().max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(Opt().max_header_bytes));
+    Lowest().expires_after(Opt().header_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -164,6 +181,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   }
 
   void ReadBody() {
+    Lowest().expires_after(Opt().body_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -178,6 +196,12 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
       return WriteReply(
           HttpApi::Error(413, "request body larger than the limit", "payload_too_large"),
           std::move(token));
+    }
+    if (ec == http::error::header_limit) {
+      keep_alive_ = false;
+      return WriteReply(
+          HttpApi::Error(431, "request header fields larger than the limit", "header_too_large"),
+          std::make_shared<InFlight>(state_, "http:other"));
     }
     if (ec && ec != http::error::end_of_stream && ec != http::error::partial_message &&
         ec.category() == beast::http::make_error_code(http::error::bad_target).category()) {
@@ -198,6 +222,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     Lowest().expires_never();
 
     RequestContext ctx;
+    ctx.client = id_ + 1;  // per connection
     cancelled_ = ctx.cancelled;
     HttpApiRequest api_req{Sv(req.method_string()), Sv(req.target()),
                            Sv(req[http::field::authorization]), Sv(req["X-Request-Timeout-Ms"]),
@@ -259,7 +284,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     res->body() = std::move(r.body);
     res->prepare_payload();
     token->code = r.status;
-    Lowest().expires_after(Idle());
+    Lowest().expires_after(Opt().write_timeout);
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res, token = std::move(token), keep](
                           beast::error_code ec, size_t) mutable {
