@@ -33,7 +33,7 @@ server_point() {  # bin
   local bin="$1"
   rm -f "$TMP/ready.json" "$TMP/b.json"
   "$bin" serve -p int8 --threads 2 --grpc-port 0 --http-port 0 --ready-file "$TMP/ready.json" \
-    "${ISA_ARGS[@]}" \
+    "${ISA_ARGS[@]}" $("$bin" serve --help | grep -q -- --queue-budget-ms && echo --queue-budget-ms 0) \
     >"$TMP/serve.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do [ -f "$TMP/ready.json" ] && break; sleep 0.1; done

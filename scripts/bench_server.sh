@@ -31,8 +31,9 @@ run_server() {  # $1: name, rest: extra serve flags
   local name="$1"; shift
   local ready="$OUT/.ready.json"
   rm -f "$ready"
+  # Closed-loop capacity runs: no queue-time admission (docs/server.md, "Admission and overload").
   "$B" serve --host 127.0.0.1 --grpc-port 0 --http-port 0 --threads "$THREADS" -p "$PRECISION" \
-    --ready-file "$ready" "$@" >"$OUT/.server-$name.log" 2>&1 &
+    --queue-budget-ms 0 --ready-file "$ready" "$@" >"$OUT/.server-$name.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 600); do [ -f "$ready" ] && break; sleep 0.1; done
   [ -f "$ready" ] || { cat "$OUT/.server-$name.log"; exit 1; }

@@ -97,7 +97,8 @@ Status Batcher::CheckBudgetLocked() const {
   return ResourceExhausted("overloaded: a new request would wait about " +
                            std::to_string(static_cast<int64_t>(wait_ms)) +
                            " ms for the queued work (queue budget " +
-                           std::to_string(options_.queue_budget.count()) + " ms); retry later");
+                           std::to_string(options_.queue_budget.count()) +
+                           " ms: queue.budget_ms, --queue-budget-ms); retry later");
 }
 
 Status Batcher::Admit() const {

@@ -13,7 +13,8 @@ import harness
 class LoadgenTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.Server("--threads", "1")
+        # The load generator is under test, not admission: no queue-time budget.
+        cls.server = harness.Server("--threads", "1", "--queue-budget-ms", "0")
         cls.tmp = tempfile.mkdtemp(prefix="encserve-loadgen-")
 
     @classmethod
