@@ -59,16 +59,18 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
       return ResourceExhausted("queue full (" + std::to_string(items_now) + " items, " +
                                std::to_string(tokens_now) + " tokens queued); retry later");
     }
-    RETURN_IF_ERROR(CheckBudgetLocked());
+    RETURN_IF_ERROR(CheckBudgetLocked(request->client));
     pending->id = next_request_id_++;
     request->enqueued = Clock::now();
+    int64_t offset = 0;
     for (int i = 0; i < n; ++i) {
-      queue_.push_back(Item{pending, i, static_cast<int>(request->inputs[i].ids.size())});
+      const int t = static_cast<int>(request->inputs[i].ids.size());
+      queue_.push_back(Item{pending, i, t, offset});
+      offset += t;
     }
-    pending->queued_items = n;
-    pending->queued_tokens = tokens;
-    live_.insert(pending.get());
-    clients_[request->client].queued += n;
+    ClientState& c = clients_[request->client];
+    c.queued += n;
+    c.queued_tokens += tokens;
     queued_items_.fetch_add(n, std::memory_order_relaxed);
     queued_tokens_.fetch_add(tokens, std::memory_order_relaxed);
   }
@@ -76,23 +78,32 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
   return Status::Ok();
 }
 
-double Batcher::ExpectedWaitLocked() const {
+double Batcher::ExpectedWaitLocked(uint64_t client) const {
   const double cost = cost_per_token_.load(std::memory_order_relaxed);
   if (cost <= 0) return 0;
-  const int64_t quantum = std::max(1, options_.policy.max_batch_size);
-  double tokens = 0;
-  for (const Pending* p : live_) {
-    tokens += p->queued_items <= quantum
-                  ? static_cast<double>(p->queued_tokens)
-                  : static_cast<double>(p->queued_tokens) * static_cast<double>(quantum) /
-                        static_cast<double>(p->queued_items);
+  // Tokens ahead of a new request of `client` in the fair order (batching_policy.h): all of
+  // its own client's queued tokens, and of every other client those in the rounds up to the
+  // one the new request falls in (its client's position / quantum).
+  PolicyOptions policy = options_.policy;
+  policy.max_batch_tokens = BatchTokenCap();
+  const int64_t quantum = FairQuantum(policy, queued_items_.load(std::memory_order_relaxed),
+                                      queued_tokens_.load(std::memory_order_relaxed));
+  auto own = clients_.find(client);
+  int64_t round = 0, tokens = 0;
+  if (own != clients_.end()) {
+    round = (own->second.served + own->second.queued_tokens) / quantum;
+    tokens = own->second.queued_tokens;
   }
-  return tokens * cost / std::max(1, options_.workers);
+  for (const auto& [id, c] : clients_) {
+    if (id == client) continue;
+    tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
+  }
+  return static_cast<double>(tokens) * cost / std::max(1, options_.workers);
 }
 
-Status Batcher::CheckBudgetLocked() const {
+Status Batcher::CheckBudgetLocked(uint64_t client) const {
   if (options_.queue_budget.count() <= 0) return Status::Ok();
-  const double wait_ms = ExpectedWaitLocked() * 1e3;
+  const double wait_ms = ExpectedWaitLocked(client) * 1e3;
   if (wait_ms <= static_cast<double>(options_.queue_budget.count())) return Status::Ok();
   return ResourceExhausted("overloaded: a new request would wait about " +
                            std::to_string(static_cast<int64_t>(wait_ms)) +
@@ -101,26 +112,32 @@ Status Batcher::CheckBudgetLocked() const {
                            " ms: queue.budget_ms, --queue-budget-ms); retry later");
 }
 
-Status Batcher::Admit() const {
+Status Batcher::Admit(uint64_t client) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (!accepting_) return Unavailable("server is shutting down");
-  return CheckBudgetLocked();
+  return CheckBudgetLocked(client);
 }
 
-double Batcher::ExpectedWaitSeconds() const {
+double Batcher::ExpectedWaitSeconds(uint64_t client) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return ExpectedWaitLocked();
+  return ExpectedWaitLocked(client);
+}
+
+int Batcher::BatchTokenCap() const {
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  if (options_.queue_budget.count() <= 0 || cost <= 0) return options_.policy.max_batch_tokens;
+  const double half_budget_s = static_cast<double>(options_.queue_budget.count()) * 0.5e-3;
+  const double cap = std::max(1.0, half_budget_s / cost);
+  return cap < options_.policy.max_batch_tokens ? static_cast<int>(cap)
+                                                : options_.policy.max_batch_tokens;
 }
 
 void Batcher::Unqueue(const Item& item) {
-  Pending* p = item.pending.get();
-  p->queued_tokens -= item.tokens;
-  if (--p->queued_items == 0) live_.erase(p);
-  auto c = clients_.find(p->request->client);
-  if (c != clients_.end()) {
-    ++c->second.served;
-    if (--c->second.queued == 0) clients_.erase(c);
-  }
+  auto c = clients_.find(item.pending->request->client);
+  if (c == clients_.end()) return;
+  c->second.served += item.tokens;
+  c->second.queued_tokens -= item.tokens;
+  if (--c->second.queued == 0) clients_.erase(c);
 }
 
 void Batcher::FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status) {
@@ -176,10 +193,11 @@ void Batcher::WorkerLoop() {
         const BatchRequest& r = *item.pending->request;
         auto c = clients_.find(r.client);
         view.push_back(QueuedItem{item.pending->id, item.tokens, r.enqueued, r.deadline,
-                                  item.pending->Dropped(), r.client, item.index,
+                                  item.pending->Dropped(), r.client, item.offset,
                                   c == clients_.end() ? 0 : c->second.served});
       }
       PolicyOptions policy = options_.policy;
+      policy.max_batch_tokens = BatchTokenCap();
       if (!accepting_) policy.max_wait = std::chrono::microseconds(0);  // nothing more will come
       BatchDecision d = DecideBatch(view, now, policy);
       if (d.take.empty() && d.expired.empty() && d.cancelled.empty()) {

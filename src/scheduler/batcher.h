@@ -8,10 +8,13 @@
 // rows.
 //
 // Admission is all-or-nothing and bounded, refused with RESOURCE_EXHAUSTED at once: by items and
-// tokens queued, and by the expected wait (queue_budget): the queued work a newly admitted
-// request would wait for under the fair order of batching_policy.h (each queued request's next
-// turn of up to max_batch_size items) times the measured cost per token (a moving average of
-// the batches run), over the workers. Admit() makes that check before a request is tokenised.
+// tokens queued, and by the expected wait (queue_budget): the queued work ahead of a new
+// request in the fair order of batching_policy.h (its own client's queued tokens, and other
+// clients' tokens in the rounds up to its own) times the measured cost per token (a moving
+// average over the batches run), over the workers. Admit() makes that check before a request
+// is tokenised. With a budget, a batch also holds at most half the budget of measured work
+// (max_batch_tokens lowered accordingly) so that a request admitted behind long texts waits
+// about the budget plus one short batch.
 // Cancelled requests and requests past their deadline lose their queued items (CANCELLED /
 // DEADLINE_EXCEEDED).
 #pragma once
@@ -25,7 +28,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "backends/backend.h"
@@ -82,10 +84,11 @@ class Batcher {
   // Queues the request or refuses it (RESOURCE_EXHAUSTED over the bounds, UNAVAILABLE after
   // Shutdown, INVALID_ARGUMENT when empty). On refusal on_done is NOT called.
   Status Submit(std::shared_ptr<BatchRequest> request);
-  // The expected-wait check of Submit without a request (cheap: call it before tokenising).
-  Status Admit() const;
-  // Seconds a request admitted now would wait for its first batch (0 before any batch ran).
-  double ExpectedWaitSeconds() const;
+  // The expected-wait check of Submit for a request of `client`, without the request (cheap:
+  // call it before tokenising).
+  Status Admit(uint64_t client = 0) const;
+  // Seconds a request of `client` admitted now would wait (0 before any batch ran).
+  double ExpectedWaitSeconds(uint64_t client = 0) const;
 
   // Stops admitting, lets the workers finish queued and running work until `deadline`, then
   // fails what is left with UNAVAILABLE and joins the workers.
@@ -102,12 +105,14 @@ class Batcher {
     std::shared_ptr<Pending> pending;
     int index = 0;  // row in the request
     int tokens = 0;
+    int64_t offset = 0;  // tokens before it in the request
   };
   void WorkerLoop();
   void RunBatch(std::vector<Item>& batch);
-  double ExpectedWaitLocked() const;  // mu_ held
-  Status CheckBudgetLocked() const;   // mu_ held
-  void Unqueue(const Item& item);     // mu_ held: per-request queued counts
+  double ExpectedWaitLocked(uint64_t client) const;  // mu_ held
+  Status CheckBudgetLocked(uint64_t client) const;   // mu_ held
+  void Unqueue(const Item& item);                    // mu_ held: per-client queued counts
+  int BatchTokenCap() const;  // max_batch_tokens, lowered to half the budget of measured work
   static void FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status);
 
   const backends::Backend& backend_;
@@ -116,9 +121,9 @@ class Batcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
-  std::unordered_set<Pending*> live_;  // requests with queued items
   struct ClientState {
-    int64_t queued = 0, served = 0;  // served: since its queue was last empty
+    int64_t queued = 0, queued_tokens = 0;
+    int64_t served = 0;  // tokens run since its queue was last empty
   };
   std::unordered_map<uint64_t, ClientState> clients_;  // clients with queued items
   std::atomic<double> cost_per_token_{0.0};            // seconds, moving average over batches

@@ -10,12 +10,13 @@ namespace {
 
 // `live` (arrival order) in fair order: see the header.
 std::vector<size_t> FairOrder(std::span<const QueuedItem> queue, const std::vector<size_t>& live,
-                              int quantum) {
-  const int q = std::max(1, quantum);
+                              int64_t quantum) {
+  const int64_t q = std::max<int64_t>(1, quantum);
   std::unordered_map<uint64_t, int> client_rank, request_rank;
   std::unordered_map<uint64_t, int> requests_of_client;
   struct Key {
-    int round, rank;
+    int64_t round;
+    int rank;
     size_t order, idx;
   };
   std::vector<Key> keys;
@@ -26,21 +27,22 @@ std::vector<size_t> FairOrder(std::span<const QueuedItem> queue, const std::vect
     if (!request_rank.count(it.request_id)) {
       request_rank[it.request_id] = requests_of_client[it.client_id]++;
     }
-    keys.push_back(Key{it.index / q, request_rank[it.request_id], k, live[k]});
+    keys.push_back(Key{it.offset / q, request_rank[it.request_id], k, live[k]});
   }
   // Within each client: rounds over its requests. Stable on arrival order.
   auto by_round = [](const Key& a, const Key& b) {
     return std::tie(a.round, a.rank, a.order) < std::tie(b.round, b.rank, b.order);
   };
   std::sort(keys.begin(), keys.end(), by_round);
-  // Position within its client's sequence, then rounds over clients.
-  std::unordered_map<uint64_t, int> position;
+  // Position (in tokens) within its client's sequence, then rounds over clients.
+  std::unordered_map<uint64_t, int64_t> position;
   for (Key& k : keys) {
-    const uint64_t client = queue[k.idx].client_id;
-    const int64_t pos = queue[k.idx].client_served + position[client]++;
-    k.round = static_cast<int>(pos / q);
-    k.rank = client_rank[client];
-    k.order = static_cast<size_t>(pos);
+    const QueuedItem& it = queue[k.idx];
+    int64_t& before = position[it.client_id];
+    k.round = (it.client_served + before) / q;
+    k.rank = client_rank[it.client_id];
+    k.order = static_cast<size_t>(before);
+    before += it.tokens;
   }
   std::sort(keys.begin(), keys.end(), by_round);
   std::vector<size_t> out;
@@ -50,6 +52,14 @@ std::vector<size_t> FairOrder(std::span<const QueuedItem> queue, const std::vect
 }
 
 }  // namespace
+
+int64_t FairQuantum(const PolicyOptions& options, int64_t queued_items, int64_t queued_tokens) {
+  const int64_t by_tokens = std::max(1, options.max_batch_tokens);
+  if (queued_items <= 0) return by_tokens;
+  const int64_t by_items =
+      std::max<int64_t>(1, std::max(1, options.max_batch_size) * queued_tokens / queued_items);
+  return std::min(by_tokens, by_items);
+}
 
 BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point now,
                           const PolicyOptions& options) {
@@ -103,7 +113,8 @@ BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point n
     });
   } else {
     // The oldest item is already taken (no starvation); the rest follow in fair order.
-    candidates = FairOrder(queue, live, options.max_batch_size);
+    candidates = FairOrder(queue, live,
+                           FairQuantum(options, static_cast<int64_t>(live.size()), live_tokens));
     candidates.erase(std::find(candidates.begin(), candidates.end(), live[0]));
   }
   for (size_t idx : candidates) {

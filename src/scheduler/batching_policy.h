@@ -13,15 +13,15 @@
 //      starvation); the rest are taken in fair order (below), or, with group_by_length, the
 //      items closest in length to the oldest one first (ties: older first), within both limits.
 //
-// Fair order (deficit round robin, quantum Q = max_batch_size items): no request and no
-// client (connection) holds the queue for longer than its turn. Within a client, a request's
-// items go in rounds of Q by their index in the request (items already run count, so a 1,024-
-// text request that has had its turn goes behind a newer one-text request); across clients,
-// each client's sequence goes in rounds of Q counted from the items the client already had run
-// since its queue was last empty (client_served), clients in the order of their oldest item.
-// So a client that keeps the queue busy goes behind one that has just arrived. When every
-// request has at most Q items and comes from its own client this is arrival order.
-// With batching off, a batch is the oldest request's items alone (split at the limits).
+// Fair order (deficit round robin with a quantum of Q tokens, one batch's worth: FairQuantum):
+// no request and no client (connection) holds the queue for longer than its turn.
+// Within a client, a request's items go in rounds of Q tokens by their offset in the request
+// (tokens already run count, so a 1,024-text request that has had its turn goes behind a newer
+// one-text request); across clients, each client's sequence goes in rounds of Q tokens counted
+// from the tokens the client already had run since its queue was last empty (client_served),
+// clients in the order of their oldest item. So a client that keeps the queue busy goes behind
+// one that has just arrived. When every request fits one batch and comes from its own client
+// this is arrival order.
 #pragma once
 
 #include <chrono>
@@ -50,8 +50,8 @@ struct QueuedItem {
   Clock::time_point deadline = Clock::time_point::max();
   bool cancelled = false;
   uint64_t client_id = 0;     // requests of one client (connection) share it
-  int index = 0;              // the item's position in its request
-  int64_t client_served = 0;  // items of this client run since its queue was last empty
+  int64_t offset = 0;         // tokens before this item in its request
+  int64_t client_served = 0;  // tokens of this client run since its queue was last empty
 };
 
 struct BatchDecision {
@@ -61,6 +61,10 @@ struct BatchDecision {
   // When `take` is empty and items remain: decide again at this time (or on an arrival).
   std::optional<Clock::time_point> wake_at;
 };
+
+// One batch's worth of tokens for the fair order: max_batch_tokens, or max_batch_size items of
+// the queue's mean length when that is less.
+int64_t FairQuantum(const PolicyOptions& options, int64_t queued_items, int64_t queued_tokens);
 
 // `queue` is in arrival order (index 0 is the oldest).
 BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point now,

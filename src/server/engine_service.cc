@@ -89,7 +89,7 @@ Status EngineService::Warmup() {
   });
 }
 
-Status EngineService::CheckTexts(size_t count, const char* what) const {
+Status EngineService::CheckTexts(size_t count, const char* what, const RequestContext& ctx) const {
   if (count == 0) return InvalidArgument(std::string("no ") + what + " given (empty input)");
   if (count > static_cast<size_t>(options_.limits.max_client_batch_size)) {
     return OutOfRange(std::to_string(count) + " " + what + " in one request; the limit is " +
@@ -97,7 +97,7 @@ Status EngineService::CheckTexts(size_t count, const char* what) const {
   }
   // Overload is refused here, before the texts are tokenised (cheap refusals).
   if (!ready_.load()) return Unavailable("the model is not ready (starting up or shutting down)");
-  return batcher_->Admit();
+  return batcher_->Admit(ctx.client);
 }
 
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,
@@ -149,7 +149,7 @@ void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResu
   if (pipeline_->config().kind != ModelKind::kEmbedding) {
     return done(FailedPrecondition("this model is a cross-encoder: use Score or Rerank"));
   }
-  if (Status st = CheckTexts(params.texts.size(), "texts"); !st.ok()) return done(st);
+  if (Status st = CheckTexts(params.texts.size(), "texts", ctx); !st.ok()) return done(st);
   const int dim = pipeline_->backend().info().hidden_size;
   const int out_dim = params.dimensions.value_or(dim);
   if (out_dim < 1 || out_dim > dim) {
@@ -197,7 +197,7 @@ RerankResult Rank(const std::vector<float>& scores, const RerankParams& p, int64
 }  // namespace
 
 void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResult> done) {
-  if (Status st = CheckTexts(params.pairs.size(), "pairs"); !st.ok()) return done(st);
+  if (Status st = CheckTexts(params.pairs.size(), "pairs", ctx); !st.ok()) return done(st);
   if (pipeline_->config().kind == ModelKind::kCrossEncoder) {
     auto enc = EncodePairs(params.pairs, params.truncate);
     if (!enc.ok()) return done(enc.status());
@@ -221,7 +221,7 @@ void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResu
 }
 
 void EngineService::Rerank(RerankParams params, RequestContext ctx, Done<RerankResult> done) {
-  if (Status st = CheckTexts(params.documents.size(), "documents"); !st.ok()) return done(st);
+  if (Status st = CheckTexts(params.documents.size(), "documents", ctx); !st.ok()) return done(st);
   if (params.query.empty()) return done(InvalidArgument("query is empty"));
   if (params.top_n && *params.top_n < 1) return done(InvalidArgument("top_n must be positive"));
   auto p = std::make_shared<RerankParams>(std::move(params));
@@ -252,7 +252,7 @@ void EngineService::Similarity(SimilarityParams params, RequestContext ctx,
   if (pipeline_->config().kind != ModelKind::kEmbedding) {
     return done(FailedPrecondition("similarity needs an embedding model; this is a cross-encoder"));
   }
-  if (Status st = CheckTexts(params.sentences.size(), "sentences"); !st.ok()) return done(st);
+  if (Status st = CheckTexts(params.sentences.size(), "sentences", ctx); !st.ok()) return done(st);
   std::vector<std::string> texts{params.source_sentence};
   texts.insert(texts.end(), params.sentences.begin(), params.sentences.end());
   EmbedNormalized(texts, params.truncate, ctx, [done](StatusOr<Embeddings> emb, int64_t tokens) {

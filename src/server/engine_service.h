@@ -64,7 +64,8 @@ class EngineService final : public Service {
                                               bool truncate) const;
   StatusOr<std::vector<Encoding>> EncodePairs(const std::vector<TextPair>& pairs,
                                               bool truncate) const;
-  Status CheckTexts(size_t count, const char* what) const;
+  // Count limits, readiness and the queue-time budget (before tokenising).
+  Status CheckTexts(size_t count, const char* what, const RequestContext& ctx) const;
   // Queues encodings; `done` gets the raw rows (embeddings before normalisation or logits).
   void Run(scheduler::Task task, std::vector<Encoding> inputs, const RequestContext& ctx,
            std::function<void(StatusOr<Embeddings>)> done);

@@ -247,6 +247,42 @@ TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
   EXPECT_EQ(batcher.ExpectedWaitSeconds(), 0.0);  // all queued work ran
 }
 
+// The budget is per client: behind a large request that has had its turn, another client's
+// request is admitted at once, while more work from the large request's client is refused.
+TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.policy.max_batch_size = 8;
+  o.queue_budget = std::chrono::milliseconds(20);
+  Batcher batcher(engine_->backend(), o);
+  {
+    auto first = Request({0, 1, 2, 3, 4, 5, 6, 7});
+    first->client = 1;
+    std::promise<void> done;
+    first->on_done = [&](const Status&, const Embeddings&) { done.set_value(); };
+    ASSERT_TRUE(batcher.Submit(first).ok());
+    done.get_future().wait();
+  }
+  std::vector<int> rows;
+  for (int i = 0; i < 400; ++i) rows.push_back(i);
+  auto large = Request(rows);
+  large->client = 1;
+  std::promise<void> large_done;
+  large->on_done = [&](const Status& st, const Embeddings&) {
+    EXPECT_TRUE(st.ok());
+    large_done.set_value();
+  };
+  ASSERT_TRUE(batcher.Submit(large).ok());                             // the queue was empty
+  while (batcher.queued_items() > 400 - 8) std::this_thread::yield();  // its first turn ran
+  if (batcher.queued_items() > 100) {  // (the machine may have run it all already)
+    EXPECT_TRUE(batcher.Admit(2).ok());
+    EXPECT_EQ(batcher.Admit(1).code(), StatusCode::kResourceExhausted);
+    EXPECT_GT(batcher.ExpectedWaitSeconds(1), 0.02);
+    EXPECT_LT(batcher.ExpectedWaitSeconds(2), 0.02);
+  }
+  large_done.get_future().wait();
+}
+
 // A small request submitted right behind a large one (same client) runs long before the large
 // one finishes: the fair order gives it the second batch.
 TEST_F(BatcherTest, SmallRequestOvertakesALargeOne) {

@@ -107,11 +107,11 @@ TEST(BatchingPolicy, BatchingOffRunsOneRequestAtATime) {
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 2}));  // request 7 only, split at 2 items
 }
 
-// Fair order (deficit round robin, quantum = max_batch_size).
+// Fair order (deficit round robin, quantum = max_batch_tokens). Items of 10 tokens.
 QueuedItem FairItem(uint64_t request, uint64_t client, int index, int enqueued_us) {
   QueuedItem it = Item(request, 10, enqueued_us);
   it.client_id = client;
-  it.index = index;
+  it.offset = 10 * index;
   return it;
 }
 
@@ -122,10 +122,10 @@ TEST(BatchingPolicy, SmallRequestIsNotStuckBehindALargeOne) {
   std::vector<QueuedItem> q;
   for (int i = 0; i < 100; ++i) q.push_back(FairItem(1, 7, i, 0));
   q.push_back(FairItem(2, 7, 0, 1));
-  BatchDecision d = DecideBatch(q, T0 + microseconds(5), Opts(4, 100000, 0));
+  BatchDecision d = DecideBatch(q, T0 + microseconds(5), Opts(4, 40, 0));
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3}));  // the large request's first turn
   q.erase(q.begin(), q.begin() + 4);                     // those ran
-  d = DecideBatch(q, T0 + microseconds(5), Opts(4, 100000, 0));
+  d = DecideBatch(q, T0 + microseconds(5), Opts(4, 40, 0));
   ASSERT_EQ(d.take.size(), 4u);
   EXPECT_EQ(d.take[0], 0u);   // the oldest item always goes first
   EXPECT_EQ(d.take[1], 96u);  // then the small request (its index in the queue)
@@ -139,19 +139,19 @@ TEST(BatchingPolicy, ClientsTakeTurns) {
     for (int i = 0; i < 4; ++i) q.push_back(FairItem(r, 1, i, r));
   }
   q.push_back(FairItem(100, 2, 0, 50));
-  BatchDecision d = DecideBatch(q, T0 + microseconds(60), Opts(8, 100000, 0));
+  BatchDecision d = DecideBatch(q, T0 + microseconds(60), Opts(8, 80, 0));
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7}));  // client 1's turn of 8
-  q.erase(q.begin(), q.begin() + 8);  // they ran: client 1 has been served 8 items
+  q.erase(q.begin(), q.begin() + 8);  // they ran: client 1 has been served 80 tokens
   for (QueuedItem& it : q) {
-    if (it.client_id == 1) it.client_served = 8;
+    if (it.client_id == 1) it.client_served = 80;
   }
-  d = DecideBatch(q, T0 + microseconds(60), Opts(8, 100000, 0));
+  d = DecideBatch(q, T0 + microseconds(60), Opts(8, 80, 0));
   ASSERT_EQ(d.take.size(), 8u);
   EXPECT_EQ(d.take[0], 0u);            // client 1's oldest item (no starvation)
   EXPECT_EQ(d.take[1], q.size() - 1);  // then client 2's item (round 0; client 1 is in round 1)
   // Without the served count (a client that has not had a turn yet) it would wait.
   for (QueuedItem& it : q) it.client_served = 0;
-  d = DecideBatch(q, T0 + microseconds(60), Opts(8, 100000, 0));
+  d = DecideBatch(q, T0 + microseconds(60), Opts(8, 80, 0));
   EXPECT_EQ(std::find(d.take.begin(), d.take.end(), q.size() - 1), d.take.end());
 }
 
@@ -162,7 +162,7 @@ TEST(BatchingPolicy, SmallRequestsFromDistinctClientsKeepArrivalOrder) {
   for (int r = 0; r < 6; ++r) {
     for (int i = 0; i < 3; ++i) q.push_back(FairItem(r, 10 + r, i, r));
   }
-  BatchDecision d = DecideBatch(q, T0 + microseconds(10), Opts(9, 100000, 0));
+  BatchDecision d = DecideBatch(q, T0 + microseconds(10), Opts(9, 90, 0));
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
 }
 

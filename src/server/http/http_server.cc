@@ -198,6 +198,7 @@ void HttpServer::StopAccepting() {
   std::lock_guard<std::mutex> lock(impl_->shutdown_mu);
   if (!impl_->accepting) return;
   impl_->accepting = false;
+  impl_->state->draining = true;  // from now on every reply closes its connection
   // Closed on the acceptor's strand (the accept handler touches it there); must not be
   // called from an io thread.
   std::promise<void> closed;
