@@ -11,6 +11,7 @@
 #include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
 #include "server/listener.h"
+#include "server/priority.h"
 #include "server/server_config.h"
 
 namespace encserve::app {
@@ -149,6 +150,7 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
     std::cerr << "error: " << service.status().ToString() << "\n";
     return 1;
   }
+  const int lowered = server::LowerOtherThreadsPriority(c.compute_nice);
   const server::ServiceInfo info = (*service)->Info();
   Log("model ready in " + std::to_string(static_cast<int>(MillisSince(t0))) + " ms (backend " +
       info.backend + ", " + info.precision + ", kernels " +
@@ -161,7 +163,8 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   const int grpc_port = fronts->grpc ? fronts->grpc->port() : 0;
   const int http_port = fronts->http ? fronts->http->port() : 0;
   if (!f.ready_file.empty()) WriteReadyFile(f.ready_file, grpc_port, http_port);
-  Log("descriptor limit " + std::to_string(fd_limit) + "; HTTP connections at most " +
+  Log("compute threads at nice " + std::to_string(c.compute_nice) + " (" + std::to_string(lowered) +
+      " threads); descriptor limit " + std::to_string(fd_limit) + "; HTTP connections at most " +
       std::to_string(c.http_max_connections) + "; queue budget " +
       std::to_string(c.service.batcher.queue_budget.count()) + " ms");
   std::printf("encserve ready grpc_port=%d http_port=%d\n", grpc_port, http_port);

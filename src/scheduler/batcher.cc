@@ -62,10 +62,20 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
     RETURN_IF_ERROR(CheckBudgetLocked(request->client));
     pending->id = next_request_id_++;
     request->enqueued = Clock::now();
+    // Due times: admitted under the budget, each item should start by the budget plus the time
+    // the request's earlier items take at the measured cost (no due time without a budget).
+    const double cost = cost_per_token_.load(std::memory_order_relaxed);
+    const bool timed = options_.queue_budget.count() > 0 && cost > 0;
     int64_t offset = 0;
     for (int i = 0; i < n; ++i) {
       const int t = static_cast<int>(request->inputs[i].ids.size());
-      queue_.push_back(Item{pending, i, t, offset});
+      Item item{pending, i, t, offset};
+      if (timed) {
+        item.due = request->enqueued + options_.queue_budget +
+                   std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                       static_cast<double>(offset) * cost / std::max(1, options_.workers)));
+      }
+      queue_.push_back(std::move(item));
       offset += t;
     }
     ClientState& c = clients_[request->client];
@@ -98,13 +108,38 @@ double Batcher::ExpectedWaitLocked(uint64_t client) const {
     if (id == client) continue;
     tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
   }
+  // Items due before a new request would be (they go first, batching_policy.h): under a
+  // sustained overload that is the whole queue, whatever the fair order says.
+  if (options_.queue_budget.count() > 0) {
+    const Clock::time_point horizon = Clock::now() + options_.queue_budget;
+    int64_t due_first = 0;
+    for (const Item& item : queue_) {
+      if (item.due < horizon) due_first += item.tokens;
+    }
+    tokens = std::max(tokens, due_first);
+  }
   return static_cast<double>(tokens) * cost / std::max(1, options_.workers);
 }
 
 Status Batcher::CheckBudgetLocked(uint64_t client) const {
   if (options_.queue_budget.count() <= 0) return Status::Ok();
+  const double budget_ms = static_cast<double>(options_.queue_budget.count());
+  // One client may hold at most half the budget of queued work, so that a newcomer still fits.
+  auto own = clients_.find(client);
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  if (own != clients_.end() && cost > 0) {
+    const double own_ms =
+        static_cast<double>(own->second.queued_tokens) * cost / std::max(1, options_.workers) * 1e3;
+    if (own_ms > budget_ms / 2) {
+      return ResourceExhausted("overloaded: this connection already has about " +
+                               std::to_string(static_cast<int64_t>(own_ms)) +
+                               " ms of work queued (at most half the queue budget of " +
+                               std::to_string(options_.queue_budget.count()) +
+                               " ms: queue.budget_ms); retry later");
+    }
+  }
   const double wait_ms = ExpectedWaitLocked(client) * 1e3;
-  if (wait_ms <= static_cast<double>(options_.queue_budget.count())) return Status::Ok();
+  if (wait_ms <= budget_ms) return Status::Ok();
   return ResourceExhausted("overloaded: a new request would wait about " +
                            std::to_string(static_cast<int64_t>(wait_ms)) +
                            " ms for the queued work (queue budget " +
@@ -159,8 +194,14 @@ void Batcher::FinishItems(const std::shared_ptr<Pending>& p, int n, const Status
 void Batcher::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   std::vector<QueuedItem> view;
+  // The cost per token is measured over a worker's whole cycle while it goes from batch to
+  // batch (time between the ends of two batches), so that it includes what the worker loses
+  // between batches (the queue lock, the policy, a core shared with the front ends).
+  Clock::time_point last_end{};
+  bool back_to_back = false;
   while (true) {
     if (queue_.empty()) {
+      back_to_back = false;
       if (stop_) return;
       // Poll briefly before sleeping: a request arriving right after a batch (the usual case
       // under closed-loop load) then skips the futex wake-up.
@@ -194,13 +235,14 @@ void Batcher::WorkerLoop() {
         auto c = clients_.find(r.client);
         view.push_back(QueuedItem{item.pending->id, item.tokens, r.enqueued, r.deadline,
                                   item.pending->Dropped(), r.client, item.offset,
-                                  c == clients_.end() ? 0 : c->second.served});
+                                  c == clients_.end() ? 0 : c->second.served, item.due});
       }
       PolicyOptions policy = options_.policy;
       policy.max_batch_tokens = BatchTokenCap();
       if (!accepting_) policy.max_wait = std::chrono::microseconds(0);  // nothing more will come
       BatchDecision d = DecideBatch(view, now, policy);
       if (d.take.empty() && d.expired.empty() && d.cancelled.empty()) {
+        back_to_back = false;
         if (d.wake_at) {
           cv_.wait_until(lock, std::min(*d.wake_at, drain_deadline_));
         } else {
@@ -250,14 +292,20 @@ void Batcher::WorkerLoop() {
       FinishItems(dropped[i].pending, 1, status);
     }
     dropped.clear();
-    if (!batch.empty()) RunBatch(batch);
+    if (!batch.empty()) {
+      const Clock::time_point cycle_start = back_to_back ? last_end : Clock::now();
+      RunBatch(batch, cycle_start);
+      last_end = Clock::now();
+      back_to_back = true;
+    }
     lock.lock();
   }
 }
 
-void Batcher::RunBatch(std::vector<Item>& batch) {
+void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start) {
   running_items_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
   const Clock::time_point start = Clock::now();
+  int64_t ok_tokens = 0;
   for (Task task : {Task::kEmbed, Task::kLogits}) {
     TokenBatch tokens;
     std::vector<const Item*> items;
@@ -282,12 +330,7 @@ void Batcher::RunBatch(std::vector<Item>& batch) {
       }
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (out.ok() && tokens.num_tokens() > 0) {
-      const double sample = seconds / tokens.num_tokens();
-      const double prev = cost_per_token_.load(std::memory_order_relaxed);
-      cost_per_token_.store(prev <= 0 ? sample : 0.8 * prev + 0.2 * sample,
-                            std::memory_order_relaxed);
-    }
+    if (out.ok()) ok_tokens += tokens.num_tokens();
     if (observer_.on_batch) {
       observer_.on_batch(static_cast<int>(items.size()), tokens.num_tokens(), max_len, seconds);
     }
@@ -304,6 +347,13 @@ void Batcher::RunBatch(std::vector<Item>& batch) {
     }
   }
   running_items_.fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  if (ok_tokens > 0) {
+    const double sample =
+        std::chrono::duration<double>(Clock::now() - cycle_start).count() / ok_tokens;
+    const double prev = cost_per_token_.load(std::memory_order_relaxed);
+    cost_per_token_.store(prev <= 0 ? sample : 0.8 * prev + 0.2 * sample,
+                          std::memory_order_relaxed);
+  }
 }
 
 void Batcher::Shutdown(Clock::time_point deadline) {

@@ -10,9 +10,11 @@
 // Admission is all-or-nothing and bounded, refused with RESOURCE_EXHAUSTED at once: by items and
 // tokens queued, and by the expected wait (queue_budget): the queued work ahead of a new
 // request in the fair order of batching_policy.h (its own client's queued tokens, and other
-// clients' tokens in the rounds up to its own) times the measured cost per token (a moving
+// clients' tokens in the rounds up to its own; or, if more, the tokens due before it would be)
+// times the measured cost per token (a moving
 // average over the batches run), over the workers. Admit() makes that check before a request
-// is tokenised. With a budget, a batch also holds at most half the budget of measured work
+// is tokenised. One client (connection) may hold at most half the budget of queued work. With
+// a budget, a batch also holds at most half the budget of measured work
 // (max_batch_tokens lowered accordingly) so that a request admitted behind long texts waits
 // about the budget plus one short batch.
 // Cancelled requests and requests past their deadline lose their queued items (CANCELLED /
@@ -105,10 +107,11 @@ class Batcher {
     std::shared_ptr<Pending> pending;
     int index = 0;  // row in the request
     int tokens = 0;
-    int64_t offset = 0;  // tokens before it in the request
+    int64_t offset = 0;                                // tokens before it in the request
+    Clock::time_point due = Clock::time_point::max();  // batching_policy.h
   };
   void WorkerLoop();
-  void RunBatch(std::vector<Item>& batch);
+  void RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start);
   double ExpectedWaitLocked(uint64_t client) const;  // mu_ held
   Status CheckBudgetLocked(uint64_t client) const;   // mu_ held
   void Unqueue(const Item& item);                    // mu_ held: per-client queued counts

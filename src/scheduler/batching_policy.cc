@@ -116,6 +116,11 @@ BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point n
     candidates = FairOrder(queue, live,
                            FairQuantum(options, static_cast<int64_t>(live.size()), live_tokens));
     candidates.erase(std::find(candidates.begin(), candidates.end(), live[0]));
+    // Items past their due time first, earliest due first (stable: fair order among equals).
+    auto late_end = std::stable_partition(candidates.begin(), candidates.end(),
+                                          [&](size_t i) { return queue[i].due <= now; });
+    std::stable_sort(candidates.begin(), late_end,
+                     [&](size_t a, size_t b) { return queue[a].due < queue[b].due; });
   }
   for (size_t idx : candidates) {
     if (d.take.size() >= max_items) break;

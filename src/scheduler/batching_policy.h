@@ -22,6 +22,10 @@
 // clients in the order of their oldest item. So a client that keeps the queue busy goes behind
 // one that has just arrived. When every request fits one batch and comes from its own client
 // this is arrival order.
+//
+// Due times come first: an item whose `due` time has passed (the batcher sets it from the
+// queue-time budget it admitted the request under) goes ahead of the fair order, earliest due
+// first, so that fairness never makes an admitted request wait past what admission promised.
 #pragma once
 
 #include <chrono>
@@ -52,6 +56,7 @@ struct QueuedItem {
   uint64_t client_id = 0;     // requests of one client (connection) share it
   int64_t offset = 0;         // tokens before this item in its request
   int64_t client_served = 0;  // tokens of this client run since its queue was last empty
+  Clock::time_point due = Clock::time_point::max();  // should have started by then
 };
 
 struct BatchDecision {

@@ -117,6 +117,7 @@ Status ApplyEngine(Section s, ServerConfig* c) {
   RETURN_IF_ERROR(s.Get("threads", &threads));
   if (threads > 0) e.threads = threads;
   RETURN_IF_ERROR(s.Get("replicas", &e.replicas));
+  RETURN_IF_ERROR(s.Get("nice", &c->compute_nice));
   return s.Finish();
 }
 
@@ -291,6 +292,8 @@ Status ValidateServerConfig(const ServerConfig& c) {
                 c.http_write_timeout_ms}) {
     if (t < 1) return InvalidArgument("http.*_timeout_ms must be positive");
   }
+  if (c.compute_nice < 0 || c.compute_nice > 19)
+    return InvalidArgument("engine.nice must be 0..19");
   if (c.service.batcher.queue_budget.count() < 0) {
     return InvalidArgument("queue.budget_ms must be >= 0 (0: no time bound)");
   }

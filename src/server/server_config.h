@@ -28,6 +28,7 @@ struct ServerConfig {
   int64_t max_body_bytes = 4 << 20;  // HTTP body / gRPC message
   int request_timeout_ms = 30000;    // when the client sets no deadline
   int shutdown_grace_ms = 10000;     // SIGTERM: time to finish in-flight requests
+  int compute_nice = 5;              // engine.nice: compute threads' nice value (server/priority.h)
   EngineServiceOptions service;      // model, engine, batching, queue, limits, warmup
 };
 

@@ -166,6 +166,20 @@ TEST(BatchingPolicy, SmallRequestsFromDistinctClientsKeepArrivalOrder) {
   EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
 }
 
+// Due times first: an item past its due time goes ahead of the fair order, earliest due first.
+TEST(BatchingPolicy, ItemsPastTheirDueTimeGoFirst) {
+  std::vector<QueuedItem> q;
+  for (int i = 0; i < 8; ++i) q.push_back(FairItem(1, 1, i, 0));            // one large request
+  for (int r = 0; r < 3; ++r) q.push_back(FairItem(10 + r, 2 + r, 0, 10));  // three light clients
+  q[5].due = T0 + microseconds(50);  // items 5 and 6 of the large request are late
+  q[6].due = T0 + microseconds(40);
+  BatchDecision d = DecideBatch(q, T0 + microseconds(100), Opts(4, 40, 0));
+  EXPECT_EQ(d.take, (std::vector<size_t>{0, 6, 5, 1}));
+  // Not late yet: the fair order (the large request's turn of 4 items).
+  d = DecideBatch(q, T0 + microseconds(20), Opts(4, 40, 0));
+  EXPECT_EQ(d.take, (std::vector<size_t>{0, 1, 2, 3}));
+}
+
 // Fairness: under a steady stream of new short items, a long item with an odd length is never
 // starved even with length grouping: once it is the oldest it goes first.
 TEST(BatchingPolicy, NoStarvationUnderContinuousArrivals) {
