@@ -65,6 +65,7 @@ TEST(ServerConfig, ShippedFileSetsTheReliabilityOptions) {
   c.http_header_timeout_ms = c.http_body_timeout_ms = 7;
   c.http_idle_timeout_ms = c.http_write_timeout_ms = 7;
   c.metrics_open = false;
+  c.compute_nice = 7;
   ASSERT_TRUE(ApplyServerYamlFile(kSourceDir + "/configs/server.yaml", &c).ok());
   EXPECT_EQ(c.service.batcher.queue_budget, std::chrono::milliseconds(100));
   EXPECT_EQ(c.service.batcher.queue_budget, d.service.batcher.queue_budget);
@@ -76,6 +77,7 @@ TEST(ServerConfig, ShippedFileSetsTheReliabilityOptions) {
   EXPECT_EQ(c.http_idle_timeout_ms, d.http_idle_timeout_ms);
   EXPECT_EQ(c.http_write_timeout_ms, d.http_write_timeout_ms);
   EXPECT_TRUE(c.metrics_open);
+  EXPECT_EQ(c.compute_nice, d.compute_nice);
   ServerConfig bad = d;
   ASSERT_TRUE(ApplyServerYaml("queue: {budget_ms: -1}", "t", &bad).ok());
   EXPECT_NE(ValidateServerConfig(bad).message().find("budget_ms"), std::string::npos);
