@@ -10,7 +10,10 @@ APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
   # Backends (docs/backends.md): torch = Debian's libtorch; its fp32 matmuls need a real BLAS
   # (libtorch links libblas.so.3: OpenBLAS with OpenMP, as libtorch itself uses OpenMP);
   # python3-torch (the same libtorch) exports the ONNX model and is the Python-API baseline.
-  libtorch-dev python3-torch libopenblas0-openmp)
+  libtorch-dev python3-torch libopenblas0-openmp
+  # The sanitizer and fuzzing build (scripts/build_san.sh): clang with its ASan/UBSan/TSan
+  # runtimes, libFuzzer, and llvm-symbolizer for readable reports.
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev llvm-14)
 # Test-time reference tools only (never on the serving path).
 PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1
   # C++ SDKs shipped in wheels (headers, libs, CMake config) for the onnx and mlx backends, and

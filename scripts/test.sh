@@ -1,10 +1,27 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh clone: set up, build, run every test (CTest).
+# The whole test suite from a fresh clone: set up, build, run every test (CTest), then the
+# reliability scenarios (CI versions), the suite under ASan + UBSan, every fuzz target for 60 s
+# and the threading tests under TSan (docs/reliability.md). Every step runs; the script fails at
+# the end if any step failed, and prints each step's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 BUILD_DIR="${BUILD_DIR:-build}"
+failed=()
+step() {  # step NAME COMMAND...: runs it, times it, records a failure
+  local name="$1" t0
+  shift
+  t0=$(date +%s)
+  echo "=== $name"
+  if "$@"; then
+    echo "=== $name: passed in $(($(date +%s) - t0)) s"
+  else
+    echo "=== $name: FAILED in $(($(date +%s) - t0)) s"
+    failed+=("$name")
+  fi
+}
+
 # Which kernel ISAs this CPU lets the kernel tests exercise (CTest runs each test alone, so the
 # per-binary summary line of tests/unit/isa_coverage.h is shown here, from one full run each;
 # failures are CTest's to report, below).
@@ -12,4 +29,21 @@ echo "ISA coverage of the kernel tests on $(grep -m1 'model name' /proc/cpuinfo 
 for t in kernels_test kernels_quant_test kernels_amx_test; do
   "$BUILD_DIR/tests/$t" --gtest_brief=1 2>&1 | grep '^\[ ISA \]' | sed "s/^/  $t: /" || true
 done
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" "$@"
+step "tests (release build)" ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" "$@"
+if [ "${ENCSERVE_TESTS_ONLY:-0}" != 1 ]; then
+  step "reliability scenarios (--short)" bash scripts/reliability.sh --short
+  # Under the sanitizers, model-level numerics that the release run already checks are left out
+  # for time (each is 1.5-15 minutes under ASan, int4 mostly for its GPTQ calibration at load):
+  # int4 models, the full sentence-transformers / STS-B / nDCG / precision-quality sweeps and
+  # the single-text batch invariance sweep. Their code paths run in the remaining tests (int4
+  # kernels in kernels_quant_test, every other precision end to end).
+  SAN_EXCLUDE='/int4|native_int4|EmbeddingsMatchSentenceTransformers|Ndcg\.|StsB\.|CloseToFp32AndKeepsStsQuality|ScalarReferencePathAgreesWithVectorisedPath|MatchesSentenceTransformersOnOver1000RealTexts|SingleTextsAgreeWithTheBatch'
+  step "ASan + UBSan (build-san)" env SANITIZE_EXCLUDE="$SAN_EXCLUDE" bash scripts/sanitize.sh
+  step "fuzz targets, 60 s each" env FUZZ_NO_BUILD=1 bash scripts/fuzz.sh all 60
+  step "TSan (threading tests)" bash scripts/sanitize.sh --thread -E "$SAN_EXCLUDE"
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all test steps passed"

@@ -20,6 +20,35 @@ using internal::Origin;
 using internal::VariantItem;
 using internal::VariantList;
 
+// The readers below take every mapping key as a string and walk the tree recursively: a key
+// that is a mapping or a list (`? [a]: 1`, `{[a]: 1}`) would throw from as<std::string>(), and
+// aliases can make a small text a huge or deep tree (`&a [*a, *a]` nested: exponential). Such
+// documents are errors here (found by fuzz/experiment_config_fuzz.cc).
+constexpr int kMaxYamlDepth = 64;
+constexpr int64_t kMaxYamlNodes = int64_t{1} << 16;  // aliases expanded
+
+Status CheckTree(const YAML::Node& node, int depth, int64_t* nodes, const std::string& where) {
+  if (depth > kMaxYamlDepth) {
+    return InvalidArgument(where + ": nested deeper than " + std::to_string(kMaxYamlDepth));
+  }
+  if (++*nodes > kMaxYamlNodes) {
+    return InvalidArgument(where + ": more than " + std::to_string(kMaxYamlNodes) +
+                           " YAML nodes (aliases expanded)");
+  }
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar() && !kv.first.IsNull()) {
+        return InvalidArgument(where + ": a mapping key must be a plain value, not a " +
+                               (kv.first.IsMap() ? "mapping" : "list"));
+      }
+      RETURN_IF_ERROR(CheckTree(kv.second, depth + 1, nodes, where));
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) RETURN_IF_ERROR(CheckTree(item, depth + 1, nodes, where));
+  }
+  return Status::Ok();
+}
+
 StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& where) {
   YAML::Node root;
   try {
@@ -29,6 +58,8 @@ StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& where
   }
   if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) return InvalidArgument(where + ": expected a mapping at the top level");
+  int64_t nodes = 0;
+  RETURN_IF_ERROR(CheckTree(root, 0, &nodes, where));
   return root;
 }
 

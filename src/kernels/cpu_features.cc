@@ -59,7 +59,8 @@ CpuFeatures Detect() {
     f.avx_vnni = f.avx2 && (a1 & (1u << 4));
   }
   char brand[49] = {0};
-  if (__get_cpuid_max(0x80000000, nullptr) >= 0x80000004) {
+  // (GCC declares __get_cpuid_max unsigned, clang int: compare as unsigned for both.)
+  if (static_cast<unsigned>(__get_cpuid_max(0x80000000, nullptr)) >= 0x80000004u) {
     for (unsigned i = 0; i < 3; ++i) {
       __cpuid(0x80000002 + i, a, b, c, d);
       std::memcpy(brand + 16 * i, &a, 4);

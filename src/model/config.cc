@@ -11,14 +11,24 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-StatusOr<json> ReadJson(const fs::path& path) {
+// The file's JSON; std::nullopt when `read` says it does not exist.
+StatusOr<std::optional<json>> ReadJson(const ModelFileReader& read, const fs::path& path) {
+  ASSIGN_OR_RETURN(std::optional<std::string> text, read(path));
+  if (!text) return std::optional<json>();
+  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument(path.string() + " is not valid JSON");
+  return std::optional<json>(std::move(j));
+}
+
+// The real folder: a file that is absent is std::nullopt, one that cannot be opened an error.
+StatusOr<std::optional<std::string>> ReadModelFile(const fs::path& path) {
+  std::error_code ec;  // (e.g. a name too long: treated as absent, never thrown)
+  if (!fs::exists(path, ec)) return std::optional<std::string>();
   std::ifstream in(path);
   if (!in) return NotFound("cannot open " + path.string());
   std::stringstream ss;
   ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgument(path.string() + " is not valid JSON");
-  return j;
+  return std::optional<std::string>(ss.str());
 }
 
 Status GetInt(const json& j, const char* key, const std::string& where, int* out, bool required) {
@@ -30,6 +40,23 @@ Status GetInt(const json& j, const char* key, const std::string& where, int* out
     return InvalidArgument(where + ": \"" + key + "\" must be a non-negative integer");
   }
   *out = it->get<int>();
+  return Status::Ok();
+}
+
+// j[key] as a string / bool into *out, which keeps its value when the key is absent; another
+// type is an error (json::value() would throw out of the loader: fuzz/regressions/model_config/).
+Status GetString(const json& j, const char* key, const std::string& where, std::string* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_string()) return InvalidArgument(where + ": \"" + key + "\" must be a string");
+  *out = it->get<std::string>();
+  return Status::Ok();
+}
+Status GetBool(const json& j, const char* key, const std::string& where, bool* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_boolean()) return InvalidArgument(where + ": \"" + key + "\" must be true or false");
+  *out = it->get<bool>();
   return Status::Ok();
 }
 
@@ -60,7 +87,8 @@ StatusOr<BertConfig> ParseBertConfig(const std::string& text, const std::string&
       j["architectures"][0].is_string()) {
     c.architecture = j["architectures"][0].get<std::string>();
   }
-  const std::string model_type = j.value("model_type", std::string());
+  std::string model_type;
+  RETURN_IF_ERROR(GetString(j, "model_type", where, &model_type));
   static const char* kSupported[] = {"BertModel", "BertForSequenceClassification"};
   bool supported = false;
   for (const char* a : kSupported) supported |= c.architecture == a;
@@ -89,12 +117,14 @@ StatusOr<BertConfig> ParseBertConfig(const std::string& text, const std::string&
     if (!j["layer_norm_eps"].is_number()) return InvalidArgument(where + ": bad layer_norm_eps");
     c.layer_norm_eps = j["layer_norm_eps"].get<float>();
   }
-  c.hidden_act = j.value("hidden_act", std::string("gelu"));
+  c.hidden_act = "gelu";
+  RETURN_IF_ERROR(GetString(j, "hidden_act", where, &c.hidden_act));
   if (c.hidden_act != "gelu") {
     return Unimplemented(where + ": hidden_act \"" + c.hidden_act +
                          "\" is not supported (gelu only)");
   }
-  const std::string pos = j.value("position_embedding_type", std::string("absolute"));
+  std::string pos = "absolute";
+  RETURN_IF_ERROR(GetString(j, "position_embedding_type", where, &pos));
   if (pos != "absolute") {
     return Unimplemented(where + ": position_embedding_type \"" + pos + "\" is not supported");
   }
@@ -131,64 +161,77 @@ std::vector<std::string> ParseLabels(const std::string& text, int n) {
 }  // namespace
 
 StatusOr<ModelConfig> LoadModelConfig(const std::string& dir) {
+  if (!fs::is_directory(fs::path(dir))) return NotFound("model folder " + dir + " does not exist");
+  return ParseModelConfig(dir, ReadModelFile);
+}
+
+namespace {
+// The Pooling module's config.json (in `dir`): mean, CLS or max pooling.
+StatusOr<PoolingMode> ReadPooling(const ModelFileReader& read, const fs::path& dir) {
+  const fs::path pool = dir / "config.json";
+  ASSIGN_OR_RETURN(std::optional<json> pc, ReadJson(read, pool));
+  if (!pc) return NotFound("cannot open " + pool.string());
+  if (!pc->is_object()) return InvalidArgument(pool.string() + ": not a JSON object");
+  bool mean = false, cls = false, max = false;
+  RETURN_IF_ERROR(GetBool(*pc, "pooling_mode_mean_tokens", pool.string(), &mean));
+  RETURN_IF_ERROR(GetBool(*pc, "pooling_mode_cls_token", pool.string(), &cls));
+  RETURN_IF_ERROR(GetBool(*pc, "pooling_mode_max_tokens", pool.string(), &max));
+  if (mean) return PoolingMode::kMean;
+  if (cls) return PoolingMode::kCls;
+  if (max) return PoolingMode::kMax;
+  return Unimplemented(pool.string() + ": only mean, cls or max pooling is supported");
+}
+}  // namespace
+
+StatusOr<ModelConfig> ParseModelConfig(const std::string& dir, const ModelFileReader& read) {
   const fs::path root(dir);
-  if (!fs::is_directory(root)) return NotFound("model folder " + dir + " does not exist");
   const fs::path cfg_path = root / "config.json";
-  std::ifstream in(cfg_path);
-  if (!in) return NotFound("model folder " + dir + " has no config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  StatusOr<std::optional<std::string>> cfg_text = read(cfg_path);
+  if (!cfg_text.ok() || !cfg_text->has_value()) {
+    return NotFound("model folder " + dir + " has no config.json");
+  }
+  const std::string& cfg = **cfg_text;
   ModelConfig mc;
   int labels = 0;
-  ASSIGN_OR_RETURN(mc.bert, ParseBertConfig(ss.str(), cfg_path.string(), &labels));
+  ASSIGN_OR_RETURN(mc.bert, ParseBertConfig(cfg, cfg_path.string(), &labels));
   if (mc.bert.architecture == "BertForSequenceClassification") {
     mc.kind = ModelKind::kCrossEncoder;
     mc.num_labels = labels;
     if (labels < 1) return InvalidArgument(cfg_path.string() + ": num_labels must be >= 1");
-    mc.labels = ParseLabels(ss.str(), labels);
+    mc.labels = ParseLabels(cfg, labels);
   }
   mc.max_seq_length = mc.bert.max_position_embeddings;
 
   // Tokenizer limit (model_max_length) caps the length, as Hugging Face does.
-  if (fs::exists(root / "tokenizer_config.json")) {
-    ASSIGN_OR_RETURN(json tc, ReadJson(root / "tokenizer_config.json"));
-    if (tc.contains("model_max_length") && tc["model_max_length"].is_number_integer()) {
-      long long mml = tc["model_max_length"].get<long long>();
-      if (mml > 0 && mml < mc.max_seq_length) mc.max_seq_length = int(mml);
-    }
+  ASSIGN_OR_RETURN(std::optional<json> tc, ReadJson(read, root / "tokenizer_config.json"));
+  if (tc && tc->contains("model_max_length") && (*tc)["model_max_length"].is_number_integer()) {
+    long long mml = (*tc)["model_max_length"].get<long long>();
+    if (mml > 0 && mml < mc.max_seq_length) mc.max_seq_length = int(mml);
   }
 
   // sentence-transformers: modules.json lists Transformer / Pooling / Normalize modules.
-  if (fs::exists(root / "modules.json")) {
-    ASSIGN_OR_RETURN(json modules, ReadJson(root / "modules.json"));
-    if (!modules.is_array())
+  ASSIGN_OR_RETURN(std::optional<json> modules, ReadJson(read, root / "modules.json"));
+  if (modules) {
+    if (!modules->is_array())
       return InvalidArgument((root / "modules.json").string() + ": not a list");
     mc.sentence_transformers = true;
     mc.normalize = false;
-    for (const json& m : modules) {
-      const std::string type = m.value("type", std::string());
-      const std::string path = m.value("path", std::string());
+    const std::string where = (root / "modules.json").string();
+    for (const json& m : *modules) {
+      if (!m.is_object()) return InvalidArgument(where + ": a module must be an object");
+      std::string type, path;
+      RETURN_IF_ERROR(GetString(m, "type", where, &type));
+      RETURN_IF_ERROR(GetString(m, "path", where, &path));
       if (type.ends_with("models.Normalize")) mc.normalize = true;
       if (type.ends_with("models.Pooling")) {
-        const fs::path pool = root / path / "config.json";
-        ASSIGN_OR_RETURN(json pc, ReadJson(pool));
-        if (pc.value("pooling_mode_mean_tokens", false))
-          mc.pooling = PoolingMode::kMean;
-        else if (pc.value("pooling_mode_cls_token", false))
-          mc.pooling = PoolingMode::kCls;
-        else if (pc.value("pooling_mode_max_tokens", false))
-          mc.pooling = PoolingMode::kMax;
-        else
-          return Unimplemented(pool.string() + ": only mean, cls or max pooling is supported");
+        ASSIGN_OR_RETURN(mc.pooling, ReadPooling(read, root / path));
       }
     }
   }
-  if (fs::exists(root / "sentence_bert_config.json")) {
-    ASSIGN_OR_RETURN(json sb, ReadJson(root / "sentence_bert_config.json"));
-    if (sb.contains("max_seq_length") && sb["max_seq_length"].is_number_integer()) {
-      mc.max_seq_length =
-          std::min(sb["max_seq_length"].get<int>(), mc.bert.max_position_embeddings);
-    }
+  ASSIGN_OR_RETURN(std::optional<json> sb, ReadJson(read, root / "sentence_bert_config.json"));
+  if (sb && sb->contains("max_seq_length") && (*sb)["max_seq_length"].is_number_integer()) {
+    mc.max_seq_length =
+        std::min((*sb)["max_seq_length"].get<int>(), mc.bert.max_position_embeddings);
   }
   if (mc.max_seq_length < 2) return InvalidArgument(dir + ": max sequence length must be >= 2");
   return mc;

@@ -3,6 +3,9 @@
 // sentence_bert_config.json).
 #pragma once
 
+#include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +50,14 @@ const char* PoolingModeName(PoolingMode mode);
 
 // Reads and validates <dir>/config.json and the optional sentence-transformers files.
 StatusOr<ModelConfig> LoadModelConfig(const std::string& dir);
+
+// A file of a model folder by its path (<dir>/name): its text, std::nullopt when it does not
+// exist, or an error when it exists but cannot be read.
+using ModelFileReader =
+    std::function<StatusOr<std::optional<std::string>>(const std::filesystem::path& file)>;
+// LoadModelConfig on the files `read` gives (`dir` is the folder, for their paths and messages):
+// no file system access of its own. For tests and the fuzzer (fuzz/model_config_fuzz.cc).
+StatusOr<ModelConfig> ParseModelConfig(const std::string& dir, const ModelFileReader& read);
 
 // Parses config.json text (exposed for tests). `where` names the file in error messages.
 StatusOr<BertConfig> ParseBertConfig(const std::string& json_text, const std::string& where,

@@ -1,4 +1,4 @@
-// A memory-mapped .safetensors file with a fully validated header: 8-byte little-endian header
+// A .safetensors file read into memory with a fully validated header: 8-byte little-endian header
 // length, a JSON header {name: {dtype, shape, data_offsets: [begin, end]}}, then the data.
 // Every tensor must lie inside the file with size = product(shape) × dtype size.
 #pragma once
@@ -28,7 +28,11 @@ struct TensorView {
 class SafeTensorsFile {
  public:
   static StatusOr<std::unique_ptr<SafeTensorsFile>> Open(const std::string& path);
-  ~SafeTensorsFile();
+  // The same validation on a whole file's bytes held in memory (kept by the object); `name`
+  // stands for the path in messages. For tests and the fuzzer (fuzz/safetensors_fuzz.cc).
+  static StatusOr<std::unique_ptr<SafeTensorsFile>> FromBytes(const std::string& name,
+                                                              std::string bytes);
+  ~SafeTensorsFile() = default;
   SafeTensorsFile(const SafeTensorsFile&) = delete;
   SafeTensorsFile& operator=(const SafeTensorsFile&) = delete;
 
@@ -42,9 +46,11 @@ class SafeTensorsFile {
 
  private:
   SafeTensorsFile() = default;
+  // Validates the header of the file's bytes [base, base + size) and fills tensors_.
+  Status Parse(const uint8_t* base, size_t size);
+
   std::string path_;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
+  std::string bytes_;  // the file's bytes
   std::map<std::string, TensorView> tensors_;
 };
 
