@@ -62,18 +62,18 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
     RETURN_IF_ERROR(CheckBudgetLocked(request->client));
     pending->id = next_request_id_++;
     request->enqueued = Clock::now();
-    // Due times: admitted under the budget, each item should start by the budget plus the time
-    // the request's earlier items take at the measured cost (no due time without a budget).
+    // Due times: admission promised the request its first batch within the budget, so the
+    // items of its first batch's worth of tokens are due by then (later items follow the fair
+    // order; no due time without a budget or a measured cost).
     const double cost = cost_per_token_.load(std::memory_order_relaxed);
     const bool timed = options_.queue_budget.count() > 0 && cost > 0;
+    const int64_t first_batch = BatchTokenCap();
     int64_t offset = 0;
     for (int i = 0; i < n; ++i) {
       const int t = static_cast<int>(request->inputs[i].ids.size());
       Item item{pending, i, t, offset};
-      if (timed) {
-        item.due = request->enqueued + options_.queue_budget +
-                   std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                       static_cast<double>(offset) * cost / std::max(1, options_.workers)));
+      if (timed && (i == 0 || (i < options_.policy.max_batch_size && offset + t <= first_batch))) {
+        item.due = request->enqueued + options_.queue_budget;
       }
       queue_.push_back(std::move(item));
       offset += t;

@@ -218,10 +218,17 @@ TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
     ASSERT_TRUE(batcher.Submit(first).ok());
     done.get_future().wait();
   }
+  // (The cost is recorded right after the first request's callback: give it a moment.)
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::atomic<int> answered{0}, ok{0};
   int accepted = 0, refused = 0;
+  // Built first, then submitted back to back: the queue outgrows the budget whatever the speed
+  // of the machine (tokenising in the loop could let the worker keep up).
+  std::vector<std::shared_ptr<BatchRequest>> reqs;
   for (int i = 0; i < 400; ++i) {
-    auto req = Request({i % 512, (i + 1) % 512, (i + 2) % 512, (i + 3) % 512});
+    reqs.push_back(Request({i % 512, (i + 1) % 512, (i + 2) % 512, (i + 3) % 512}));
+  }
+  for (auto& req : reqs) {
     req->on_done = [&](const Status& st, const Embeddings&) {
       if (st.ok()) ok++;
       answered++;
@@ -263,6 +270,7 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
     ASSERT_TRUE(batcher.Submit(first).ok());
     done.get_future().wait();
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the cost is recorded
   std::vector<int> rows;
   for (int i = 0; i < 400; ++i) rows.push_back(i);
   auto large = Request(rows);
