@@ -2,7 +2,8 @@
 or 32 MS MARCO queries (uniformly), gRPC encserve.v1 Embed (grpc.aio, latency from the scheduled
 send). Capacity first: closed loop, 8 clients, the same mix (requests/s). After the warm-up
 (10 s short / 2 min long): server RSS growth <= 5 % (peak of the last fifth vs peak of the first
-fifth), p99 drift <= 10 % (p99 of the last fifth vs the first fifth), zero errors.
+fifth), p99 drift <= 10 % (p99 of the last fifth vs the first fifth), zero errors (refusals by
+the queue budget, RESOURCE_EXHAUSTED, are counted apart and bounded at 1 % of requests).
 Server: MiniLM native int8."""
 import asyncio
 import random
@@ -166,13 +167,22 @@ def run(ctx):
     res.bound("p99 drift (last fifth vs first fifth)",
               None if drift is None else round(100 * drift, 1), round(100 * drift_limit),
               drift is not None and drift <= drift_limit, " %")
-    res.bound("errors", errors if errors else 0, 0, not errors)
+    # A refusal (RESOURCE_EXHAUSTED) is the queue-time budget answering a Poisson burst, not a
+    # failure: at 70 % load an M/M/1 queue holds more than the 100-ms budget a small share of
+    # the time. Errors are everything else (none allowed); refusals are bounded at 1 %.
+    refused = errors.pop("RESOURCE_EXHAUSTED", 0)
+    share = refused / len(out) if out else 0.0
+    res.figure("refused", refused)
+    res.bound("errors (anything but OK and a RESOURCE_EXHAUSTED refusal)",
+              errors if errors else 0, 0, not errors)
+    res.bound("refusals (RESOURCE_EXHAUSTED: the queue budget) share of requests",
+              round(100 * share, 2), 1, share <= 0.01, " %")
     code = srv.close()
     res.bound("server exit code after SIGTERM", code, 0, code == 0)
     res.key(f"{rate:.0f} req/s x {total} s: p99 {fig['p99_first_fifth_ms']} -> "
             f"{fig['p99_last_fifth_ms']} ms, "
             f"RSS {fig['rss_first_fifth_peak_mb']} -> {fig['rss_last_fifth_peak_mb']} MB, "
-            f"{sum(errors.values())} errors")
+            f"{sum(errors.values())} errors, {refused} refused")
 
 
 if __name__ == "__main__":
