@@ -116,7 +116,8 @@ class Routes(unittest.TestCase):
 
 class OverloadAndTimeouts(unittest.TestCase):
     def test_429_with_retry_after_and_504(self):
-        server = harness.Server("--threads", "1", "--max-batch-size", "8",
+        # The item bound (429) and deadlines (504) are under test, not the queue-time budget.
+        server = harness.Server("--threads", "1", "--max-batch-size", "8", "--queue-budget-ms", "0",
                                 config="queue:\n  max_items: 32\nlimits:\n  max_client_batch_size: 32\n")
         texts, emb = harness.golden()
         results = []

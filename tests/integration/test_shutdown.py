@@ -12,7 +12,10 @@ import harness
 
 class Shutdown(unittest.TestCase):
     def test_sigterm_finishes_in_flight_requests(self):
-        server = harness.Server("--threads", "2")
+        # A grace long enough for the queued work even in the sanitizer build (about 10x slower),
+        # and no queue-time budget (the burst is meant to be admitted whole).
+        server = harness.Server("--threads", "2", "--queue-budget-ms", "0",
+                                config="shutdown:\n  grace_ms: 120000\n")
         pb, pb_grpc, _, _ = harness.stubs()
         texts, emb = harness.golden()
         with grpc.insecure_channel(server.grpc_target) as ch:
