@@ -14,6 +14,8 @@ struct Batcher::Pending {
   std::mutex mu;
   Status status;                                // the first error
   int64_t queued_items = 0, queued_tokens = 0;  // guarded by Batcher::mu_
+  double estimate_s = 0;  // admission's unscaled estimate: enqueued to first batch done
+  std::atomic<bool> first_done{false};
   bool Dropped() const {
     return failed.load(std::memory_order_relaxed) ||
            (request->cancelled && request->cancelled->load(std::memory_order_relaxed));
@@ -23,7 +25,10 @@ struct Batcher::Pending {
 Batcher::Batcher(const backends::Backend& backend, BatcherOptions options, BatcherObserver observer)
     : backend_(backend), options_(std::move(options)), observer_(std::move(observer)) {
   const int n = std::max(1, options_.workers);
-  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  running_.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    workers_.emplace_back([this, i] { WorkerLoop(static_cast<size_t>(i)); });
+  }
 }
 
 Batcher::~Batcher() {
@@ -59,22 +64,38 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
       return ResourceExhausted("queue full (" + std::to_string(items_now) + " items, " +
                                std::to_string(tokens_now) + " tokens queued); retry later");
     }
-    RETURN_IF_ERROR(CheckBudgetLocked(request->client));
+    // Its first batch's worth of items: what admission counts and what is due.
+    const int64_t first_batch = BatchTokenCap();
+    int first_items = 0;
+    int64_t own_tokens = 0;
+    for (int i = 0; i < n; ++i) {
+      const int64_t t = static_cast<int64_t>(request->inputs[i].ids.size());
+      if (i > 0 && (i >= options_.policy.max_batch_size || own_tokens + t > first_batch)) break;
+      own_tokens += t;
+      ++first_items;
+    }
+    double first_batch_s = 0;
+    RETURN_IF_ERROR(
+        CheckBudgetLocked(request->client, own_tokens, &pending->estimate_s, &first_batch_s));
+    const double per_item = static_cast<double>(tokens) / n;
+    tokens_per_item_ = tokens_per_item_ <= 0 ? per_item : 0.9 * tokens_per_item_ + 0.1 * per_item;
     pending->id = next_request_id_++;
     request->enqueued = Clock::now();
-    // Due times: admission promised the request its first batch within the budget, so the
-    // items of its first batch's worth of tokens are due by then (later items follow the fair
-    // order; no due time without a budget or a measured cost).
-    const double cost = cost_per_token_.load(std::memory_order_relaxed);
-    const bool timed = options_.queue_budget.count() > 0 && cost > 0;
-    const int64_t first_batch = BatchTokenCap();
+    // Due times: admission promised the request its first batch done within the budget, so
+    // those items are due when that batch must start (later items follow the fair order; no
+    // due time without a budget or a measured cost).
+    const bool timed =
+        options_.queue_budget.count() > 0 && cost_per_token_.load(std::memory_order_relaxed) > 0;
+    const Clock::time_point due =
+        request->enqueued +
+        std::max(Clock::duration::zero(),
+                 std::chrono::duration_cast<Clock::duration>(
+                     options_.queue_budget - std::chrono::duration<double>(first_batch_s)));
     int64_t offset = 0;
     for (int i = 0; i < n; ++i) {
       const int t = static_cast<int>(request->inputs[i].ids.size());
       Item item{pending, i, t, offset};
-      if (timed && (i == 0 || (i < options_.policy.max_batch_size && offset + t <= first_batch))) {
-        item.due = request->enqueued + options_.queue_budget;
-      }
+      if (timed && i < first_items) item.due = due;
       queue_.push_back(std::move(item));
       offset += t;
     }
@@ -86,85 +107,6 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
   }
   cv_.notify_one();
   return Status::Ok();
-}
-
-double Batcher::ExpectedWaitLocked(uint64_t client) const {
-  const double cost = cost_per_token_.load(std::memory_order_relaxed);
-  if (cost <= 0) return 0;
-  // Tokens ahead of a new request of `client` in the fair order (batching_policy.h): all of
-  // its own client's queued tokens, and of every other client those in the rounds up to the
-  // one the new request falls in (its client's position / quantum).
-  PolicyOptions policy = options_.policy;
-  policy.max_batch_tokens = BatchTokenCap();
-  const int64_t quantum = FairQuantum(policy, queued_items_.load(std::memory_order_relaxed),
-                                      queued_tokens_.load(std::memory_order_relaxed));
-  auto own = clients_.find(client);
-  int64_t round = 0, tokens = 0;
-  if (own != clients_.end()) {
-    round = (own->second.served + own->second.queued_tokens) / quantum;
-    tokens = own->second.queued_tokens;
-  }
-  for (const auto& [id, c] : clients_) {
-    if (id == client) continue;
-    tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
-  }
-  // Items due before a new request would be (they go first, batching_policy.h): under a
-  // sustained overload that is the whole queue, whatever the fair order says.
-  if (options_.queue_budget.count() > 0) {
-    const Clock::time_point horizon = Clock::now() + options_.queue_budget;
-    int64_t due_first = 0;
-    for (const Item& item : queue_) {
-      if (item.due < horizon) due_first += item.tokens;
-    }
-    tokens = std::max(tokens, due_first);
-  }
-  return static_cast<double>(tokens) * cost / std::max(1, options_.workers);
-}
-
-Status Batcher::CheckBudgetLocked(uint64_t client) const {
-  if (options_.queue_budget.count() <= 0) return Status::Ok();
-  const double budget_ms = static_cast<double>(options_.queue_budget.count());
-  // One client may hold at most half the budget of queued work, so that a newcomer still fits.
-  auto own = clients_.find(client);
-  const double cost = cost_per_token_.load(std::memory_order_relaxed);
-  if (own != clients_.end() && cost > 0) {
-    const double own_ms =
-        static_cast<double>(own->second.queued_tokens) * cost / std::max(1, options_.workers) * 1e3;
-    if (own_ms > budget_ms / 2) {
-      return ResourceExhausted("overloaded: this connection already has about " +
-                               std::to_string(static_cast<int64_t>(own_ms)) +
-                               " ms of work queued (at most half the queue budget of " +
-                               std::to_string(options_.queue_budget.count()) +
-                               " ms: queue.budget_ms); retry later");
-    }
-  }
-  const double wait_ms = ExpectedWaitLocked(client) * 1e3;
-  if (wait_ms <= budget_ms) return Status::Ok();
-  return ResourceExhausted("overloaded: a new request would wait about " +
-                           std::to_string(static_cast<int64_t>(wait_ms)) +
-                           " ms for the queued work (queue budget " +
-                           std::to_string(options_.queue_budget.count()) +
-                           " ms: queue.budget_ms, --queue-budget-ms); retry later");
-}
-
-Status Batcher::Admit(uint64_t client) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!accepting_) return Unavailable("server is shutting down");
-  return CheckBudgetLocked(client);
-}
-
-double Batcher::ExpectedWaitSeconds(uint64_t client) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return ExpectedWaitLocked(client);
-}
-
-int Batcher::BatchTokenCap() const {
-  const double cost = cost_per_token_.load(std::memory_order_relaxed);
-  if (options_.queue_budget.count() <= 0 || cost <= 0) return options_.policy.max_batch_tokens;
-  const double half_budget_s = static_cast<double>(options_.queue_budget.count()) * 0.5e-3;
-  const double cap = std::max(1.0, half_budget_s / cost);
-  return cap < options_.policy.max_batch_tokens ? static_cast<int>(cap)
-                                                : options_.policy.max_batch_tokens;
 }
 
 void Batcher::Unqueue(const Item& item) {
@@ -191,7 +133,7 @@ void Batcher::FinishItems(const std::shared_ptr<Pending>& p, int n, const Status
   }
 }
 
-void Batcher::WorkerLoop() {
+void Batcher::WorkerLoop(size_t slot) {
   std::unique_lock<std::mutex> lock(mu_);
   std::vector<QueuedItem> view;
   // The cost per token is measured over a worker's whole cycle while it goes from batch to
@@ -277,6 +219,7 @@ void Batcher::WorkerLoop() {
     }
     int64_t tokens = 0;
     for (const Item& item : batch) tokens += item.tokens;
+    running_[slot] = Running{Clock::now(), tokens};
     for (const Item& item : dropped) tokens += item.tokens;
     queued_items_.fetch_sub(static_cast<int64_t>(batch.size() + dropped.size()),
                             std::memory_order_relaxed);
@@ -299,6 +242,7 @@ void Batcher::WorkerLoop() {
       back_to_back = true;
     }
     lock.lock();
+    running_[slot].tokens = 0;
   }
 }
 
@@ -347,6 +291,7 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start) 
     }
   }
   running_items_.fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  RecordFirstBatches(batch);
   if (ok_tokens > 0) {
     const double sample =
         std::chrono::duration<double>(Clock::now() - cycle_start).count() / ok_tokens;
@@ -354,6 +299,23 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start) 
     cost_per_token_.store(prev <= 0 ? sample : 0.8 * prev + 0.2 * sample,
                           std::memory_order_relaxed);
   }
+}
+
+void Batcher::RecordFirstBatches(const std::vector<Item>& batch) {
+  // Only estimates of a few batches or more under load say how accurate admission is (the
+  // first batch of a request into an idle queue is noise around its own forward pass).
+  constexpr double kMinEstimate = 0.005;
+  const Clock::time_point end = Clock::now();
+  double ratios[64];
+  int n = 0;
+  for (const Item& item : batch) {
+    Pending& p = *item.pending;
+    if (n == 64 || p.estimate_s < kMinEstimate || p.first_done.exchange(true)) continue;
+    ratios[n++] = std::chrono::duration<double>(end - p.request->enqueued).count() / p.estimate_s;
+  }
+  if (n == 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < n; ++i) calibration_.Add(ratios[i]);
 }
 
 void Batcher::Shutdown(Clock::time_point deadline) {

@@ -8,15 +8,19 @@
 // rows.
 //
 // Admission is all-or-nothing and bounded, refused with RESOURCE_EXHAUSTED at once: by items and
-// tokens queued, and by the expected wait (queue_budget): the queued work ahead of a new
-// request in the fair order of batching_policy.h (its own client's queued tokens, and other
-// clients' tokens in the rounds up to its own; or, if more, the tokens due before it would be)
-// times the measured cost per token (a moving
-// average over the batches run), over the workers. Admit() makes that check before a request
-// is tokenised. One client (connection) may hold at most half the budget of queued work. With
-// a budget, a batch also holds at most half the budget of measured work
-// (max_batch_tokens lowered accordingly) so that a request admitted behind long texts waits
-// about the budget plus one short batch.
+// tokens queued, and by the expected time until a new request's first batch is done
+// (queue_budget). That time is the queued work ahead of it in the fair order of
+// batching_policy.h (its own client's queued tokens, and other clients' tokens in the rounds up
+// to its own; or, if more, the tokens due before it would be) times the measured cost per
+// token (a moving average over the batches run), over the workers; plus what is left of the
+// batches running now; plus its own first batch (a full batch when others are queued); scaled
+// by how far such estimates fell short lately (wait_calibration.h). Admit()
+// makes that check before a request is tokenised (its first batch estimated from its item
+// count), Submit() again with its tokens. The items of its first batch are due so that the
+// batch is done within the budget. One client (connection) may hold at most half the budget
+// of queued work. With a budget, a batch also holds at most half the budget of measured work
+// (max_batch_tokens lowered accordingly), so that a request admitted behind long texts is
+// answered within about the budget (its first batch) plus one batch (the rest of it).
 // Cancelled requests and requests past their deadline lose their queued items (CANCELLED /
 // DEADLINE_EXCEEDED).
 #pragma once
@@ -35,6 +39,7 @@
 #include "backends/backend.h"
 #include "core/status.h"
 #include "scheduler/batching_policy.h"
+#include "scheduler/wait_calibration.h"
 #include "tokenizer/tokenizer.h"
 
 namespace encserve::scheduler {
@@ -86,11 +91,12 @@ class Batcher {
   // Queues the request or refuses it (RESOURCE_EXHAUSTED over the bounds, UNAVAILABLE after
   // Shutdown, INVALID_ARGUMENT when empty). On refusal on_done is NOT called.
   Status Submit(std::shared_ptr<BatchRequest> request);
-  // The expected-wait check of Submit for a request of `client`, without the request (cheap:
-  // call it before tokenising).
-  Status Admit(uint64_t client = 0) const;
-  // Seconds a request of `client` admitted now would wait (0 before any batch ran).
-  double ExpectedWaitSeconds(uint64_t client = 0) const;
+  // The queue-budget check of Submit for a request of `client` with `items` items (0: not
+  // known), without the request (cheap: call it before tokenising).
+  Status Admit(uint64_t client = 0, int items = 0) const;
+  // Seconds until the first batch of a request of `client` with `items` items admitted now
+  // would be done (0 before any batch ran).
+  double ExpectedWaitSeconds(uint64_t client = 0, int items = 0) const;
 
   // Stops admitting, lets the workers finish queued and running work until `deadline`, then
   // fails what is left with UNAVAILABLE and joins the workers.
@@ -110,11 +116,17 @@ class Batcher {
     int64_t offset = 0;                                // tokens before it in the request
     Clock::time_point due = Clock::time_point::max();  // batching_policy.h
   };
-  void WorkerLoop();
+  void WorkerLoop(size_t slot);
   void RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start);
-  double ExpectedWaitLocked(uint64_t client) const;  // mu_ held
-  Status CheckBudgetLocked(uint64_t client) const;   // mu_ held
-  void Unqueue(const Item& item);                    // mu_ held: per-client queued counts
+  // mu_ held: seconds until the first batch (of `own_tokens` tokens) of a new request of
+  // `client` would be done, and that time's last part, its own first batch.
+  double ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* first_batch) const;
+  // mu_ held: OK or RESOURCE_EXHAUSTED; the unscaled estimate and its first-batch part.
+  Status CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* estimate,
+                           double* first_batch) const;
+  void RecordFirstBatches(const std::vector<Item>& batch);  // calibration_, takes mu_
+  int64_t OwnTokensLocked(int items) const;  // mu_ held: a first batch of `items` items
+  void Unqueue(const Item& item);            // mu_ held: per-client queued counts
   int BatchTokenCap() const;  // max_batch_tokens, lowered to half the budget of measured work
   static void FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status);
 
@@ -130,6 +142,13 @@ class Batcher {
   };
   std::unordered_map<uint64_t, ClientState> clients_;  // clients with queued items
   std::atomic<double> cost_per_token_{0.0};            // seconds, moving average over batches
+  double tokens_per_item_ = 0;                         // moving average over requests (mu_)
+  struct Running {                                     // a worker's batch now (mu_)
+    Clock::time_point start;
+    int64_t tokens = 0;
+  };
+  std::vector<Running> running_;
+  WaitCalibration calibration_;  // (mu_) scales the estimates: wait_calibration.h
   bool accepting_ = true;
   bool stop_ = false;
   Clock::time_point drain_deadline_ = Clock::time_point::max();

@@ -97,7 +97,7 @@ Status EngineService::CheckTexts(size_t count, const char* what, const RequestCo
   }
   // Overload is refused here, before the texts are tokenised (cheap refusals).
   if (!ready_.load()) return Unavailable("the model is not ready (starting up or shutting down)");
-  return batcher_->Admit(ctx.client);
+  return batcher_->Admit(ctx.client, static_cast<int>(std::min<size_t>(count, 1 << 20)));
 }
 
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,

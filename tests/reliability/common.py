@@ -398,6 +398,29 @@ def metric(srv, name, **labels):
     return harness.metric_sum(srv.metrics(), name, **labels)
 
 
+def hist_quantile_ms(m0, m1, name, q, **labels):
+    """The q-quantile (ms, linear within its bucket) of a Prometheus histogram's observations between
+    two /metrics readings; None without observations."""
+    buckets = {}
+    for (n, ls), v in m1.items():
+        if n != name + "_bucket" or not all((k, str(val)) in ls for k, val in labels.items()):
+            continue
+        le = dict(ls)["le"]
+        bound = math.inf if le == "+Inf" else float(le)
+        buckets[bound] = buckets.get(bound, 0.0) + v - m0.get((n, ls), 0.0)
+    if not buckets or max(buckets.values()) <= 0:
+        return None
+    total, lo, below = buckets[max(buckets)], 0.0, 0.0
+    for bound in sorted(buckets):
+        if buckets[bound] >= q * total:  # linear within the bucket, as histogram_quantile does
+            if math.isinf(bound):
+                return None
+            share = (q * total - below) / max(buckets[bound] - below, 1e-9)
+            return round(1000.0 * (lo + (bound - lo) * share), 3)
+        lo, below = bound, buckets[bound]
+    return None
+
+
 def batch_time_ms(m0, m1):
     """Mean forward-pass time per batch between two /metrics readings (ms)."""
     s = harness.metric_sum(m1, "encserve_inference_seconds_sum") - harness.metric_sum(

@@ -1,0 +1,121 @@
+// The batcher's admission by the queue-time budget (batcher.h): the estimate of when a new
+// request's first batch would be done, and the checks of Admit() and Submit().
+#include <algorithm>
+#include <string>
+
+#include "scheduler/batcher.h"
+
+namespace encserve::scheduler {
+
+double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* first_batch) const {
+  *first_batch = 0;
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  if (cost <= 0) return 0;
+  const int workers = std::max(1, options_.workers);
+  // Tokens ahead of a new request of `client` in the fair order (batching_policy.h): all of
+  // its own client's queued tokens, and of every other client those in the rounds up to the
+  // one the new request falls in (its client's position / quantum).
+  PolicyOptions policy = options_.policy;
+  policy.max_batch_tokens = BatchTokenCap();
+  const int64_t queued = queued_tokens_.load(std::memory_order_relaxed);
+  const int64_t quantum =
+      FairQuantum(policy, queued_items_.load(std::memory_order_relaxed), queued);
+  auto own = clients_.find(client);
+  int64_t round = 0, tokens = 0;
+  if (own != clients_.end()) {
+    round = (own->second.served + own->second.queued_tokens) / quantum;
+    tokens = own->second.queued_tokens;
+  }
+  for (const auto& [id, c] : clients_) {
+    if (id == client) continue;
+    tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
+  }
+  // Its own first batch: a full one when others are queued (one worker runs it).
+  int64_t batch_tokens = std::min<int64_t>(policy.max_batch_tokens, own_tokens + queued);
+  if (tokens_per_item_ > 0) {
+    batch_tokens = std::min<int64_t>(
+        batch_tokens, std::max<int64_t>(own_tokens, static_cast<int64_t>(policy.max_batch_size *
+                                                                         tokens_per_item_)));
+  }
+  *first_batch = static_cast<double>(batch_tokens) * cost;
+  // Items due before its first batch would be (they go first, batching_policy.h): under a
+  // sustained overload that is the whole queue, whatever the fair order says.
+  if (options_.queue_budget.count() > 0) {
+    const Clock::time_point horizon =
+        Clock::now() + options_.queue_budget -
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*first_batch));
+    int64_t due_first = 0;
+    for (const Item& item : queue_) {
+      if (item.due < horizon) due_first += item.tokens;
+    }
+    tokens = std::max(tokens, due_first);
+  }
+  // What is left of the batches running now.
+  const Clock::time_point now = Clock::now();
+  double running = 0;
+  for (const Running& r : running_) {
+    if (r.tokens == 0) continue;
+    running += std::max(0.0, static_cast<double>(r.tokens) * cost -
+                                 std::chrono::duration<double>(now - r.start).count());
+  }
+  return (static_cast<double>(tokens) * cost + running) / workers + *first_batch;
+}
+
+Status Batcher::CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* estimate,
+                                  double* first_batch) const {
+  if (options_.queue_budget.count() <= 0) return Status::Ok();
+  const double budget_ms = static_cast<double>(options_.queue_budget.count());
+  // One client may hold at most half the budget of queued work, so that a newcomer still fits.
+  auto own = clients_.find(client);
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  if (own != clients_.end() && cost > 0) {
+    const double own_ms =
+        static_cast<double>(own->second.queued_tokens) * cost / std::max(1, options_.workers) * 1e3;
+    if (own_ms > budget_ms / 2) {
+      return ResourceExhausted("overloaded: this connection already has about " +
+                               std::to_string(static_cast<int64_t>(own_ms)) +
+                               " ms of work queued (at most half the queue budget of " +
+                               std::to_string(options_.queue_budget.count()) +
+                               " ms: queue.budget_ms); retry later");
+    }
+  }
+  double batch_s = 0;
+  const double raw = ExpectedWaitLocked(client, own_tokens, &batch_s);
+  if (estimate) *estimate = raw;
+  if (first_batch) *first_batch = batch_s;
+  const double wait_ms = raw * calibration_.Factor() * 1e3;
+  if (wait_ms <= budget_ms) return Status::Ok();
+  return ResourceExhausted("overloaded: a new request's first batch would be done in about " +
+                           std::to_string(static_cast<int64_t>(wait_ms)) +
+                           " ms (queued and running work, then its own batch; queue budget " +
+                           std::to_string(options_.queue_budget.count()) +
+                           " ms: queue.budget_ms, --queue-budget-ms); retry later");
+}
+
+Status Batcher::Admit(uint64_t client, int items) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!accepting_) return Unavailable("server is shutting down");
+  return CheckBudgetLocked(client, OwnTokensLocked(items), nullptr, nullptr);
+}
+
+double Batcher::ExpectedWaitSeconds(uint64_t client, int items) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  double first_batch = 0;
+  return ExpectedWaitLocked(client, OwnTokensLocked(items), &first_batch) * calibration_.Factor();
+}
+
+int64_t Batcher::OwnTokensLocked(int items) const {
+  const double estimate = std::min(items, options_.policy.max_batch_size) * tokens_per_item_;
+  return std::min<int64_t>(static_cast<int64_t>(estimate), BatchTokenCap());
+}
+
+int Batcher::BatchTokenCap() const {
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  if (options_.queue_budget.count() <= 0 || cost <= 0) return options_.policy.max_batch_tokens;
+  const double half_budget_s = static_cast<double>(options_.queue_budget.count()) * 0.5e-3;
+  const double cap = std::max(1.0, half_budget_s / cost);
+  return cap < options_.policy.max_batch_tokens ? static_cast<int>(cap)
+                                                : options_.policy.max_batch_tokens;
+}
+
+}  // namespace encserve::scheduler

@@ -1,0 +1,57 @@
+// WaitCalibration (scheduler/wait_calibration.h): the factor by which admission scales its
+// queue-budget estimates is the 95th percentile of recent actual/estimate ratios, in [1, 4].
+#include "scheduler/wait_calibration.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+namespace encserve::scheduler {
+namespace {
+
+TEST(WaitCalibration, StartsAtOneAndNeverGoesBelow) {
+  WaitCalibration c;
+  EXPECT_EQ(c.Factor(), 1.0);
+  for (int i = 0; i < 300; ++i) c.Add(0.5);  // estimates too high: no factor below 1
+  EXPECT_EQ(c.Factor(), 1.0);
+}
+
+TEST(WaitCalibration, IsTheNinetyFifthPercentileOfTheWindow) {
+  WaitCalibration c;
+  // 256 ratios 1.00 .. 3.55: the 95th percentile is index round(0.95 * 255) = 242.
+  for (int i = 0; i < 256; ++i) c.Add(1.0 + i / 100.0);
+  EXPECT_NEAR(c.Factor(), 1.0 + 242 / 100.0, 1e-9);
+  EXPECT_EQ(c.count(), WaitCalibration::kWindow);
+}
+
+TEST(WaitCalibration, ForgetsOldRatiosAndIsBounded) {
+  WaitCalibration c;
+  for (int i = 0; i < 256; ++i) c.Add(1.5);
+  EXPECT_NEAR(c.Factor(), 1.5, 1e-12);
+  for (int i = 0; i < 256; ++i) c.Add(1.1);  // the window moved on
+  EXPECT_NEAR(c.Factor(), 1.1, 1e-12);
+  for (int i = 0; i < 256; ++i) c.Add(50.0);
+  EXPECT_EQ(c.Factor(), WaitCalibration::kMaxFactor);
+}
+
+TEST(WaitCalibration, IgnoresNonsense) {
+  WaitCalibration c;
+  c.Add(0.0);
+  c.Add(-2.0);
+  c.Add(std::numeric_limits<double>::infinity());
+  c.Add(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_EQ(c.count(), 0u);
+  EXPECT_EQ(c.Factor(), 1.0);
+}
+
+TEST(WaitCalibration, FollowsTheFirstRatiosWhileTheWindowFills) {
+  WaitCalibration c;
+  c.Add(1.3);
+  EXPECT_NEAR(c.Factor(), 1.3, 1e-12);
+  c.Add(1.2);
+  c.Add(1.25);
+  EXPECT_NEAR(c.Factor(), 1.3, 1e-12);  // the largest of three is their 95th percentile
+}
+
+}  // namespace
+}  // namespace encserve::scheduler
