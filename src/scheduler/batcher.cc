@@ -302,15 +302,16 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start) 
 }
 
 void Batcher::RecordFirstBatches(const std::vector<Item>& batch) {
-  // Only estimates of a few batches or more under load say how accurate admission is (the
-  // first batch of a request into an idle queue is noise around its own forward pass).
-  constexpr double kMinEstimate = 0.005;
+  // Only estimates of a quarter of the budget or more say how accurate admission is where it
+  // decides (short ones, into an idle or short queue, are noise around one forward pass).
+  const double min_estimate =
+      std::max(0.005, static_cast<double>(options_.queue_budget.count()) * 0.25e-3);
   const Clock::time_point end = Clock::now();
   double ratios[64];
   int n = 0;
   for (const Item& item : batch) {
     Pending& p = *item.pending;
-    if (n == 64 || p.estimate_s < kMinEstimate || p.first_done.exchange(true)) continue;
+    if (n == 64 || p.estimate_s < min_estimate || p.first_done.exchange(true)) continue;
     ratios[n++] = std::chrono::duration<double>(end - p.request->enqueued).count() / p.estimate_s;
   }
   if (n == 0) return;

@@ -38,18 +38,6 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
                                                                          tokens_per_item_)));
   }
   *first_batch = static_cast<double>(batch_tokens) * cost;
-  // Items due before its first batch would be (they go first, batching_policy.h): under a
-  // sustained overload that is the whole queue, whatever the fair order says.
-  if (options_.queue_budget.count() > 0) {
-    const Clock::time_point horizon =
-        Clock::now() + options_.queue_budget -
-        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*first_batch));
-    int64_t due_first = 0;
-    for (const Item& item : queue_) {
-      if (item.due < horizon) due_first += item.tokens;
-    }
-    tokens = std::max(tokens, due_first);
-  }
   // What is left of the batches running now.
   const Clock::time_point now = Clock::now();
   double running = 0;
@@ -58,7 +46,23 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
     running += std::max(0.0, static_cast<double>(r.tokens) * cost -
                                  std::chrono::duration<double>(now - r.start).count());
   }
-  return (static_cast<double>(tokens) * cost + running) / workers + *first_batch;
+  auto wait_s = [&](int64_t t) { return (static_cast<double>(t) * cost + running) / workers; };
+  // Items that are due before its first batch would start go first (batching_policy.h): under
+  // a sustained overload that is the whole queue, whatever the fair order says. (Two passes:
+  // the items due before the start those push it to.)
+  if (options_.queue_budget.count() > 0) {
+    for (int pass = 0; pass < 2; ++pass) {
+      const Clock::time_point horizon = now + std::chrono::duration_cast<Clock::duration>(
+                                                  std::chrono::duration<double>(wait_s(tokens)));
+      int64_t due_first = 0;
+      for (const Item& item : queue_) {
+        if (item.due < horizon) due_first += item.tokens;
+      }
+      if (due_first <= tokens) break;
+      tokens = due_first;
+    }
+  }
+  return wait_s(tokens) + *first_batch;
 }
 
 Status Batcher::CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* estimate,
