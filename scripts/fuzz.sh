@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets of fuzz/ (ASan + UBSan, build-san) for a fixed time each.
 #   scripts/fuzz.sh TARGET SECONDS [extra libFuzzer args]   one target (tokenizer or tokenizer_fuzz)
-#   scripts/fuzz.sh all SECONDS [extra libFuzzer args]      every target in turn (CI: 60 s each)
+#   scripts/fuzz.sh all SECONDS [extra libFuzzer args]      every target (CI: 60 s each), FUZZ_JOBS
+#                                                           at a time (default: the core count)
 #   scripts/fuzz.sh list                                    the targets
 # Builds what is missing or stale in build-san first (scripts/build_san.sh; FUZZ_NO_BUILD=1
 # skips that). Each run works on a scratch corpus, build-san/fuzz-work/<target>/, seeded from the
@@ -18,7 +19,7 @@ BUILD_DIR="${BUILD_DIR:-build-san}"
 TARGETS=(tokenizer safetensors model_config server_config experiment_config http http_json grpc)
 
 usage() {
-  sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -104,12 +105,24 @@ fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
+# Targets run FUZZ_JOBS at a time (default: one per core; each libFuzzer run uses one).
+jobs_max="${FUZZ_JOBS:-$(nproc)}"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+for i in "${!names[@]}"; do
+  while [[ $(jobs -rp | wc -l) -ge $jobs_max ]]; do wait -n || true; done
+  (
+    run_target "${names[$i]}" "$seconds" "$@" >"$out/$i.line"
+    echo $? >"$out/$i.rc"
+  ) &
+done
+wait
 failed=0
 lines=()
-for name in "${names[@]}"; do
-  line="$(run_target "$name" "$seconds" "$@")" || failed=1
-  lines+=("$line")
-  [[ ${#names[@]} -eq 1 ]] && echo "$line"
+for i in "${!names[@]}"; do
+  lines+=("$(cat "$out/$i.line")")
+  [[ "$(cat "$out/$i.rc" 2>/dev/null)" == 0 ]] || failed=1
+  [[ ${#names[@]} -eq 1 ]] && echo "${lines[-1]}"
 done
 if [[ ${#names[@]} -gt 1 ]]; then
   echo
