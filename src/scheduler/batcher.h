@@ -13,7 +13,7 @@
 // batching_policy.h (its own client's queued tokens, and other clients' tokens in the rounds up
 // to its own; or, if more, the tokens due before it would be) times the measured cost per
 // token (a moving average over the batches run), over the workers; plus what is left of the
-// batches running now; plus its own first batch (a full batch when others are queued); scaled
+// batches running now; plus its own first batch's work; scaled
 // by how far such estimates fell short lately (wait_calibration.h). Admit()
 // makes that check before a request is tokenised (its first batch estimated from its item
 // count), Submit() again with its tokens. The items of its first batch are due so that the
@@ -105,6 +105,8 @@ class Batcher {
   int64_t queued_items() const { return queued_items_.load(std::memory_order_relaxed); }
   int64_t queued_tokens() const { return queued_tokens_.load(std::memory_order_relaxed); }
   int64_t running_items() const { return running_items_.load(std::memory_order_relaxed); }
+  // The factor admission scales its estimates by now (wait_calibration.h; 1 until measured).
+  double wait_factor() const;
   const BatcherOptions& options() const { return options_; }
 
  private:

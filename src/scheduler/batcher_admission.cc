@@ -30,14 +30,9 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
     if (id == client) continue;
     tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
   }
-  // Its own first batch: a full one when others are queued (one worker runs it).
-  int64_t batch_tokens = std::min<int64_t>(policy.max_batch_tokens, own_tokens + queued);
-  if (tokens_per_item_ > 0) {
-    batch_tokens = std::min<int64_t>(
-        batch_tokens, std::max<int64_t>(own_tokens, static_cast<int64_t>(policy.max_batch_size *
-                                                                         tokens_per_item_)));
-  }
-  *first_batch = static_cast<double>(batch_tokens) * cost;
+  // Its own first batch's work (one worker runs it). (The batch it joins may be fuller; a
+  // batch holds at most half the budget of work, and the calibration covers the rest.)
+  *first_batch = static_cast<double>(own_tokens) * cost;
   // What is left of the batches running now.
   const Clock::time_point now = Clock::now();
   double running = 0;
@@ -106,6 +101,11 @@ double Batcher::ExpectedWaitSeconds(uint64_t client, int items) const {
   std::lock_guard<std::mutex> lock(mu_);
   double first_batch = 0;
   return ExpectedWaitLocked(client, OwnTokensLocked(items), &first_batch) * calibration_.Factor();
+}
+
+double Batcher::wait_factor() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return calibration_.Factor();
 }
 
 int64_t Batcher::OwnTokensLocked(int items) const {

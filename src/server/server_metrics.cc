@@ -102,7 +102,8 @@ struct ServerMetrics::Impl {
   std::mutex batcher_mu;
   const scheduler::Batcher* batcher = nullptr;
 
-  double FromBatcher(int64_t (scheduler::Batcher::*fn)() const) {
+  template <typename T>
+  double FromBatcher(T (scheduler::Batcher::*fn)() const) {
     std::lock_guard<std::mutex> lock(batcher_mu);
     return batcher ? static_cast<double>((batcher->*fn)()) : 0.0;
   }
@@ -116,6 +117,10 @@ ServerMetrics::ServerMetrics() : impl_(std::make_unique<Impl>()) {
                                [m] { return m->FromBatcher(&scheduler::Batcher::queued_tokens); });
   m->registry.AddCallbackGauge("encserve_items_in_flight", "Items in batches being computed", {},
                                [m] { return m->FromBatcher(&scheduler::Batcher::running_items); });
+  m->registry.AddCallbackGauge(
+      "encserve_admission_wait_factor",
+      "Factor by which admission scales its queue-budget estimates (how far they fell short)", {},
+      [m] { return m->FromBatcher(&scheduler::Batcher::wait_factor); });
   m->registry.AddCallbackGauge("encserve_items_per_second",
                                "Items computed per second over the last 10 s", {},
                                [m] { return m->rate.PerSecond(); });

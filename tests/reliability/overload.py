@@ -198,6 +198,7 @@ def run(ctx):
                                                          0.99),
             "request_p99_ms": common.hist_quantile_ms(m2, m3, "encserve_request_duration_seconds",
                                                       0.99),
+            "admission_wait_factor": harness.metric_sum(m3, "encserve_admission_wait_factor"),
         }
         # --- figures
         ok = b["requests"]["ok"]
