@@ -146,8 +146,11 @@ def run(ctx):
     res.log(f"unloaded b=1 p50: http {unloaded['http']['p50_ms']} ms, "
             f"grpc {unloaded['grpc']['p50_ms']} ms")
     res.figure("batch", BATCH)
-    res.sent(f"HTTP /embed then gRPC Embed: capacity = closed loop, 16 clients, b={BATCH} MS MARCO "
-             f"queries, {cap_s} s (encserve bench); then Poisson open loop at 10x capacity for "
+    # Closed loop with enough in flight to keep the server busy but under the budget (the
+    # capacity phase must not be refused): 16 clients at b=1, 2 at b>=16.
+    cap_clients = max(2, 16 // BATCH)
+    res.sent(f"HTTP /embed then gRPC Embed: capacity = closed loop, {cap_clients} clients, "
+             f"b={BATCH} MS MARCO queries, {cap_s} s (encserve bench); then Poisson open loop at 10x capacity for "
              f"{over_s} s (encserve bench, <= 4000 (HTTP) / 4096 (gRPC) outstanding) with 2 probe "
              "clients timing each request; then b=1 requests until back to normal.")
     keys = []
@@ -157,9 +160,6 @@ def run(ctx):
                 "-w", "msmarco-queries"]
         # --- capacity
         m0 = srv.metrics()
-        # Closed loop with enough in flight to keep the server busy but under the budget (the
-        # capacity phase must not be refused): 16 clients at b=1, 2 at b>=16.
-        cap_clients = max(2, 16 // BATCH)
         cap = common.bench(ctx, base + ["-c", cap_clients, "-d", cap_s, "--warmup-seconds", 1],
                            timeout=cap_s + 60)
         m1 = srv.metrics()
