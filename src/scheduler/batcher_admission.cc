@@ -32,7 +32,9 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
   }
   // Its own first batch's work (one worker runs it). (The batch it joins may be fuller; a
   // batch holds at most half the budget of work, and the calibration covers the rest.)
-  *first_batch = static_cast<double>(own_tokens) * cost;
+  // Counted within the batch token cap (at most half the budget of work): the cost per token
+  // measured on tiny batches overstates a long text's, and a request must fit an idle queue.
+  *first_batch = static_cast<double>(std::min<int64_t>(own_tokens, policy.max_batch_tokens)) * cost;
   // What is left of the batches running now.
   const Clock::time_point now = Clock::now();
   double running = 0;
@@ -82,6 +84,8 @@ Status Batcher::CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* e
   const double raw = ExpectedWaitLocked(client, own_tokens, &batch_s);
   if (estimate) *estimate = raw;
   if (first_batch) *first_batch = batch_s;
+  // Nothing queued ahead of it or running: refusing could not shorten any wait.
+  if (raw - batch_s <= 0) return Status::Ok();
   const double wait_ms = raw * calibration_.Factor() * 1e3;
   if (wait_ms <= budget_ms) return Status::Ok();
   return ResourceExhausted("overloaded: a new request's first batch would be done in about " +

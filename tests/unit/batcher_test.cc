@@ -254,6 +254,34 @@ TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
   EXPECT_EQ(batcher.ExpectedWaitSeconds(), 0.0);  // all queued work ran
 }
 
+// A request into an idle batcher (nothing queued or running) is admitted whatever its size and
+// the budget: refusing it could not shorten any wait.
+TEST_F(BatcherTest, QueueBudgetAdmitsAnyRequestIntoAnIdleQueue) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.policy.max_batch_size = 64;
+  o.queue_budget = std::chrono::milliseconds(1);
+  Batcher batcher(engine_->backend(), o);
+  // (The second round with a measured cost: one text of the model's whole length is then over
+  // the 1-ms budget's batch token cap, and 64 texts are too.)
+  std::string long_text;
+  for (int i = 0; i < 600; ++i) long_text += (*queries_)[i % 512] + " ";
+  for (int round = 0; round < 2; ++round) {
+    std::vector<int> rows;
+    for (int i = 0; i < 64; ++i) rows.push_back((i * 7 + round) % 512);
+    EXPECT_TRUE(batcher.Admit(0, 64).ok()) << round;
+    auto r = Request(rows);
+    auto e = engine_->tokenizer().Encode(long_text, engine_->max_length());
+    ASSERT_TRUE(e.ok());
+    r->inputs.insert(r->inputs.begin(), std::move(e).value());  // its first item: the long one
+    std::promise<Status> done;
+    r->on_done = [&](const Status& st, const Embeddings&) { done.set_value(st); };
+    ASSERT_TRUE(batcher.Submit(r).ok()) << round;
+    EXPECT_TRUE(done.get_future().get().ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the cost is recorded
+  }
+}
+
 // The budget is per client: behind a large request that has had its turn, another client's
 // request is admitted at once, while more work from the large request's client is refused.
 TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
