@@ -127,7 +127,7 @@ class Batcher {
   Status CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* estimate,
                            double* first_batch) const;
   void RecordFirstBatches(const std::vector<Item>& batch);  // calibration_, takes mu_
-  int64_t OwnTokensLocked(int items) const;  // mu_ held: a first batch of `items` items
+  int64_t OwnTokensLocked(int items) const;  // mu_ held: tokens of `items` items' first batch
   void Unqueue(const Item& item);            // mu_ held: per-client queued counts
   int BatchTokenCap() const;  // max_batch_tokens, lowered to half the budget of measured work
   static void FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status);

@@ -30,10 +30,9 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
     if (id == client) continue;
     tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
   }
-  // Its own first batch's work (one worker runs it). (The batch it joins may be fuller; a
-  // batch holds at most half the budget of work, and the calibration covers the rest.)
-  // Counted within the batch token cap (at most half the budget of work): the cost per token
-  // measured on tiny batches overstates a long text's, and a request must fit an idle queue.
+  // Its own first batch's work (one worker runs it), within the batch token cap (at most half
+  // the budget of work): the cost per token measured on tiny batches overstates a long text's.
+  // (The batch it joins may be fuller; the calibration covers that.)
   *first_batch = static_cast<double>(std::min<int64_t>(own_tokens, policy.max_batch_tokens)) * cost;
   // What is left of the batches running now.
   const Clock::time_point now = Clock::now();
@@ -112,9 +111,8 @@ double Batcher::wait_factor() const {
   return calibration_.Factor();
 }
 
-int64_t Batcher::OwnTokensLocked(int items) const {
-  const double estimate = std::min(items, options_.policy.max_batch_size) * tokens_per_item_;
-  return std::min<int64_t>(static_cast<int64_t>(estimate), BatchTokenCap());
+int64_t Batcher::OwnTokensLocked(int items) const {  // (ExpectedWaitLocked applies the cap)
+  return static_cast<int64_t>(std::min(items, options_.policy.max_batch_size) * tokens_per_item_);
 }
 
 int Batcher::BatchTokenCap() const {

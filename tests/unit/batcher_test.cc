@@ -50,6 +50,15 @@ class BatcherTest : public ::testing::Test {
     return r;
   }
 
+  // Submits `r` and waits for it: Submit's refusal, or the request's final status.
+  static Status SubmitAndWait(Batcher& batcher, const std::shared_ptr<BatchRequest>& r) {
+    std::promise<Status> done;
+    r->on_done = [&](const Status& st, const Embeddings&) { done.set_value(st); };
+    Status submitted = batcher.Submit(r);
+    if (!submitted.ok()) return submitted;
+    return done.get_future().get();
+  }
+
   // Runs `clients` threads, each sending `per_client` requests of 1..max_texts distinct
   // queries, and checks every row against the unbatched reference.
   void RunConcurrent(Batcher& batcher, int clients, int per_client, int max_texts) {
@@ -139,10 +148,7 @@ TEST_F(BatcherTest, LargeRequestIsSplitAcrossBatchesInOrder) {
   std::vector<int> rows;
   for (int i = 0; i < 100; ++i) rows.push_back(511 - i);
   auto req = Request(rows);
-  std::promise<Status> p;
-  req->on_done = [&](const Status& st, const Embeddings&) { p.set_value(st); };
-  ASSERT_TRUE(batcher.Submit(req).ok());
-  ASSERT_TRUE(p.get_future().get().ok());
+  ASSERT_TRUE(SubmitAndWait(batcher, req).ok());
   EXPECT_GE(stats.batches.load(), 7);
   EXPECT_LE(stats.max_items.load(), 16);
   for (int j = 0; j < 100; ++j) {
@@ -211,13 +217,7 @@ TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
   o.queue_budget = std::chrono::milliseconds(2);
   Batcher batcher(engine_->backend(), o);
   EXPECT_TRUE(batcher.Admit().ok());  // nothing measured, nothing queued
-  {
-    auto first = Request({0, 1, 2, 3});
-    std::promise<void> done;
-    first->on_done = [&](const Status&, const Embeddings&) { done.set_value(); };
-    ASSERT_TRUE(batcher.Submit(first).ok());
-    done.get_future().wait();
-  }
+  ASSERT_TRUE(SubmitAndWait(batcher, Request({0, 1, 2, 3})).ok());
   // (The cost is recorded right after the first request's callback: give it a moment.)
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::atomic<int> answered{0}, ok{0};
@@ -274,10 +274,7 @@ TEST_F(BatcherTest, QueueBudgetAdmitsAnyRequestIntoAnIdleQueue) {
     auto e = engine_->tokenizer().Encode(long_text, engine_->max_length());
     ASSERT_TRUE(e.ok());
     r->inputs.insert(r->inputs.begin(), std::move(e).value());  // its first item: the long one
-    std::promise<Status> done;
-    r->on_done = [&](const Status& st, const Embeddings&) { done.set_value(st); };
-    ASSERT_TRUE(batcher.Submit(r).ok()) << round;
-    EXPECT_TRUE(done.get_future().get().ok());
+    ASSERT_TRUE(SubmitAndWait(batcher, r).ok()) << round;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the cost is recorded
   }
 }
@@ -296,11 +293,8 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
     Batcher probe(engine_->backend(), o);
     for (int i = 0; i < 3; ++i) {
       auto r = Request({i, 8 + i, 16 + i, 24 + i, 32 + i, 40 + i, 48 + i, 56 + i});
-      std::promise<void> done;
-      r->on_done = [&](const Status&, const Embeddings&) { done.set_value(); };
       const auto t0 = Clock::now();
-      ASSERT_TRUE(probe.Submit(r).ok());
-      done.get_future().wait();
+      ASSERT_TRUE(SubmitAndWait(probe, r).ok());
       batch_s = std::max(batch_s, std::chrono::duration<double>(Clock::now() - t0).count());
     }
   }
@@ -310,10 +304,7 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
   {
     auto first = Request({0, 1, 2, 3, 4, 5, 6, 7});
     first->client = 1;
-    std::promise<void> done;
-    first->on_done = [&](const Status&, const Embeddings&) { done.set_value(); };
-    ASSERT_TRUE(batcher.Submit(first).ok());
-    done.get_future().wait();
+    ASSERT_TRUE(SubmitAndWait(batcher, first).ok());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the cost is recorded
   std::vector<int> rows;  // (many times the budget: 50 batches of 8)
