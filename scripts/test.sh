@@ -9,17 +9,31 @@ bash scripts/setup.sh
 bash scripts/build.sh
 BUILD_DIR="${BUILD_DIR:-build}"
 failed=()
-step() {  # step NAME COMMAND...: runs it, times it, records a failure
-  local name="$1" t0
+LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/encserve-test.XXXXXX")"
+step() {  # step NAME COMMAND...: runs it (output also kept in LOG_DIR), times it, records a failure
+  local name="$1" t0 log
   shift
   t0=$(date +%s)
+  log="$LOG_DIR/step${#failed[@]}-$(date +%s%N).log"
   echo "=== $name"
-  if "$@"; then
+  if "$@" 2>&1 | tee "$log"; then
     echo "=== $name: passed in $(($(date +%s) - t0)) s"
   else
     echo "=== $name: FAILED in $(($(date +%s) - t0)) s"
     failed+=("$name")
+    failed_logs+=("$log")
   fi
+}
+failed_logs=()
+# At the end, what each failed step said about its failures, so the tail of a long CI log names
+# them (failed tests, crossed bounds, sanitizer reports, fuzz crashes).
+digest() {
+  local i
+  for i in "${!failed[@]}"; do
+    echo "--- ${failed[$i]}: its failure lines (whole output above; log ${failed_logs[$i]})"
+    grep -E 'FAILED|Failed|\*\*\*|bounds crossed|finished: FAIL|ERROR: |SUMMARY: |WARNING: ThreadSanitizer|crash-|deadly signal' \
+      "${failed_logs[$i]}" | tail -40 || true
+  done
 }
 
 # Which kernel ISAs this CPU lets the kernel tests exercise (CTest runs each test alone, so the
@@ -43,6 +57,7 @@ if [ "${ENCSERVE_TESTS_ONLY:-0}" != 1 ]; then
   step "TSan (threading tests)" bash scripts/sanitize.sh --thread -E "$SAN_EXCLUDE"
 fi
 if [ ${#failed[@]} -gt 0 ]; then
+  digest
   echo "FAILED: ${failed[*]}"
   exit 1
 fi
