@@ -233,14 +233,14 @@ def part_exhaustion(ctx):
     res.bound("log lines about the descriptor limit while at it", len(limit_lines), 1,
               len(limit_lines) == 1)
     res.bound("server CPU at the limit (2 s)", None if cpu_share is None else round(cpu_share * 100, 1),
-              20, cpu_share is not None and cpu_share < 0.20, " % of a core")
+              20, cpu_share is not None and cpu_share < 0.20, " % of a core", timing=cpu_share is not None)
     res.bound("a new connection at the limit is refused/closed within 5 s (no hang)",
               f"{new_conn} after {new_conn_s:.2f} s", "refused, closed, reset or answered",
               new_conn != "timeout")
     back = None if http_back is None or grpc_back is None else max(http_back, grpc_back)
     res.bound("HTTP and gRPC serve again after the idle connections close",
               common.rnd(back) if back is not None else f"http {http_back}, grpc {grpc_back} (10 s)", 2.0,
-              back is not None and back <= 2.0, " s")
+              back is not None and back <= 2.0, " s", timing=back is not None)
     code = srv.close()
     res.bound("fd-limited server exit code after SIGTERM", code, 0, code == 0)
     return fig

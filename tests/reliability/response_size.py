@@ -151,7 +151,7 @@ def run(ctx):
         res.bound(f"{proto}: b=1 p99 meanwhile ({lat['count']} requests, all answered)",
                   f"{lat['p99_ms']} ms" + (f", errors {err}" if err else ""),
                   f"{P99_LIMIT_MS} ms", lat["p99_ms"] is not None and lat["p99_ms"] <= P99_LIMIT_MS
-                  and not err)
+                  and not err, timing=lat["p99_ms"] is not None and not err)
     res.bound("server alive afterwards", "alive" if alive else f"exited {srv.proc.poll()}",
               "alive", alive)
     if alive:

@@ -2,7 +2,8 @@
 (int8). (b) SIGTERM under load (8 HTTP keep-alive clients and 8 gRPC clients, 4 MS MARCO
 queries per request, closed loop, still sending until 1 s after the server is gone): zero
 accepted requests lost: every request is answered 200 / OK or refused before acceptance (503,
-UNAVAILABLE, connection refused); none reset mid-request with no reply; exit code 0.
+UNAVAILABLE, connection refused, or 429 / RESOURCE_EXHAUSTED from the queue budget when the
+machine is slower than the load); none reset mid-request with no reply; exit code 0.
 Server: MiniLM native int8."""
 import http.client
 import threading
@@ -14,6 +15,8 @@ import common
 from common import harness
 
 NAME = "restart"
+# Answers that refuse a request before accepting it: draining (503) or the queue budget (429).
+REFUSED_HTTP = {503: "http refused 503", 429: "http refused 429 (overloaded)"}
 
 
 def load(srv, texts, stop=None, n_http=8, n_grpc=8):
@@ -37,7 +40,7 @@ def load(srv, texts, stop=None, n_http=8, n_grpc=8):
             fresh = c.conn is None
             try:
                 st, _, _, _ = c.request("POST", "/embed", body)
-                add("http 200" if st == 200 else ("http refused 503" if st == 503 else f"other: http {st}"))
+                add("http 200" if st == 200 else REFUSED_HTTP.get(st, f"other: http {st}"))
                 if st != 200:
                     time.sleep(0.02)  # refused: try again a little later
             except ConnectionRefusedError:
@@ -73,6 +76,9 @@ def load(srv, texts, stop=None, n_http=8, n_grpc=8):
                             add("grpc UNAVAILABLE (transport closed mid-call)", e.details())
                         else:
                             add("grpc refused: UNAVAILABLE", e.details())
+                        time.sleep(0.02)
+                    elif e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in d:
+                        add("grpc refused: RESOURCE_EXHAUSTED (overloaded)")
                         time.sleep(0.02)
                     else:
                         add(f"other: grpc {e.code().name}", e.details())

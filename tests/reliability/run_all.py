@@ -21,6 +21,33 @@ LIMIT = {"short": 240, "long": 3600}
 LIMIT_LONG = {"soak": 2400}
 
 
+def run_one(name, mode, out, path, limit, commit, dirty):
+    """Runs one scenario as its own process group, killed past `limit` s: its result doc."""
+    if os.path.exists(path):
+        os.unlink(path)
+    t0 = time.monotonic()
+    p = subprocess.Popen([sys.executable, os.path.join(common.HERE, f"{name}.py"), f"--{mode}",
+                          "--out", out], start_new_session=True)
+    try:
+        p.wait(limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # the scenario and the servers it started
+        p.wait()
+    took = time.monotonic() - t0
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    res = common.Result(name, mode)
+    res.bound("scenario finished", f"no result after {took:.0f} s (exit {p.returncode})",
+              f"within {limit} s", False)
+    doc = res.doc
+    doc.update({"pass": False, "commit": commit, "dirty": dirty, "cpu": common.cpu_model(),
+                "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "duration_s": round(took, 1)})
+    common.write_result(out, doc)
+    return doc
+
+
 def main():
     ap = argparse.ArgumentParser(prog="scripts/reliability.sh", description=__doc__)
     g = ap.add_mutually_exclusive_group()
@@ -51,34 +78,23 @@ def main():
     failed = []
     for i, name in enumerate(names, 1):
         path = os.path.join(out, f"{name}.json")
-        if os.path.exists(path):
-            os.unlink(path)
         limit = LIMIT_LONG.get(name, LIMIT[mode]) if mode == "long" else LIMIT[mode]
         print(f"=== [{i}/{len(names)}] {name} started ({mode}, limit {limit} s)", file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        p = subprocess.Popen([sys.executable, os.path.join(common.HERE, f"{name}.py"), f"--{mode}",
-                              "--out", out], start_new_session=True)
-        try:
-            p.wait(limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)  # the scenario and the servers it started
-            p.wait()
-        took = time.monotonic() - t0
-        doc = None
-        if os.path.exists(path):
-            with open(path) as f:
-                doc = json.load(f)
-        else:
-            res = common.Result(name, mode)
-            res.bound("scenario finished", f"no result after {took:.0f} s (exit {p.returncode})",
-                      f"within {limit} s", False)
-            doc = res.doc
-            doc.update({"pass": False, "commit": commit, "dirty": dirty, "cpu": common.cpu_model(),
-                        "cores": os.cpu_count(),
-                        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "duration_s": round(took, 1)})
-            common.write_result(out, doc)
+        doc = run_one(name, mode, out, path, limit, commit, dirty)
         bad = [b["bound"] for b in doc["bounds"] if not b["pass"]]
+        if bad and mode == "short" and all(b.get("timing") for b in doc["bounds"] if not b["pass"]):
+            # Only latency/time/rate bounds crossed, nothing lost or wrong: on a shared CI
+            # machine a neighbour alone can do that in a 10-s window. One more try; the result
+            # keeps the first try's crossed bounds, and a second miss fails the run.
+            print(f"    timing bounds crossed: {'; '.join(bad)}; trying {name} once more",
+                  file=sys.stderr, flush=True)
+            doc = run_one(name, mode, out, path, limit, commit, dirty)
+            doc["notes"].append("first try crossed timing bounds only (retried once, --short): "
+                                + "; ".join(bad))
+            common.write_result(out, doc)
+            bad = [b["bound"] for b in doc["bounds"] if not b["pass"]]
+        took = time.monotonic() - t0
         verdict = "PASS" if doc.get("pass") else "FAIL"
         print(f"=== [{i}/{len(names)}] {name} finished: {verdict} in {took:.0f} s: "
               f"{doc.get('key_figure', '')}", file=sys.stderr, flush=True)

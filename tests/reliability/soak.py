@@ -166,7 +166,7 @@ def run(ctx):
     drift_limit = ctx.pick(0.5, 0.10)
     res.bound("p99 drift (last fifth vs first fifth)",
               None if drift is None else round(100 * drift, 1), round(100 * drift_limit),
-              drift is not None and drift <= drift_limit, " %")
+              drift is not None and drift <= drift_limit, " %", timing=drift is not None)
     # A refusal (RESOURCE_EXHAUSTED) is the queue-time budget answering a Poisson burst, not a
     # failure: at 70 % load an M/M/1 queue holds more than the 100-ms budget a small share of
     # the time. Errors are everything else (none allowed); refusals are bounded at 1 %.
@@ -176,7 +176,7 @@ def run(ctx):
     res.bound("errors (anything but OK and a RESOURCE_EXHAUSTED refusal)",
               errors if errors else 0, 0, not errors)
     res.bound("refusals (RESOURCE_EXHAUSTED: the queue budget) share of requests",
-              round(100 * share, 2), 1, share <= 0.01, " %")
+              round(100 * share, 2), 1, share <= 0.01, " %", timing=True)
     code = srv.close()
     res.bound("server exit code after SIGTERM", code, 0, code == 0)
     res.key(f"{rate:.0f} req/s x {total} s: p99 {fig['p99_first_fifth_ms']} -> "
