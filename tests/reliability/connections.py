@@ -233,7 +233,8 @@ def part_exhaustion(ctx):
     res.bound("log lines about the descriptor limit while at it", len(limit_lines), 1,
               len(limit_lines) == 1)
     res.bound("server CPU at the limit (2 s)", None if cpu_share is None else round(cpu_share * 100, 1),
-              20, cpu_share is not None and cpu_share < 0.20, " % of a core", timing=cpu_share is not None)
+              20, cpu_share is not None and cpu_share < 0.20, " % of a core",
+              timing=cpu_share is not None)
     res.bound("a new connection at the limit is refused/closed within 5 s (no hang)",
               f"{new_conn} after {new_conn_s:.2f} s", "refused, closed, reset or answered",
               new_conn != "timeout")

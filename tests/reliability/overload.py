@@ -297,7 +297,8 @@ def run(ctx):
                      "enforced in --long only)")
         res.bound(f"{proto}: b=1 back to normal (<= {threshold * 1000:.1f} ms, 3 in a row) after "
                   "the overload", fig["recovery_s"] if fig["recovery_s"] is not None else "> 10",
-                  2.0, fig["recovery_s"] is not None and fig["recovery_s"] <= 2.0, " s", timing=True)
+                  2.0, fig["recovery_s"] is not None and fig["recovery_s"] <= 2.0, " s",
+                  timing=True)
         proto = proto_label
         keys.append(f"{proto} b={BATCH}: cap {capacity:.0f}/s, goodput {fig['goodput_vs_capacity']}, "
                     f"admitted p99 {adm['p99_ms']} ms, refusal p99 {ref['p99_ms']} ms")
