@@ -21,12 +21,31 @@ LIMIT = {"short": 240, "long": 3600}
 LIMIT_LONG = {"soak": 2400}
 
 
-def run_one(name, mode, out, path, limit, commit, dirty):
+def run_scenario(name, mode, out, limit, commit, dirty, here=common.HERE):
+    """Runs scenario `name` (here/<name>.py): its result doc. In --short, a first try that
+    crossed only timing bounds (a latency, a time, a CPU or refusal share: nothing lost, wrong
+    or crashed) runs once more; on a shared CI machine the neighbours alone can push those over
+    in a 10-s window. The second result stands, its notes naming what the first try crossed."""
+    doc = run_one(name, mode, out, limit, commit, dirty, here)
+    bad = [b for b in doc["bounds"] if not b["pass"]]
+    if not bad or mode != "short" or not all(b.get("timing") for b in bad):
+        return doc
+    names = "; ".join(b["bound"] for b in bad)
+    print(f"    timing bounds crossed: {names}; trying {name} once more", file=sys.stderr,
+          flush=True)
+    doc = run_one(name, mode, out, limit, commit, dirty, here)
+    doc["notes"].append(f"first try crossed timing bounds only (retried once, --short): {names}")
+    common.write_result(out, doc)
+    return doc
+
+
+def run_one(name, mode, out, limit, commit, dirty, here):
     """Runs one scenario as its own process group, killed past `limit` s: its result doc."""
+    path = os.path.join(out, f"{name}.json")
     if os.path.exists(path):
         os.unlink(path)
     t0 = time.monotonic()
-    p = subprocess.Popen([sys.executable, os.path.join(common.HERE, f"{name}.py"), f"--{mode}",
+    p = subprocess.Popen([sys.executable, os.path.join(here, f"{name}.py"), f"--{mode}",
                           "--out", out], start_new_session=True)
     try:
         p.wait(limit)
@@ -77,23 +96,11 @@ def main():
     t_all = time.monotonic()
     failed = []
     for i, name in enumerate(names, 1):
-        path = os.path.join(out, f"{name}.json")
         limit = LIMIT_LONG.get(name, LIMIT[mode]) if mode == "long" else LIMIT[mode]
         print(f"=== [{i}/{len(names)}] {name} started ({mode}, limit {limit} s)", file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        doc = run_one(name, mode, out, path, limit, commit, dirty)
+        doc = run_scenario(name, mode, out, limit, commit, dirty)
         bad = [b["bound"] for b in doc["bounds"] if not b["pass"]]
-        if bad and mode == "short" and all(b.get("timing") for b in doc["bounds"] if not b["pass"]):
-            # Only latency/time/rate bounds crossed, nothing lost or wrong: on a shared CI
-            # machine a neighbour alone can do that in a 10-s window. One more try; the result
-            # keeps the first try's crossed bounds, and a second miss fails the run.
-            print(f"    timing bounds crossed: {'; '.join(bad)}; trying {name} once more",
-                  file=sys.stderr, flush=True)
-            doc = run_one(name, mode, out, path, limit, commit, dirty)
-            doc["notes"].append("first try crossed timing bounds only (retried once, --short): "
-                                + "; ".join(bad))
-            common.write_result(out, doc)
-            bad = [b["bound"] for b in doc["bounds"] if not b["pass"]]
         took = time.monotonic() - t0
         verdict = "PASS" if doc.get("pass") else "FAIL"
         print(f"=== [{i}/{len(names)}] {name} finished: {verdict} in {took:.0f} s: "
