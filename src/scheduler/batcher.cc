@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace encserve::scheduler {
 
@@ -302,21 +303,21 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start) 
 }
 
 void Batcher::RecordFirstBatches(const std::vector<Item>& batch) {
-  // Only estimates of a quarter of the budget or more say how accurate admission is where it
-  // decides (short ones, into an idle or short queue, are noise around one forward pass).
-  const double min_estimate =
-      std::max(0.005, static_cast<double>(options_.queue_budget.count()) * 0.25e-3);
+  if (options_.queue_budget.count() <= 0) return;
   const Clock::time_point end = Clock::now();
-  double ratios[64];
-  int n = 0;
+  std::vector<std::pair<double, double>> firsts;  // (estimate, actual) of requests' first batches
   for (const Item& item : batch) {
     Pending& p = *item.pending;
-    if (n == 64 || p.estimate_s < min_estimate || p.first_done.exchange(true)) continue;
-    ratios[n++] = std::chrono::duration<double>(end - p.request->enqueued).count() / p.estimate_s;
+    if (p.estimate_s <= 0 || p.first_done.exchange(true)) continue;
+    firsts.emplace_back(p.estimate_s,
+                        std::chrono::duration<double>(end - p.request->enqueued).count());
   }
-  if (n == 0) return;
+  if (firsts.empty()) return;
+  const double budget_s = static_cast<double>(options_.queue_budget.count()) * 1e-3;
   std::lock_guard<std::mutex> lock(mu_);
-  for (int i = 0; i < n; ++i) calibration_.Add(ratios[i]);
+  for (const auto& [estimate, actual] : firsts) {
+    if (calibration_.Counts(estimate, budget_s)) calibration_.Add(actual / estimate);
+  }
 }
 
 void Batcher::Shutdown(Clock::time_point deadline) {

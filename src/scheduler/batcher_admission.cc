@@ -83,8 +83,13 @@ Status Batcher::CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* e
   const double raw = ExpectedWaitLocked(client, own_tokens, &batch_s);
   if (estimate) *estimate = raw;
   if (first_batch) *first_batch = batch_s;
-  // Nothing queued ahead of it or running: refusing could not shorten any wait.
-  if (raw - batch_s <= 0) return Status::Ok();
+  // Nothing queued ahead of it and a worker free (or nothing running): it starts now, and
+  // refusing could not shorten any wait.
+  if (raw - batch_s <= 0 ||
+      (queue_.empty() && std::any_of(running_.begin(), running_.end(),
+                                     [](const Running& r) { return r.tokens == 0; }))) {
+    return Status::Ok();
+  }
   const double wait_ms = raw * calibration_.Factor() * 1e3;
   if (wait_ms <= budget_ms) return Status::Ok();
   return ResourceExhausted("overloaded: a new request's first batch would be done in about " +

@@ -15,6 +15,10 @@ void WaitCalibration::Add(double ratio) {
   if (++since_recompute_ >= 8 || count_ <= 32) Recompute();
 }
 
+bool WaitCalibration::Counts(double estimate_s, double budget_s) const {
+  return estimate_s >= std::max(0.005, std::min(0.25, 0.5 / factor_) * budget_s);
+}
+
 void WaitCalibration::Recompute() {
   since_recompute_ = 0;
   std::vector<double> v(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(count_));

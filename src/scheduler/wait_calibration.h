@@ -21,6 +21,13 @@ class WaitCalibration {
 
   void Add(double ratio);
   double Factor() const { return factor_; }
+  // Whether a request admitted with (unscaled) estimate `estimate_s` under a budget of
+  // `budget_s` says how accurate admission is where it decides: estimates from a quarter of the
+  // budget up, and at least 5 ms (shorter ones, into an idle or short queue, are noise around one
+  // forward pass); above a factor of 2 from half of the most admission accepts (budget /
+  // Factor()), so that a high factor, which admits only short estimates, still sees some and can
+  // come down again (a quarter of the budget would count none at factor 4).
+  bool Counts(double estimate_s, double budget_s) const;
   size_t count() const { return count_; }
 
  private:

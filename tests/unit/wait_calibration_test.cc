@@ -53,5 +53,29 @@ TEST(WaitCalibration, FollowsTheFirstRatiosWhileTheWindowFills) {
   EXPECT_NEAR(c.Factor(), 1.3, 1e-12);  // the largest of three is their 95th percentile
 }
 
+TEST(WaitCalibration, CountsEstimatesNearWhereAdmissionDecidesAtAnyFactor) {
+  WaitCalibration c;
+  const double budget = 0.1;
+  EXPECT_TRUE(c.Counts(0.025, budget));  // factor 1: from a quarter of the budget
+  EXPECT_FALSE(c.Counts(0.024, budget));
+  for (int i = 0; i < 256; ++i) c.Add(2.0);
+  ASSERT_EQ(c.Factor(), 2.0);
+  EXPECT_TRUE(c.Counts(0.025, budget));  // up to factor 2: still a quarter of the budget
+  EXPECT_FALSE(c.Counts(0.024, budget));
+  EXPECT_FALSE(c.Counts(0.004, 10.0));  // never under 5 ms
+  for (int i = 0; i < 256; ++i) c.Add(4.0);
+  ASSERT_EQ(c.Factor(), 4.0);
+  // At factor 4 admission takes estimates up to 25 ms only: the upper half of those counts,
+  // so the ratios of what it admits can bring the factor down again.
+  EXPECT_TRUE(c.Counts(0.0125, budget));
+  EXPECT_TRUE(c.Counts(0.020, budget));
+  EXPECT_FALSE(c.Counts(0.012, budget));
+  for (int i = 0; i < 512; ++i) {
+    const double estimate = 0.0125 + 0.0005 * (i % 25);  // 12.5..24.5 ms: admitted at factor 4
+    if (estimate * c.Factor() <= budget && c.Counts(estimate, budget)) c.Add(1.1);
+  }
+  EXPECT_NEAR(c.Factor(), 1.1, 1e-12);
+}
+
 }  // namespace
 }  // namespace encserve::scheduler
