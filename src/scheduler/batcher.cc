@@ -238,7 +238,7 @@ void Batcher::WorkerLoop(size_t slot) {
     dropped.clear();
     if (!batch.empty()) {
       const Clock::time_point cycle_start = back_to_back ? last_end : Clock::now();
-      RunBatch(batch, cycle_start);
+      RunBatch(batch, cycle_start, slot);
       last_end = Clock::now();
       back_to_back = true;
     }
@@ -247,10 +247,15 @@ void Batcher::WorkerLoop(size_t slot) {
   }
 }
 
-void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start) {
+void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, size_t slot) {
   running_items_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
   const Clock::time_point start = Clock::now();
   int64_t ok_tokens = 0;
+  const Task last_task =
+      std::any_of(batch.begin(), batch.end(),
+                  [](const Item& i) { return i.pending->request->task == Task::kLogits; })
+          ? Task::kLogits
+          : Task::kEmbed;
   for (Task task : {Task::kEmbed, Task::kLogits}) {
     TokenBatch tokens;
     std::vector<const Item*> items;
@@ -276,6 +281,12 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start) 
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     if (out.ok()) ok_tokens += tokens.num_tokens();
+    if (task == last_task) {
+      // The worker's compute is done: admission must not count it as running once its
+      // results are out (a client's next request, sent on this answer, would see it).
+      std::lock_guard<std::mutex> lock(mu_);
+      running_[slot].tokens = 0;
+    }
     if (observer_.on_batch) {
       observer_.on_batch(static_cast<int>(items.size()), tokens.num_tokens(), max_len, seconds);
     }

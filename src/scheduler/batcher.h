@@ -119,7 +119,7 @@ class Batcher {
     Clock::time_point due = Clock::time_point::max();  // batching_policy.h
   };
   void WorkerLoop(size_t slot);
-  void RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start);
+  void RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, size_t slot);
   // mu_ held: seconds until the first batch (of `own_tokens` tokens) of a new request of
   // `client` would be done, and that time's last part, its own first batch.
   double ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* first_batch) const;
