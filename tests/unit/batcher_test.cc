@@ -279,6 +279,32 @@ TEST_F(BatcherTest, QueueBudgetAdmitsAnyRequestIntoAnIdleQueue) {
   }
 }
 
+// A client that sends its next request as soon as it has the answer finds the worker free:
+// admission does not count the batch that produced the answer as still running (it did, and
+// with a cost per token above the batch's actual time it refused the client on an idle server).
+TEST_F(BatcherTest, QueueBudgetSeesTheWorkerFreeOnceTheAnswerIsOut) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.policy.max_batch_size = 64;
+  o.queue_budget = std::chrono::milliseconds(1);
+  Batcher batcher(engine_->backend(), o);
+  int refused = 0;
+  for (int k = 0; k < 40; ++k) {
+    std::vector<int> rows;
+    // Alternately 32 texts and 1: the cost per token of one batch misjudges the next one's.
+    for (int i = 0; i < (k % 2 == 0 ? 32 : 1); ++i) rows.push_back((k * 37 + i) % 512);
+    auto r = Request(rows);
+    std::promise<Status> done;
+    r->on_done = [&](const Status& st, const Embeddings&) {
+      if (!batcher.Admit(0, 8).ok()) ++refused;  // what the next request would be told now
+      done.set_value(st);
+    };
+    ASSERT_TRUE(batcher.Submit(r).ok()) << k;
+    ASSERT_TRUE(done.get_future().get().ok()) << k;
+  }
+  EXPECT_EQ(refused, 0);
+}
+
 // The budget is per client: behind a large request that has had its turn, another client's
 // request is admitted at once, while more work from the large request's client is refused.
 TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
