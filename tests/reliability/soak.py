@@ -169,14 +169,17 @@ def run(ctx):
               drift is not None and drift <= drift_limit, " %", timing=drift is not None)
     # A refusal (RESOURCE_EXHAUSTED) is the queue-time budget answering a Poisson burst, not a
     # failure: at 70 % load an M/M/1 queue holds more than the 100-ms budget a small share of
-    # the time. Errors are everything else (none allowed); refusals are bounded at 1 %.
+    # the time. Errors are everything else (none allowed); refusals are bounded at 1 % (--long);
+    # in the 60-s CI run at 3 %: 60-s windows on an idle machine gave 0.1-1.7 %.
     refused = errors.pop("RESOURCE_EXHAUSTED", 0)
     share = refused / len(out) if out else 0.0
     res.figure("refused", refused)
     res.bound("errors (anything but OK and a RESOURCE_EXHAUSTED refusal)",
               errors if errors else 0, 0, not errors)
+    share_limit = ctx.pick(0.03, 0.01)
     res.bound("refusals (RESOURCE_EXHAUSTED: the queue budget) share of requests",
-              round(100 * share, 2), 1, share <= 0.01, " %", timing=True)
+              round(100 * share, 2), round(100 * share_limit), share <= share_limit, " %",
+              timing=True)
     code = srv.close()
     res.bound("server exit code after SIGTERM", code, 0, code == 0)
     res.key(f"{rate:.0f} req/s x {total} s: p99 {fig['p99_first_fifth_ms']} -> "
