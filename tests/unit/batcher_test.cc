@@ -50,6 +50,15 @@ class BatcherTest : public ::testing::Test {
     return r;
   }
 
+  // One worker, batches of up to `max_batch` texts, a queue-time budget of `budget_ms`.
+  static BatcherOptions BudgetOptions(int max_batch, int budget_ms) {
+    BatcherOptions o;
+    o.workers = 1;
+    o.policy.max_batch_size = max_batch;
+    o.queue_budget = std::chrono::milliseconds(budget_ms);
+    return o;
+  }
+
   // Submits `r` and waits for it: Submit's refusal, or the request's final status.
   static Status SubmitAndWait(Batcher& batcher, const std::shared_ptr<BatchRequest>& r) {
     std::promise<Status> done;
@@ -211,11 +220,7 @@ TEST_F(BatcherTest, BurstBeyondTheBoundIsRefusedAndTheRestIsAnswered) {
 // longer than the budget is refused (RESOURCE_EXHAUSTED, before and at Submit), and every
 // admitted request is answered.
 TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
-  BatcherOptions o;
-  o.workers = 1;
-  o.policy.max_batch_size = 4;
-  o.queue_budget = std::chrono::milliseconds(2);
-  Batcher batcher(engine_->backend(), o);
+  Batcher batcher(engine_->backend(), BudgetOptions(4, 2));
   EXPECT_TRUE(batcher.Admit().ok());  // nothing measured, nothing queued
   ASSERT_TRUE(SubmitAndWait(batcher, Request({0, 1, 2, 3})).ok());
   // (The cost is recorded right after the first request's callback: give it a moment.)
@@ -257,11 +262,7 @@ TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
 // A request into an idle batcher (nothing queued or running) is admitted whatever its size and
 // the budget: refusing it could not shorten any wait.
 TEST_F(BatcherTest, QueueBudgetAdmitsAnyRequestIntoAnIdleQueue) {
-  BatcherOptions o;
-  o.workers = 1;
-  o.policy.max_batch_size = 64;
-  o.queue_budget = std::chrono::milliseconds(1);
-  Batcher batcher(engine_->backend(), o);
+  Batcher batcher(engine_->backend(), BudgetOptions(64, 1));
   // (The second round with a measured cost: one text of the model's whole length is then over
   // the 1-ms budget's batch token cap, and 64 texts are too.)
   std::string long_text;
@@ -283,11 +284,7 @@ TEST_F(BatcherTest, QueueBudgetAdmitsAnyRequestIntoAnIdleQueue) {
 // admission does not count the batch that produced the answer as still running (it did, and
 // with a cost per token above the batch's actual time it refused the client on an idle server).
 TEST_F(BatcherTest, QueueBudgetSeesTheWorkerFreeOnceTheAnswerIsOut) {
-  BatcherOptions o;
-  o.workers = 1;
-  o.policy.max_batch_size = 64;
-  o.queue_budget = std::chrono::milliseconds(1);
-  Batcher batcher(engine_->backend(), o);
+  Batcher batcher(engine_->backend(), BudgetOptions(64, 1));
   int refused = 0;
   for (int k = 0; k < 40; ++k) {
     std::vector<int> rows;
