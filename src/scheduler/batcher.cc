@@ -220,7 +220,7 @@ void Batcher::WorkerLoop(size_t slot) {
     }
     int64_t tokens = 0;
     for (const Item& item : batch) tokens += item.tokens;
-    running_[slot] = Running{Clock::now(), tokens};
+    running_[slot] = Running{Clock::now(), tokens};  // RunBatch clears it when compute ends
     for (const Item& item : dropped) tokens += item.tokens;
     queued_items_.fetch_sub(static_cast<int64_t>(batch.size() + dropped.size()),
                             std::memory_order_relaxed);
@@ -243,7 +243,6 @@ void Batcher::WorkerLoop(size_t slot) {
       back_to_back = true;
     }
     lock.lock();
-    running_[slot].tokens = 0;
   }
 }
 
