@@ -178,6 +178,7 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
                        : "SIGINT") +
       ": draining (grace " + std::to_string(c.shutdown_grace_ms) + " ms)");
   Drain(c, **service, *fronts);
+  if (fronts->grpc) Log(fronts->grpc->CallAccount());
   Log("stopped");
   return 0;
 }

@@ -47,6 +47,10 @@ class Shutdown(unittest.TestCase):
                     self.assertGreaterEqual(harness.cosine(got[j], emb[i]), 0.99999)
         self.assertEqual(server.stop(), 0, server.logs())
         self.assertIn("SIGTERM", server.logs())
+        # The exit account of the gRPC calls: the 24 Infer calls reached a handler and were
+        # answered OK, none cancelled (the reliability scenario `restart` relies on this line).
+        self.assertIn("gRPC calls: 24 reached a handler, 24 answered (OK 24), 0 cancelled",
+                      server.logs())
 
 
 if __name__ == "__main__":

@@ -4,8 +4,16 @@ queries per request, closed loop, still sending until 1 s after the server is go
 accepted requests lost: every request is answered 200 / OK or refused before acceptance (503,
 UNAVAILABLE, connection refused, or 429 / RESOURCE_EXHAUSTED from the queue budget when the
 machine is slower than the load); none reset mid-request with no reply; exit code 0.
+gRPC core answers CANCELLED to a call it had received but not yet handed to any handler when
+shutdown begins (grpc/grpc#41785, open; seen in 4 of 12 runs at ea31730). Such a call was never
+accepted, but the client cannot tell it from a loss, so the server's own account decides: its
+exit line says how many calls reached a handler and how each was answered. Only when every one
+of those answers reached its client as sent (OKs and refusals equal on both sides, nothing
+cancelled after the handler ran) are the CANCELLED calls counted as refused before acceptance;
+otherwise they are lost.
 Server: MiniLM native int8."""
 import http.client
+import re
 import threading
 import time
 
@@ -17,6 +25,11 @@ from common import harness
 NAME = "restart"
 # Answers that refuse a request before accepting it: draining (503) or the queue budget (429).
 REFUSED_HTTP = {503: "http refused 503", 429: "http refused 429 (overloaded)"}
+# gRPC refusals written by encserve's handlers (the rest of UNAVAILABLE comes from gRPC itself).
+OUR_UNAVAILABLE = ("server is shutting down", "server shut down before the request ran",
+                   "the model is not ready")
+BY_SERVER = "grpc refused by the server: "
+CORE_CANCELLED = "grpc CANCELLED by gRPC core (no reply from a handler)"
 
 
 def load(srv, texts, stop=None, n_http=8, n_grpc=8):
@@ -70,16 +83,20 @@ def load(srv, texts, stop=None, n_http=8, n_grpc=8):
                 except grpc.RpcError as e:
                     d = (e.details() or "").lower()
                     if e.code() == grpc.StatusCode.UNAVAILABLE:
-                        if "connect" in d or "refused" in d:
+                        if any(m in d for m in OUR_UNAVAILABLE):
+                            add(BY_SERVER + "UNAVAILABLE (draining)")
+                        elif "connect" in d or "refused" in d:
                             add("grpc refused: UNAVAILABLE (connection refused)")
                         elif "socket closed" in d or "reset" in d or "eof" in d:
                             add("grpc UNAVAILABLE (transport closed mid-call)", e.details())
                         else:
-                            add("grpc refused: UNAVAILABLE", e.details())
+                            add("grpc refused: UNAVAILABLE (gRPC)", e.details())
                         time.sleep(0.02)
                     elif e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in d:
-                        add("grpc refused: RESOURCE_EXHAUSTED (overloaded)")
+                        add(BY_SERVER + "RESOURCE_EXHAUSTED (overloaded)")
                         time.sleep(0.02)
+                    elif e.code() == grpc.StatusCode.CANCELLED and d == "cancelled":
+                        add(CORE_CANCELLED)  # judged against the server's account in run()
                     else:
                         add(f"other: grpc {e.code().name}", e.details())
 
@@ -91,6 +108,41 @@ def load(srv, texts, stop=None, n_http=8, n_grpc=8):
     for th in threads:
         th.join(90)
     return tally, examples
+
+
+def server_account(log):
+    """The server's exit line on gRPC calls (cmd_serve: GrpcServer::CallAccount) as
+    {"reached": n, "answered": {code: n}, "cancelled": n}, or None when it is missing."""
+    m = re.search(r"gRPC calls: (\d+) reached a handler, \d+ answered \(([^)]*)\), (\d+) cancelled",
+                  log)
+    if not m:
+        return None
+    answered = {}
+    for part in m.group(2).split(", "):
+        if part != "none":
+            code, n = part.rsplit(" ", 1)
+            answered[code] = int(n)
+    return {"reached": int(m.group(1)), "answered": answered, "cancelled": int(m.group(3))}
+
+
+def judge_core_cancelled(tally, account):
+    """(True, why) when every call that reached a handler got its answer to its client as sent,
+    so the CANCELLED calls cannot have been among them; (False, why) otherwise."""
+    if account is None:
+        return False, "the server's exit line on gRPC calls is missing: counted as lost"
+    ans = account["answered"]
+    client = {"OK": tally.get("grpc OK", 0),
+              "UNAVAILABLE": tally.get(BY_SERVER + "UNAVAILABLE (draining)", 0),
+              "RESOURCE_EXHAUSTED": tally.get(BY_SERVER + "RESOURCE_EXHAUSTED (overloaded)", 0)}
+    server = {k: ans.get(k, 0) for k in client}
+    others = {k: v for k, v in ans.items() if k not in client}
+    ok = (client == server and not others and account["cancelled"] == 0
+          and account["reached"] == sum(server.values()))
+    why = (f"the server's handlers saw {account['reached']} calls and answered {ans} "
+           f"({account['cancelled']} cancelled after a handler ran); the clients received "
+           f"{client} from them")
+    return ok, why + ("; so the CANCELLED calls never reached a handler: counted as refused "
+                      "before acceptance" if ok else "; they do not match: counted as lost")
 
 
 def run(ctx):
@@ -140,11 +192,17 @@ def run(ctx):
     exit_s = time.monotonic() - t_term
     time.sleep(1.0)
     tally, examples = bg.finish(120)
+    account = server_account(srv2.logs())
     srv2.close()
-    lost = {k: v for k, v in tally.items() if k.startswith(("lost", "other"))}
+    core_ok, why = judge_core_cancelled(tally, account)
+    if tally.get(CORE_CANCELLED):
+        res.note(f"{tally[CORE_CANCELLED]} gRPC call(s) CANCELLED by gRPC core at shutdown "
+                 f"(grpc/grpc#41785): {why}")
+    lost = {k: v for k, v in tally.items()
+            if k.startswith(("lost", "other")) or (k == CORE_CANCELLED and not core_ok)}
     transport = {k: v for k, v in tally.items() if "transport closed" in k}
     res.figure("sigterm", {"outcomes": tally, "exit_code": code, "exit_s": round(exit_s, 2),
-                           "loss_examples": examples})
+                           "loss_examples": examples, "server_grpc_account": account})
     res.log(f"SIGTERM under load: exit {code} after {exit_s:.2f} s; outcomes {tally}")
     res.bound("requests lost (reset / closed with no reply, or an unexpected error)",
               lost if lost else 0, 0, not lost)

@@ -79,9 +79,11 @@ int HttpCodeOf(const grpc::Status& status) {
 
 bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
                std::chrono::milliseconds default_timeout, Service& service,
-               const std::string& route, CallSetup* setup) {
+               const std::string& route, CallCounters& counters, CallSetup* setup) {
   setup->start = std::chrono::steady_clock::now();
-  setup->reactor = new Reactor(setup->ctx.cancelled);
+  counters.begun.fetch_add(1, std::memory_order_relaxed);
+  setup->counters = &counters;
+  setup->reactor = new Reactor(setup->ctx.cancelled, counters);
   setup->ctx.client = std::hash<std::string>()(ctx->peer());  // per connection
   // The client's deadline (system clock) as a steady-clock time point; none: the default.
   const auto sys_now = std::chrono::system_clock::now();
@@ -112,6 +114,10 @@ void EndCall(const CallSetup& setup, Service& service, const std::string& route,
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - setup.start).count();
   service.RecordRequest(route, HttpCodeOf(status), seconds);
+  const auto code = static_cast<size_t>(status.error_code());
+  if (code < setup.counters->answered.size()) {
+    setup.counters->answered[code].fetch_add(1, std::memory_order_relaxed);
+  }
   setup.reactor->Finish(status);
 }
 

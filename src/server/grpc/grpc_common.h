@@ -6,6 +6,7 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -19,21 +20,35 @@ grpc::Status ToGrpc(const Status& status);
 // The HTTP status matching a gRPC code (for the requests metric's `code` label).
 int HttpCodeOf(const grpc::Status& status);
 
+// What became of the calls that reached a handler, counted for the account the server gives at
+// exit (GrpcServer::CallAccount): calls begun, calls answered by status code, and calls
+// cancelled before their answer went out (client gone, its deadline, or the shutdown deadline).
+struct CallCounters {
+  std::atomic<uint64_t> begun{0};
+  std::array<std::atomic<uint64_t>, 17> answered{};  // by grpc::StatusCode (0..16)
+  std::atomic<uint64_t> cancelled{0};
+};
+
 // A unary reactor that flags cancellation to the batcher and deletes itself when done.
 class Reactor final : public grpc::ServerUnaryReactor {
  public:
-  explicit Reactor(std::shared_ptr<std::atomic<bool>> cancelled)
-      : cancelled_(std::move(cancelled)) {}
-  void OnCancel() override { cancelled_->store(true); }
+  Reactor(std::shared_ptr<std::atomic<bool>> cancelled, CallCounters& counters)
+      : cancelled_(std::move(cancelled)), counters_(counters) {}
+  void OnCancel() override {
+    cancelled_->store(true);
+    counters_.cancelled.fetch_add(1, std::memory_order_relaxed);
+  }
   void OnDone() override { delete this; }
 
  private:
   std::shared_ptr<std::atomic<bool>> cancelled_;
+  CallCounters& counters_;
 };
 
 struct CallSetup {
   RequestContext ctx;
   Reactor* reactor = nullptr;
+  CallCounters* counters = nullptr;
   std::chrono::steady_clock::time_point start;
 };
 
@@ -42,9 +57,9 @@ struct CallSetup {
 // UNAUTHENTICATED and returns false.
 bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
                std::chrono::milliseconds default_timeout, Service& service,
-               const std::string& route, CallSetup* setup);
+               const std::string& route, CallCounters& counters, CallSetup* setup);
 
-// Finishes the call and records it in the service's request metrics.
+// Finishes the call and records it in the service's request metrics and the call counters.
 void EndCall(const CallSetup& setup, Service& service, const std::string& route,
              const grpc::Status& status);
 

@@ -7,6 +7,7 @@
 #include <grpcpp/server_posix.h>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "server/grpc/grpc_services.h"
@@ -15,6 +16,7 @@
 namespace encserve::server {
 
 struct GrpcServer::Impl {
+  grpc_internal::CallCounters counters;  // first: outlives the services and the server
   std::unique_ptr<grpc_internal::InferenceServiceImpl> inference;
   std::unique_ptr<grpc_internal::EncoderServiceImpl> encoder;
   std::unique_ptr<grpc::Server> server;
@@ -24,6 +26,14 @@ struct GrpcServer::Impl {
 };
 
 namespace {
+constexpr const char* kCodeNames[] = {
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
+static_assert(std::size(kCodeNames) ==
+              std::tuple_size_v<decltype(grpc_internal::CallCounters::answered)>);
+
 StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot read " + path);
@@ -55,8 +65,10 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& optio
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto impl = std::make_unique<Impl>();
-  impl->inference = std::make_unique<grpc_internal::InferenceServiceImpl>(service, options);
-  impl->encoder = std::make_unique<grpc_internal::EncoderServiceImpl>(service, options);
+  impl->inference =
+      std::make_unique<grpc_internal::InferenceServiceImpl>(service, options, impl->counters);
+  impl->encoder =
+      std::make_unique<grpc_internal::EncoderServiceImpl>(service, options, impl->counters);
   grpc::ServerBuilder builder;
   const std::string address = options.host + ":" + std::to_string(options.port);
   if (options.tls_cert_file.empty()) {
@@ -103,6 +115,22 @@ void GrpcServer::SetServing(bool serving) {
     health->SetServingStatus("inference.InferenceService", serving);
     health->SetServingStatus("encserve.v1.Encoder", serving);
   }
+}
+
+std::string GrpcServer::CallAccount() const {
+  const grpc_internal::CallCounters& c = impl_->counters;
+  uint64_t answered = 0;
+  std::string by_code;
+  for (size_t i = 0; i < c.answered.size(); ++i) {
+    const uint64_t n = c.answered[i].load();
+    if (n == 0) continue;
+    answered += n;
+    by_code += std::string(by_code.empty() ? "" : ", ") + kCodeNames[i] + " " + std::to_string(n);
+  }
+  return "gRPC calls: " + std::to_string(c.begun.load()) + " reached a handler, " +
+         std::to_string(answered) + " answered (" + (by_code.empty() ? "none" : by_code) + "), " +
+         std::to_string(c.cancelled.load()) +
+         " cancelled before their answer (client gone, its deadline or the shutdown deadline)";
 }
 
 void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {

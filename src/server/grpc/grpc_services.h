@@ -3,6 +3,7 @@
 
 #include "encserve.grpc.pb.h"
 #include "inference.grpc.pb.h"
+#include "server/grpc/grpc_common.h"
 #include "server/grpc/grpc_server.h"
 #include "server/latency_window.h"
 
@@ -25,8 +26,9 @@ using EncoderRaw = encserve::v1::Encoder::WithRawCallbackMethod_Embed<
 // latency window (since start or the last ResetMetrics).
 class InferenceServiceImpl final : public InferenceRaw {
  public:
-  InferenceServiceImpl(::encserve::server::Service& service, const GrpcOptions& options)
-      : service_(service), options_(options) {}
+  InferenceServiceImpl(::encserve::server::Service& service, const GrpcOptions& options,
+                       CallCounters& counters)
+      : service_(service), options_(options), counters_(counters) {}
   grpc::ServerUnaryReactor* Infer(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
                                   grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* GetMetrics(grpc::CallbackServerContext* ctx,
@@ -38,13 +40,15 @@ class InferenceServiceImpl final : public InferenceRaw {
  private:
   ::encserve::server::Service& service_;
   const GrpcOptions options_;
+  CallCounters& counters_;
   LatencyWindow window_;
 };
 
 class EncoderServiceImpl final : public EncoderRaw {
  public:
-  EncoderServiceImpl(::encserve::server::Service& service, const GrpcOptions& options)
-      : service_(service), options_(options) {}
+  EncoderServiceImpl(::encserve::server::Service& service, const GrpcOptions& options,
+                     CallCounters& counters)
+      : service_(service), options_(options), counters_(counters) {}
   grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
                                   grpc::ByteBuffer* out) override;
   grpc::ServerUnaryReactor* Score(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
@@ -59,6 +63,7 @@ class EncoderServiceImpl final : public EncoderRaw {
  private:
   ::encserve::server::Service& service_;
   const GrpcOptions options_;
+  CallCounters& counters_;
 };
 
 }  // namespace encserve::server::grpc_internal

@@ -7,8 +7,9 @@ namespace {
 // Authenticates and parses the raw request; false: the call is already finished.
 template <class Req>
 bool Begin(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw, const GrpcOptions& o,
-           Service& service, const std::string& route, CallSetup* call, Req* request) {
-  return BeginCall(ctx, o.api_key, o.default_timeout, service, route, call) &&
+           Service& service, const std::string& route, CallCounters& counters, CallSetup* call,
+           Req* request) {
+  return BeginCall(ctx, o.api_key, o.default_timeout, service, route, counters, call) &&
          ParseRequest(raw, request, *call, service, route);
 }
 }  // namespace
@@ -19,7 +20,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Infer(grpc::CallbackServerContex
   static const std::string kRoute = "grpc:inference.Infer";
   CallSetup call;
   inference::InferRequest request;
-  if (!Begin(ctx, raw, options_, service_, kRoute, &call, &request)) return call.reactor;
+  if (!Begin(ctx, raw, options_, service_, kRoute, counters_, &call, &request)) return call.reactor;
   EmbedParams params;
   params.texts.assign(request.texts().begin(), request.texts().end());
   service_.Embed(std::move(params), call.ctx, [this, call, out](StatusOr<EmbedResult> r) {
@@ -45,7 +46,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::GetMetrics(grpc::CallbackServerC
   static const std::string kRoute = "grpc:inference.GetMetrics";
   CallSetup call;
   inference::Empty request;
-  if (!Begin(ctx, raw, options_, service_, kRoute, &call, &request)) return call.reactor;
+  if (!Begin(ctx, raw, options_, service_, kRoute, counters_, &call, &request)) return call.reactor;
   inference::MetricsResponse reply;
   inference::MetricsResponse* response = &reply;
   const LatencySnapshot s = window_.Snapshot();
@@ -65,7 +66,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ResetMetrics(grpc::CallbackServe
   static const std::string kRoute = "grpc:inference.ResetMetrics";
   CallSetup call;
   inference::Empty request;
-  if (!Begin(ctx, raw, options_, service_, kRoute, &call, &request)) return call.reactor;
+  if (!Begin(ctx, raw, options_, service_, kRoute, counters_, &call, &request)) return call.reactor;
   window_.Reset();
   EndCallWith(call, service_, kRoute, inference::Empty(), out);
   return call.reactor;
