@@ -81,5 +81,37 @@ class RetryRule(unittest.TestCase):
         self.assertTrue(doc["pass"])
 
 
+class CoreCancelledRule(unittest.TestCase):
+    """restart.judge_core_cancelled: gRPC core's CANCELLED at shutdown counts as refused only
+    when the server's exit account matches what the clients received."""
+    LINE = ("[encserve] gRPC calls: 800 reached a handler, 800 answered (OK 799, UNAVAILABLE 1), "
+            "0 cancelled before their answer (client gone, its deadline or the shutdown deadline)")
+
+    def setUp(self):
+        import grpc  # noqa: F401  (restart imports it)
+        import restart
+        self.r = restart
+        self.tally = {"grpc OK": 799, restart.BY_SERVER + "UNAVAILABLE (draining)": 1,
+                      restart.CORE_CANCELLED: 2, "grpc refused: UNAVAILABLE (connection refused)": 9}
+
+    def test_the_account_line_parses(self):
+        self.assertEqual(self.r.server_account("x\n" + self.LINE + "\nstopped\n"),
+                         {"reached": 800, "answered": {"OK": 799, "UNAVAILABLE": 1},
+                          "cancelled": 0})
+        self.assertIsNone(self.r.server_account("stopped\n"))
+
+    def test_a_matching_account_makes_them_refusals(self):
+        ok, _ = self.r.judge_core_cancelled(self.tally, self.r.server_account(self.LINE))
+        self.assertTrue(ok)
+
+    def test_any_mismatch_makes_them_losses(self):
+        acc = self.r.server_account(self.LINE)
+        fewer_ok = dict(self.tally, **{"grpc OK": 798})  # an OK the server sent went missing
+        self.assertFalse(self.r.judge_core_cancelled(fewer_ok, acc)[0])
+        self.assertFalse(self.r.judge_core_cancelled(self.tally, dict(acc, cancelled=1))[0])
+        self.assertFalse(self.r.judge_core_cancelled(self.tally, dict(acc, reached=801))[0])
+        self.assertFalse(self.r.judge_core_cancelled(self.tally, None)[0])
+
+
 if __name__ == "__main__":
     unittest.main()
