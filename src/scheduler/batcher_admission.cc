@@ -116,6 +116,11 @@ double Batcher::wait_factor() const {
   return calibration_.Factor();
 }
 
+void Batcher::AddWaitRatiosForTest(double ratio, int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < n; ++i) calibration_.Add(ratio);
+}
+
 int64_t Batcher::OwnTokensLocked(int items) const {  // (ExpectedWaitLocked applies the cap)
   return static_cast<int64_t>(std::min(items, options_.policy.max_batch_size) * tokens_per_item_);
 }

@@ -259,15 +259,22 @@ TEST_F(BatcherTest, QueueBudgetRefusesWorkThatWouldWaitTooLong) {
   EXPECT_EQ(batcher.ExpectedWaitSeconds(), 0.0);  // all queued work ran
 }
 
-// A request into an idle batcher (nothing queued or running) is admitted whatever its size and
-// the budget: refusing it could not shorten any wait.
+// A request into an idle batcher (nothing queued or running) is admitted whatever its size, the
+// budget and the calibration factor: refusing it could not shorten any wait.
 TEST_F(BatcherTest, QueueBudgetAdmitsAnyRequestIntoAnIdleQueue) {
   Batcher batcher(engine_->backend(), BudgetOptions(64, 1));
   // (The second round with a measured cost: one text of the model's whole length is then over
-  // the 1-ms budget's batch token cap, and 64 texts are too.)
+  // the 1-ms budget's batch token cap, and 64 texts are too. The third with the factor at 4,
+  // as after a stall: the estimate of the request's own first batch, up to half the budget,
+  // scaled by 4 is then twice the budget; only the idle-queue rule admits it.)
   std::string long_text;
   for (int i = 0; i < 600; ++i) long_text += (*queries_)[i % 512] + " ";
-  for (int round = 0; round < 2; ++round) {
+  for (int round = 0; round < 3; ++round) {
+    if (round == 2) {
+      batcher.AddWaitRatiosForTest(10.0, 256);
+      ASSERT_EQ(batcher.wait_factor(), 4.0);
+      ASSERT_GT(batcher.ExpectedWaitSeconds(0, 64) * 1e3, 1.0);  // over the budget
+    }
     std::vector<int> rows;
     for (int i = 0; i < 64; ++i) rows.push_back((i * 7 + round) % 512);
     EXPECT_TRUE(batcher.Admit(0, 64).ok()) << round;
