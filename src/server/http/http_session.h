@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -229,16 +230,32 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
                            std::move(req.body())};
     std::weak_ptr<HttpSession> weak = this->shared_from_this();
     auto state = state_;
+    handling_thread_.store(std::this_thread::get_id());
     state_->api.Handle(std::move(api_req), std::move(ctx), [weak, state, token](HttpReply r) {
+      auto self = weak.lock();
+      if (self && self->handling_thread_.load() == std::this_thread::get_id()) {
+        // Answered within Handle, on this io thread (a refusal, an invalid request): kept for
+        // OnRead to write at once, without a hop through the io queue or a peer watch.
+        self->inline_reply_.emplace(std::move(r));
+        return;
+      }
       std::lock_guard<std::mutex> lock(state->gate_mu);
       if (!state->gate_open) return;  // server gone: drop the reply
-      auto self = weak.lock();
-      if (!self) return;  // connection gone: drop the reply
+      if (!self) return;              // connection gone: drop the reply
       auto executor = self->stream_.get_executor();
       net::post(executor, [self = std::move(self), token, r = std::move(r)]() mutable {
         self->OnReply(std::move(r), std::move(token));
       });
     });
+    handling_thread_.store(std::thread::id());
+    if (inline_reply_) {
+      HttpReply r = std::move(*inline_reply_);
+      inline_reply_.reset();
+      awaiting_ = false;
+      ++generation_;
+      self_hold_.reset();
+      return WriteReply(std::move(r), std::move(token));
+    }
     if (awaiting_) WatchPeer();
   }
 
@@ -339,6 +356,10 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   uint64_t generation_ = 0;  // invalidates stale peer watches
   std::shared_ptr<std::atomic<bool>> cancelled_;
   std::shared_ptr<HttpSession> self_hold_;  // keeps the session while the Service works
+  // The io thread inside HttpApi::Handle for this session (none otherwise), and a reply given
+  // there synchronously (used on that thread only).
+  std::atomic<std::thread::id> handling_thread_{};
+  std::optional<HttpReply> inline_reply_;
   char drain_buf_[4096];
 };
 
