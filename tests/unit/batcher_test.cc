@@ -30,9 +30,16 @@ class BatcherTest : public ::testing::Test {
         eval::LoadMsMarcoQueries(::encserve::testing::DataDir() + "/msmarco-dev-small-queries.tsv");
     ASSERT_TRUE(q.ok()) << q.status().ToString();
     queries_ = new std::vector<std::string>(q->begin(), q->begin() + 512);
-    auto ref = engine_->Embed(*queries_, /*normalize=*/false);
-    ASSERT_TRUE(ref.ok());
-    reference_ = new Embeddings(std::move(ref).value());
+  }
+  // The 512 queries embedded one call, unbatched by the batcher: computed on first use (most
+  // tests do not compare rows, and under the sanitizers this is most of a test's time).
+  static const Embeddings& Reference() {
+    if (reference_ == nullptr) {
+      auto ref = engine_->Embed(*queries_, /*normalize=*/false);
+      EXPECT_TRUE(ref.ok()) << ref.status().ToString();
+      reference_ = new Embeddings(std::move(ref).value());
+    }
+    return *reference_;
   }
   static void TearDownTestSuite() {
     delete engine_;
@@ -71,6 +78,7 @@ class BatcherTest : public ::testing::Test {
   // Runs `clients` threads, each sending `per_client` requests of 1..max_texts distinct
   // queries, and checks every row against the unbatched reference.
   void RunConcurrent(Batcher& batcher, int clients, int per_client, int max_texts) {
+    const Embeddings& reference = Reference();  // (before the threads)
     std::atomic<int> mismatches{0}, failures{0}, done{0};
     std::vector<std::thread> threads;
     for (int c = 0; c < clients; ++c) {
@@ -87,7 +95,7 @@ class BatcherTest : public ::testing::Test {
             } else {
               for (size_t j = 0; j < rows.size(); ++j) {
                 if (::encserve::testing::MaxAbsDiff(out.row(static_cast<int>(j)),
-                                                    reference_->row(rows[j]), out.dim) > 1e-4f) {
+                                                    reference.row(rows[j]), out.dim) > 1e-4f) {
                   mismatches++;
                 }
               }
@@ -162,7 +170,7 @@ TEST_F(BatcherTest, LargeRequestIsSplitAcrossBatchesInOrder) {
   EXPECT_LE(stats.max_items.load(), 16);
   for (int j = 0; j < 100; ++j) {
     EXPECT_LT(
-        ::encserve::testing::MaxAbsDiff(req->out.row(j), reference_->row(rows[j]), req->out.dim),
+        ::encserve::testing::MaxAbsDiff(req->out.row(j), Reference().row(rows[j]), req->out.dim),
         1e-4f);
   }
 }
@@ -360,6 +368,7 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
 // A small request submitted right behind a large one (same client) runs long before the large
 // one finishes: the fair order gives it the second batch.
 TEST_F(BatcherTest, SmallRequestOvertakesALargeOne) {
+  const Embeddings& reference = Reference();  // (before the worker's callbacks use it)
   BatcherOptions o;
   o.workers = 1;
   o.policy.max_batch_size = 8;
@@ -379,7 +388,7 @@ TEST_F(BatcherTest, SmallRequestOvertakesALargeOne) {
   };
   small->on_done = [&](const Status& st, const Embeddings& out) {
     EXPECT_TRUE(st.ok());
-    EXPECT_LE(::encserve::testing::MaxAbsDiff(out.row(0), reference_->row(300), out.dim), 1e-4f);
+    EXPECT_LE(::encserve::testing::MaxAbsDiff(out.row(0), reference.row(300), out.dim), 1e-4f);
     small_done_at = order++;
     if (--left == 0) both.set_value();
   };
