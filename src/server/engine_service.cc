@@ -97,7 +97,9 @@ Status EngineService::CheckTexts(size_t count, const char* what, const RequestCo
   }
   // Overload is refused here, before the texts are tokenised (cheap refusals).
   if (!ready_.load()) return Unavailable("the model is not ready (starting up or shutting down)");
-  return batcher_->Admit(ctx.client, static_cast<int>(std::min<size_t>(count, 1 << 20)));
+  Status st = batcher_->Admit(ctx.client, static_cast<int>(std::min<size_t>(count, 1 << 20)));
+  if (st.code() == StatusCode::kResourceExhausted) metrics_->CountRefusal(false);
+  return st;
 }
 
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,
@@ -142,6 +144,7 @@ void EngineService::Run(scheduler::Task task, std::vector<Encoding> inputs,
     }
   };
   Status st = batcher_->Submit(req);
+  if (st.code() == StatusCode::kResourceExhausted) metrics_->CountRefusal(true);
   if (!st.ok()) done(st);
 }
 

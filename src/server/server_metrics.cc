@@ -81,6 +81,11 @@ struct ServerMetrics::Impl {
       {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9});
   Counter& items =
       registry.AddCounter("encserve_items_total", "Items (texts or pairs) computed by the engine");
+  CounterVec refusals = registry.AddCounterVec(
+      "encserve_overload_refusals_total",
+      "Requests refused for overload (429 / RESOURCE_EXHAUSTED), by stage: before_tokenize "
+      "(admission on the text count) or after_tokenize (on the texts' tokens)",
+      {"stage"});
   CounterVec dropped = registry.AddCounterVec(
       "encserve_dropped_items_total",
       "Queued items dropped before running, by reason (deadline_exceeded, cancelled, shutdown)",
@@ -133,6 +138,10 @@ void ServerMetrics::RecordRequest(std::string_view route, int http_code, double 
   const std::string code = std::to_string(http_code);
   impl_->requests.With({route, code}).Inc();
   impl_->duration.With({route}).Observe(seconds);
+}
+
+void ServerMetrics::CountRefusal(bool after_tokenize) {
+  impl_->refusals.With({after_tokenize ? "after_tokenize" : "before_tokenize"}).Inc();
 }
 
 void ServerMetrics::ObserveTokenize(double seconds) {

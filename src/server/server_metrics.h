@@ -19,6 +19,9 @@ class ServerMetrics {
 
   void RecordRequest(std::string_view route, int http_code, double seconds);
   void ObserveTokenize(double seconds);
+  // A request refused for overload (queue budget or queue bound), before its texts were
+  // tokenised (the cheap path) or after (the estimate from the texts' tokens said no).
+  void CountRefusal(bool after_tokenize);
   // Hooks for the batcher (batch size/tokens/padding ratio, queue time, inference time,
   // dropped items, items/s).
   scheduler::BatcherObserver BatcherHooks();

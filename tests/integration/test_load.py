@@ -109,6 +109,9 @@ class Overload(unittest.TestCase):
             m = server.metrics()
             self.assertEqual(harness.metric_sum(
                 m, "encserve_requests_total", route="grpc:inference.Infer", code="429"), exhausted)
+            # Every refusal counted once, by the stage that refused it (the budget's before
+            # tokenising, the queue bound's or the budget's after).
+            self.assertEqual(harness.metric_sum(m, "encserve_overload_refusals_total"), exhausted)
         finally:
             self.assertEqual(server.stop(), 0)
 

@@ -199,6 +199,10 @@ def run(ctx):
             "request_p99_ms": common.hist_quantile_ms(m2, m3, "encserve_request_duration_seconds",
                                                       0.99),
             "admission_wait_factor": harness.metric_sum(m3, "encserve_admission_wait_factor"),
+            "refusals_by_stage": {
+                st: harness.metric_sum(m3, "encserve_overload_refusals_total", stage=st)
+                - harness.metric_sum(m2, "encserve_overload_refusals_total", stage=st)
+                for st in ("before_tokenize", "after_tokenize")},
         }
         # --- figures
         ok = b["requests"]["ok"]
