@@ -16,11 +16,11 @@ TEST(WaitCalibration, StartsAtOneAndNeverGoesBelow) {
   EXPECT_EQ(c.Factor(), 1.0);
 }
 
-TEST(WaitCalibration, IsTheNinetyFifthPercentileOfTheWindow) {
+TEST(WaitCalibration, IsTheNinetyNinthPercentileOfTheWindow) {
   WaitCalibration c;
-  // 256 ratios 1.00 .. 3.55: the 95th percentile is index round(0.95 * 255) = 242.
+  // 256 ratios 1.00 .. 3.55: the 99th percentile is index round(0.99 * 255) = 252.
   for (int i = 0; i < 256; ++i) c.Add(1.0 + i / 100.0);
-  EXPECT_NEAR(c.Factor(), 1.0 + 242 / 100.0, 1e-9);
+  EXPECT_NEAR(c.Factor(), 1.0 + 252 / 100.0, 1e-9);
   EXPECT_EQ(c.count(), WaitCalibration::kWindow);
 }
 
