@@ -88,13 +88,14 @@ class Overload(unittest.TestCase):
                     idx = [(k * 8 + j) % len(texts) for j in range(8)]
                     futures.append((idx, stub.Infer.future(
                         pb.InferRequest(texts=[texts[i] for i in idx]), timeout=120)))
-                ok = exhausted = 0
+                ok = exhausted = queue_full = 0
                 for idx, f in futures:
                     try:
                         r = f.result()
                     except grpc.RpcError as e:
                         self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
                         exhausted += 1
+                        queue_full += "queue full" in e.details()
                         continue
                     got = np.array(r.embeddings, dtype=np.float32).reshape(8, 384)
                     for j, i in enumerate(idx):
@@ -112,6 +113,9 @@ class Overload(unittest.TestCase):
             # Every refusal counted once, by the stage that refused it (the budget's before
             # tokenising, the queue bound's or the budget's after).
             self.assertEqual(harness.metric_sum(m, "encserve_overload_refusals_total"), exhausted)
+            # The queue bound is checked on the queued tokens: after tokenising.
+            self.assertGreaterEqual(harness.metric_sum(
+                m, "encserve_overload_refusals_total", stage="after_tokenize"), queue_full)
         finally:
             self.assertEqual(server.stop(), 0)
 

@@ -85,7 +85,8 @@ class CoreCancelledRule(unittest.TestCase):
     """restart.judge_core_cancelled: gRPC core's CANCELLED at shutdown counts as refused only
     when the server's exit account matches what the clients received."""
     LINE = ("[encserve] gRPC calls: 800 reached a handler, 800 answered (OK 799, UNAVAILABLE 1), "
-            "0 cancelled before their answer (client gone, its deadline or the shutdown deadline)")
+            "0 of them cancelled, their answer not delivered (client gone, its deadline or the "
+            "shutdown deadline)")
 
     def setUp(self):
         import grpc  # noqa: F401  (restart imports it)

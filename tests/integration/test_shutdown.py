@@ -49,7 +49,7 @@ class Shutdown(unittest.TestCase):
         self.assertIn("SIGTERM", server.logs())
         # The exit account of the gRPC calls: the 24 Infer calls reached a handler and were
         # answered OK, none cancelled (the reliability scenario `restart` relies on this line).
-        self.assertIn("gRPC calls: 24 reached a handler, 24 answered (OK 24), 0 cancelled",
+        self.assertIn("gRPC calls: 24 reached a handler, 24 answered (OK 24), 0 of them cancelled",
                       server.logs())
 
 

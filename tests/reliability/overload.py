@@ -271,7 +271,7 @@ def run(ctx):
             "recovery_latencies_ms": rec_lats[:50],
         }
         res.figure(proto, fig)
-        fig["probe_rate_rps"] = round(len(probe_out) / over_s, 1)
+        fig["probe_rate_rps"] = round(len(probe_out) / max(t_done - t_start, 1e-9), 1)
         fig["offered_in_all_vs_capacity"] = round(
             (fig["sent_rate_rps"] + fig["probe_rate_rps"]) / capacity, 2)
         res.log(f"{proto} overload: offered {fig['sent_rate_rps']} req/s sent + probes "

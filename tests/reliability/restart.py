@@ -113,8 +113,8 @@ def load(srv, texts, stop=None, n_http=8, n_grpc=8):
 def server_account(log):
     """The server's exit line on gRPC calls (cmd_serve: GrpcServer::CallAccount) as
     {"reached": n, "answered": {code: n}, "cancelled": n}, or None when it is missing."""
-    m = re.search(r"gRPC calls: (\d+) reached a handler, \d+ answered \(([^)]*)\), (\d+) cancelled",
-                  log)
+    m = re.search(r"gRPC calls: (\d+) reached a handler, \d+ answered \(([^)]*)\), (\d+) of them "
+                  r"cancelled", log)
     if not m:
         return None
     answered = {}

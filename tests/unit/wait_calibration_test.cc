@@ -1,5 +1,5 @@
 // WaitCalibration (scheduler/wait_calibration.h): the factor by which admission scales its
-// queue-budget estimates is the 95th percentile of recent actual/estimate ratios, in [1, 4].
+// queue-budget estimates is the 99th percentile of recent actual/estimate ratios, in [1, 4].
 #include "scheduler/wait_calibration.h"
 
 #include <gtest/gtest.h>
@@ -50,7 +50,7 @@ TEST(WaitCalibration, FollowsTheFirstRatiosWhileTheWindowFills) {
   EXPECT_NEAR(c.Factor(), 1.3, 1e-12);
   c.Add(1.2);
   c.Add(1.25);
-  EXPECT_NEAR(c.Factor(), 1.3, 1e-12);  // the largest of three is their 95th percentile
+  EXPECT_NEAR(c.Factor(), 1.3, 1e-12);  // the largest of three is their 99th percentile
 }
 
 TEST(WaitCalibration, CountsEstimatesNearWhereAdmissionDecidesAtAnyFactor) {

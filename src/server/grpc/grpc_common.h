@@ -21,8 +21,9 @@ grpc::Status ToGrpc(const Status& status);
 int HttpCodeOf(const grpc::Status& status);
 
 // What became of the calls that reached a handler, counted for the account the server gives at
-// exit (GrpcServer::CallAccount): calls begun, calls answered by status code, and calls
-// cancelled before their answer went out (client gone, its deadline, or the shutdown deadline).
+// exit (GrpcServer::CallAccount): calls begun, calls answered by status code, and of those the
+// calls cancelled, their answer not delivered (client gone, its deadline, or the shutdown
+// deadline).
 struct CallCounters {
   std::atomic<uint64_t> begun{0};
   std::array<std::atomic<uint64_t>, 17> answered{};  // by grpc::StatusCode (0..16)

@@ -135,7 +135,8 @@ std::string GrpcServer::CallAccount() const {
   return "gRPC calls: " + std::to_string(c.begun.load()) + " reached a handler, " +
          std::to_string(answered) + " answered (" + (by_code.empty() ? "none" : by_code) + "), " +
          std::to_string(c.cancelled.load()) +
-         " cancelled before their answer (client gone, its deadline or the shutdown deadline)";
+         " of them cancelled, their answer not delivered (client gone, its deadline or the "
+         "shutdown deadline)";
 }
 
 void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {

@@ -32,9 +32,9 @@ class GrpcServer {
   // Stops accepting calls, waits for in-flight calls until `deadline`, then cancels the rest.
   void Shutdown(std::chrono::system_clock::time_point deadline);
   // One line on the calls that reached a handler since start: how many, answered by status
-  // code, and cancelled before their answer. After Shutdown every begun call is answered or
-  // cancelled; a call gRPC itself refused (a connection it could not accept, a call it dropped
-  // at shutdown before any handler ran) is not in it.
+  // code, and how many of those were cancelled (their answer not delivered). After Shutdown every
+  // begun call is answered or cancelled; a call gRPC itself refused (a connection it could not
+  // accept, a call it dropped at shutdown before any handler ran) is not in it.
   std::string CallAccount() const;
 
   struct Impl;

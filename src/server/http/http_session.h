@@ -18,7 +18,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -35,6 +34,10 @@ using tcp = net::ip::tcp;
 inline std::string_view Sv(beast::string_view s) {
   return {s.data(), s.size()};
 }
+
+// The session whose OnRead is inside HttpApi::Handle on this thread (null otherwise): a reply
+// callback that finds its own session here runs within Handle, on the io thread.
+inline thread_local const void* tl_handling_session = nullptr;
 
 class SessionBase {
  public:
@@ -230,24 +233,28 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
                            std::move(req.body())};
     std::weak_ptr<HttpSession> weak = this->shared_from_this();
     auto state = state_;
-    handling_thread_.store(std::this_thread::get_id());
-    state_->api.Handle(std::move(api_req), std::move(ctx), [weak, state, token](HttpReply r) {
-      auto self = weak.lock();
-      if (self && self->handling_thread_.load() == std::this_thread::get_id()) {
+    HttpSession* raw = this;
+    tl_handling_session = raw;
+    state_->api.Handle(std::move(api_req), std::move(ctx), [weak, raw, state, token](HttpReply r) {
+      if (tl_handling_session == raw) {
         // Answered within Handle, on this io thread (a refusal, an invalid request): kept for
-        // OnRead to write at once, without a hop through the io queue or a peer watch.
-        self->inline_reply_.emplace(std::move(r));
+        // OnRead, which is on the stack and holds the session, to write at once, without a hop
+        // through the io queue or a peer watch.
+        raw->inline_reply_.emplace(std::move(r));
         return;
       }
+      // From a Service thread: the session is only touched (and kept alive) while the gate is
+      // open, so that it is never destroyed here after the io_context is gone.
       std::lock_guard<std::mutex> lock(state->gate_mu);
       if (!state->gate_open) return;  // server gone: drop the reply
-      if (!self) return;              // connection gone: drop the reply
+      auto self = weak.lock();
+      if (!self) return;  // connection gone: drop the reply
       auto executor = self->stream_.get_executor();
       net::post(executor, [self = std::move(self), token, r = std::move(r)]() mutable {
         self->OnReply(std::move(r), std::move(token));
       });
     });
-    handling_thread_.store(std::thread::id());
+    tl_handling_session = nullptr;
     if (inline_reply_) {
       HttpReply r = std::move(*inline_reply_);
       inline_reply_.reset();
@@ -356,9 +363,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   uint64_t generation_ = 0;  // invalidates stale peer watches
   std::shared_ptr<std::atomic<bool>> cancelled_;
   std::shared_ptr<HttpSession> self_hold_;  // keeps the session while the Service works
-  // The io thread inside HttpApi::Handle for this session (none otherwise), and a reply given
-  // there synchronously (used on that thread only).
-  std::atomic<std::thread::id> handling_thread_{};
+  // A reply given synchronously within HttpApi::Handle (set and used on the io thread only).
   std::optional<HttpReply> inline_reply_;
   char drain_buf_[4096];
 };
