@@ -92,6 +92,8 @@ struct SlowScheme {
   const char* why;
 };
 const SlowScheme kSlowSchemes[] = {
+    {"mlx", Precision::kF32, 8,
+     "mlx's CPU fp32 path runs ~9 texts/s here (the full check took 200 s, the longest test)"},
     {"mlx", Precision::kBF16, 8, "mlx's CPU bf16 GEMMs are single-threaded loops (~16 texts/s)"},
     {"mlx", Precision::kF16, 8, "mlx's CPU fp16 GEMMs are single-threaded loops (~16 texts/s)"},
     {"mlx", Precision::kInt8, 8,
