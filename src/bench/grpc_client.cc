@@ -7,31 +7,16 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "encserve.grpc.pb.h"
 #include "inference.grpc.pb.h"
 
 namespace encserve::bench {
 
-const char* GrpcCodeName(int code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
+std::string GrpcCodeName(int code) {
+  // gRPC's status codes are abseil's, number for number (0..16).
   if (code < 0 || code > 16) return "UNKNOWN";
-  return kNames[code];
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 int DefaultGrpcChannels(int slots) {

@@ -31,6 +31,6 @@ int DefaultGrpcChannels(int slots);
 StatusOr<std::unique_ptr<Client>> MakeGrpcClient(const GrpcClientOptions& options);
 
 // "OK", "CANCELLED", ..., "UNAUTHENTICATED" for a grpc::StatusCode value.
-const char* GrpcCodeName(int code);
+std::string GrpcCodeName(int code);
 
 }  // namespace encserve::bench

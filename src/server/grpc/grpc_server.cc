@@ -7,9 +7,9 @@
 #include <grpcpp/server_posix.h>
 
 #include <fstream>
-#include <iterator>
 #include <sstream>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "server/grpc/grpc_services.h"
 #include "server/listener.h"
@@ -27,14 +27,6 @@ struct GrpcServer::Impl {
 };
 
 namespace {
-constexpr const char* kCodeNames[] = {
-    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
-static_assert(std::size(kCodeNames) ==
-              std::tuple_size_v<decltype(grpc_internal::CallCounters::answered)>);
-
 StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot read " + path);
@@ -130,7 +122,9 @@ std::string GrpcServer::CallAccount() const {
     const uint64_t n = c.answered[i].load();
     if (n == 0) continue;
     answered += n;
-    by_code += std::string(by_code.empty() ? "" : ", ") + kCodeNames[i] + " " + std::to_string(n);
+    // (gRPC's status codes are abseil's, number for number.)
+    by_code += std::string(by_code.empty() ? "" : ", ") +
+               absl::StatusCodeToString(static_cast<absl::StatusCode>(i)) + " " + std::to_string(n);
   }
   return "gRPC calls: " + std::to_string(c.begun.load()) + " reached a handler, " +
          std::to_string(answered) + " answered (" + (by_code.empty() ? "none" : by_code) + "), " +
