@@ -65,41 +65,27 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
       return ResourceExhausted("queue full (" + std::to_string(items_now) + " items, " +
                                std::to_string(tokens_now) + " tokens queued); retry later");
     }
-    // Its first batch's worth of items: what admission counts and what is due.
-    const int64_t first_batch = BatchTokenCap();
-    int first_items = 0;
-    int64_t own_tokens = 0;
+    // Its first batch's tokens; what admission promises: the whole request when it is at most
+    // the budget of work, else that first batch.
+    const int64_t batch_cap = BatchTokenCap();
+    int64_t first_tokens = 0;
     for (int i = 0; i < n; ++i) {
       const int64_t t = static_cast<int64_t>(request->inputs[i].ids.size());
-      if (i > 0 && (i >= options_.policy.max_batch_size || own_tokens + t > first_batch)) break;
-      own_tokens += t;
-      ++first_items;
+      if (i > 0 && (i >= options_.policy.max_batch_size || first_tokens + t > batch_cap)) break;
+      first_tokens += t;
     }
-    double first_batch_s = 0;
+    const int64_t promised = PromisedTokensLocked(tokens, first_tokens);
+    double promised_s = 0;
     RETURN_IF_ERROR(
-        CheckBudgetLocked(request->client, own_tokens, &pending->estimate_s, &first_batch_s));
+        CheckBudgetLocked(request->client, promised, &pending->estimate_s, &promised_s));
+    // (The calibration compares estimates with when the first batch is done.)
+    pending->estimate_s += static_cast<double>(first_tokens - promised) *
+                           cost_per_token_.load(std::memory_order_relaxed);
     const double per_item = static_cast<double>(tokens) / n;
     tokens_per_item_ = tokens_per_item_ <= 0 ? per_item : 0.9 * tokens_per_item_ + 0.1 * per_item;
     pending->id = next_request_id_++;
     request->enqueued = Clock::now();
-    // Due times: admission promised the request its first batch done within the budget, so
-    // those items are due when that batch must start (later items follow the fair order; no
-    // due time without a budget or a measured cost).
-    const bool timed =
-        options_.queue_budget.count() > 0 && cost_per_token_.load(std::memory_order_relaxed) > 0;
-    const Clock::time_point due =
-        request->enqueued +
-        std::max(Clock::duration::zero(),
-                 std::chrono::duration_cast<Clock::duration>(
-                     options_.queue_budget - std::chrono::duration<double>(first_batch_s)));
-    int64_t offset = 0;
-    for (int i = 0; i < n; ++i) {
-      const int t = static_cast<int>(request->inputs[i].ids.size());
-      Item item{pending, i, t, offset};
-      if (timed && i < first_items) item.due = due;
-      queue_.push_back(std::move(item));
-      offset += t;
-    }
+    EnqueueLocked(pending, batch_cap, promised_s, promised == tokens);
     ClientState& c = clients_[request->client];
     c.queued += n;
     c.queued_tokens += tokens;
@@ -108,6 +94,48 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
   }
   cv_.notify_one();
   return Status::Ok();
+}
+
+void Batcher::EnqueueLocked(const std::shared_ptr<Pending>& pending, int64_t batch_cap,
+                            double promised_s, bool whole) {
+  BatchRequest& request = *pending->request;
+  const int n = static_cast<int>(request.inputs.size());
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  // Due times (none without a budget or a measured cost). Admission promised the request done
+  // within the budget when it is at most the budget of work (`whole`), else its first batch: the
+  // first batch is due when the promised work must start, and each later batch of a request
+  // promised whole when the one before it is done, so that its rest does not wait behind every
+  // newer request's first batch under a sustained overload. A larger request's later batches
+  // have no due time: they follow the fair order (a due time for each would take the worker
+  // from newer small requests, or have them refused).
+  const bool timed = options_.queue_budget.count() > 0 && cost > 0;
+  auto seconds = [](double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  };
+  Clock::time_point due =
+      request.enqueued +
+      std::max(
+          Clock::duration::zero(),
+          std::chrono::duration_cast<Clock::duration>(options_.queue_budget) - seconds(promised_s));
+  int in_batch = 0;
+  int64_t batch_tokens = 0, offset = 0;
+  for (int i = 0; i < n; ++i) {
+    const int t = static_cast<int>(request.inputs[i].ids.size());
+    if (in_batch > 0 &&
+        (in_batch >= options_.policy.max_batch_size || batch_tokens + t > batch_cap)) {
+      // The next batch: when the one before is done, or no due time.
+      due = whole ? due + seconds(static_cast<double>(batch_tokens) * cost)
+                  : Clock::time_point::max();
+      in_batch = 0;
+      batch_tokens = 0;
+    }
+    ++in_batch;
+    batch_tokens += t;
+    Item item{pending, i, t, offset};
+    if (timed) item.due = due;  // (max: none)
+    queue_.push_back(std::move(item));
+    offset += t;
+  }
 }
 
 void Batcher::Unqueue(const Item& item) {

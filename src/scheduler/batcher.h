@@ -8,20 +8,21 @@
 // rows.
 //
 // Admission is all-or-nothing and bounded, refused with RESOURCE_EXHAUSTED at once: by items and
-// tokens queued, and by the expected time until a new request's first batch is done
-// (queue_budget). That time is the queued work ahead of it in the fair order of
-// batching_policy.h (its own client's queued tokens, and other clients' tokens in the rounds up
-// to its own; or, if more, the tokens due before it would be) times the measured cost per
-// token (a moving average over the batches run), over the workers; plus what is left of the
-// batches running now; plus its own first batch's work; scaled
-// by how far such estimates fell short lately (wait_calibration.h). Admit()
-// makes that check before a request is tokenised (its first batch estimated from its item
-// count), Submit() again with its tokens. The items of its first batch are due so that the
-// batch is done within the budget. One client (connection) may hold at most half the budget
-// of queued work. With a budget, a batch also holds at most half the budget of measured work
-// (max_batch_tokens lowered accordingly), so that a request admitted behind long texts is
-// answered within about the budget (its first batch) plus one batch (the rest of it).
-// Cancelled requests and requests past their deadline lose their queued items (CANCELLED /
+// tokens queued, and by the expected time until a new request's promised work is done
+// (queue_budget): the whole request when it is at most the budget of work, else its first
+// batch. That time is the queued work ahead of it in the fair order of batching_policy.h (its
+// own client's queued tokens, and other clients' tokens in the rounds up to its own; or, if
+// more, the tokens due before it would be) times the measured cost per token (a moving average
+// over the batches run), over the workers; plus what is left of the batches running now; plus
+// its own promised work; scaled by how far such estimates fell short lately
+// (wait_calibration.h). Admit() makes that check before a request is tokenised (its tokens
+// estimated from its item count), Submit() again with its tokens. The promised items are due
+// so that they are done within the budget, each batch of them right after the one before (so
+// that the rest of a request is not left behind newer requests' first batches). One client
+// (connection) may hold at most half the budget of queued work. With a budget, a batch also holds
+// at most half the budget of measured work (max_batch_tokens lowered accordingly), so that a
+// request admitted behind long texts is answered within about the budget plus one batch. Cancelled
+// requests and requests past their deadline lose their queued items (CANCELLED /
 // DEADLINE_EXCEEDED).
 #pragma once
 
@@ -130,9 +131,17 @@ class Batcher {
   Status CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* estimate,
                            double* first_batch) const;
   void RecordFirstBatches(const std::vector<Item>& batch);  // calibration_, takes mu_
-  int64_t OwnTokensLocked(int items) const;  // mu_ held: tokens of `items` items' first batch
-  void Unqueue(const Item& item);            // mu_ held: per-client queued counts
-  int BatchTokenCap() const;  // max_batch_tokens, lowered to half the budget of measured work
+  // mu_ held: the tokens admission promises of a request of `items` items (estimated from the
+  // tokens per item seen) / of `whole` tokens whose first batch holds `first_batch`: the whole
+  // request when it is at most the budget of work, else its first batch.
+  int64_t OwnTokensLocked(int items) const;
+  int64_t PromisedTokensLocked(int64_t whole, int64_t first_batch) const;
+  // mu_ held: queues the request's items (in batches of at most `batch_cap` tokens) with their
+  // due times; `whole`: the whole request (`promised_s` of work) was promised.
+  void EnqueueLocked(const std::shared_ptr<Pending>& pending, int64_t batch_cap, double promised_s,
+                     bool whole);
+  void Unqueue(const Item& item);  // mu_ held: per-client queued counts
+  int BatchTokenCap() const;       // max_batch_tokens, lowered to half the budget of measured work
   static void FinishItems(const std::shared_ptr<Pending>& p, int n, const Status& status);
 
   const backends::Backend& backend_;

@@ -30,10 +30,10 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
     if (id == client) continue;
     tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
   }
-  // Its own first batch's work (one worker runs it), within the batch token cap (at most half
-  // the budget of work): the cost per token measured on tiny batches overstates a long text's.
-  // (The batch it joins may be fuller; the calibration covers that.)
-  *first_batch = static_cast<double>(std::min<int64_t>(own_tokens, policy.max_batch_tokens)) * cost;
+  // Its own promised work (one worker runs it; PromisedTokensLocked): the whole request, or its
+  // first batch within the batch token cap. (The batch it joins may be fuller; the calibration
+  // covers that.)
+  *first_batch = static_cast<double>(own_tokens) * cost;
   // What is left of the batches running now.
   const Clock::time_point now = Clock::now();
   double running = 0;
@@ -43,13 +43,16 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
                                  std::chrono::duration<double>(now - r.start).count());
   }
   auto wait_s = [&](int64_t t) { return (static_cast<double>(t) * cost + running) / workers; };
-  // Items that are due before its first batch would start go first (batching_policy.h): under
-  // a sustained overload that is the whole queue, whatever the fair order says. (Two passes:
-  // the items due before the start those push it to.)
+  // Items that are due before its last promised batch would start go first
+  // (batching_policy.h): under a sustained overload that is the whole queue, whatever the fair
+  // order says. (Two passes: the items due before the start those push it to.)
+  const double own_rest_s =
+      static_cast<double>(std::max<int64_t>(0, own_tokens - policy.max_batch_tokens)) * cost;
   if (options_.queue_budget.count() > 0) {
     for (int pass = 0; pass < 2; ++pass) {
-      const Clock::time_point horizon = now + std::chrono::duration_cast<Clock::duration>(
-                                                  std::chrono::duration<double>(wait_s(tokens)));
+      const Clock::time_point horizon =
+          now + std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::duration<double>(wait_s(tokens) + own_rest_s));
       int64_t due_first = 0;
       for (const Item& item : queue_) {
         if (item.due < horizon) due_first += item.tokens;
@@ -121,8 +124,17 @@ void Batcher::AddWaitRatiosForTest(double ratio, int n) {
   for (int i = 0; i < n; ++i) calibration_.Add(ratio);
 }
 
-int64_t Batcher::OwnTokensLocked(int items) const {  // (ExpectedWaitLocked applies the cap)
-  return static_cast<int64_t>(std::min(items, options_.policy.max_batch_size) * tokens_per_item_);
+int64_t Batcher::OwnTokensLocked(int items) const {
+  const auto whole = static_cast<int64_t>(items * tokens_per_item_);
+  const auto first =
+      static_cast<int64_t>(std::min(items, options_.policy.max_batch_size) * tokens_per_item_);
+  return PromisedTokensLocked(whole, std::min<int64_t>(first, BatchTokenCap()));
+}
+
+int64_t Batcher::PromisedTokensLocked(int64_t whole, int64_t first_batch) const {
+  const double cost = cost_per_token_.load(std::memory_order_relaxed);
+  const double budget_s = static_cast<double>(options_.queue_budget.count()) * 1e-3;
+  return static_cast<double>(whole) * cost <= budget_s ? whole : first_batch;
 }
 
 int Batcher::BatchTokenCap() const {
