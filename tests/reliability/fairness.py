@@ -15,6 +15,11 @@ from common import harness
 
 NAME = "fairness"
 SMALL_LIMIT_MS = 200.0
+# The heavy client resends a refused request this much later (as a client honouring the 429's
+# Retry-After would wait, though shorter). At 10 ms, on a CPU without AVX-512, where the heavy
+# client is refused most of the time, its ~1,000 resends/s took enough of the 2 cores from the
+# server that admission's estimates fell short by ~2x and the light client was refused too.
+HEAVY_RETRY_S = 0.05
 
 
 def queued(mon):
@@ -110,7 +115,7 @@ def big_vs_small(srv, proto, big_texts, small_text):
 
 def heavy_client(target, texts, stop=None):
     """32 requests of 32 texts in flight on one channel until stopped (a refused one is resent
-    10 ms later); returns {"ok": n, <error code>: n}."""
+    HEAVY_RETRY_S later); returns {"ok": n, <error code>: n}."""
     _, _, v1, v1g = harness.stubs()
     ch = grpc.insecure_channel(target, options=common.GRPC_OPTIONS)
     stub = v1g.EncoderStub(ch)
@@ -141,8 +146,8 @@ def heavy_client(target, texts, stop=None):
                 refused = True
             last = in_flight[0] == 0
         if not stop.is_set():
-            if refused:  # a refused request is sent again 10 ms later
-                threading.Timer(0.01, send).start()
+            if refused:  # a refused request is sent again HEAVY_RETRY_S later
+                threading.Timer(HEAVY_RETRY_S, send).start()
             else:
                 send()
         elif last:
@@ -160,7 +165,7 @@ def run(ctx):
     res = ctx.res
     reps = ctx.pick(1, 3)
     heavy_s = ctx.pick(5, 30)
-    srv = common.start_server(ctx, *common.INT8)
+    srv, _ = common.start_server_budgeted(ctx, *common.INT8)
     passages = common.dl19_passages(min_chars=500)
     big_texts = [passages[i % len(passages)] for i in range(1024)]
     tok = json.loads(srv.http("POST", "/tokenize", {"inputs": big_texts[:64]})[2])
@@ -173,6 +178,7 @@ def run(ctx):
     common.measure_b1_http(srv.http_port, count=30)
     small_text = common.msmarco_queries()[7]
     rows = {"http": [], "grpc": []}
+    m_big0 = srv.metrics()
     for _ in range(reps):
         for proto in ("http", "grpc"):
             r = big_vs_small(srv, proto, big_texts, small_text)
@@ -184,13 +190,19 @@ def run(ctx):
             res.log(f"{proto}: big request {big_s:.2f} s ({big_ok}), small request "
                     f"{small_s * 1000:.1f} ms ({small_ok})")
     res.figure("big_then_small", rows)
+    # "A few batch times": 200 ms where a batch is short (the Xeon with AMX at the default
+    # budget); where the budget was raised for a slower CPU, a batch (at most half the budget of
+    # work) may itself take longer, and the bound is 3 of the big request's batches.
+    batch_ms, _ = common.batch_time_ms(m_big0, srv.metrics())
+    small_limit = max(SMALL_LIMIT_MS, round(3 * (batch_ms or 0.0), 1))
+    res.figure("big_request_batch_ms", common.rnd(batch_ms))
     for proto in ("http", "grpc"):
         worst = max(r["small_ms"] for r in rows[proto])
         failed = [f"small: {r['small_outcome']}, big: {r['big_outcome']}" for r in rows[proto]
                   if r["small_outcome"] is not True or r["big_outcome"] is not True]
         res.bound(f"{proto}: one-text request 50 ms after a 1,024-text one answered (both "
                   "answered in full) within", f"{worst} ms" + (f" ({'; '.join(failed)})" if failed else ""),
-                  f"{SMALL_LIMIT_MS} ms", worst <= SMALL_LIMIT_MS and not failed, timing=not failed)
+                  f"{small_limit} ms", worst <= small_limit and not failed, timing=not failed)
 
     # --- per-connection fairness
     texts = common.msmarco_queries()
