@@ -102,6 +102,14 @@ Status EngineService::CheckTexts(size_t count, const char* what, const RequestCo
   return st;
 }
 
+Status EngineService::AdmitAny(uint64_t client) const {
+  if (!ready_.load()) return Status::Ok();  // (the full check answers UNAVAILABLE)
+  Status st = batcher_->Admit(client, 1);
+  if (st.code() != StatusCode::kResourceExhausted) return Status::Ok();
+  metrics_->CountRefusal(false);
+  return st;
+}
+
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,
                                                            bool truncate) const {
   const auto t0 = scheduler::Clock::now();

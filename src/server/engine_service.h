@@ -44,6 +44,7 @@ class EngineService final : public Service {
   StatusOr<TokenizeResult> Tokenize(const TokenizeParams& params) const override;
   ServiceInfo Info() const override;
   bool Ready() const override;
+  Status AdmitAny(uint64_t client) const override;
   void RecordRequest(std::string_view route, int http_code, double seconds) override;
   std::string MetricsText() const override;
 

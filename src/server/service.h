@@ -158,6 +158,14 @@ class Service {
   virtual ServiceInfo Info() const = 0;
   // Model loaded and warmed up, and not shutting down.
   virtual bool Ready() const = 0;
+  // Overload check before a request's body is parsed: RESOURCE_EXHAUSTED when even a one-text
+  // request of `client` would be refused by the queue now (then any request of it would be:
+  // the estimate grows with the request), else OK; the refusal is counted like the others.
+  // Front ends may skip it; the full check follows anyway.
+  virtual Status AdmitAny(uint64_t client) const {
+    (void)client;
+    return Status::Ok();
+  }
 
   // Front ends report every finished request here (route e.g. "http:/embed", "grpc:Embed";
   // code: the HTTP status, or for gRPC the matching HTTP status of the gRPC code).

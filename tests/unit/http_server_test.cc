@@ -234,6 +234,43 @@ TEST_F(HttpServerTest, ApiKeyGuardsAllButHealthReadyMetrics) {
   EXPECT_EQ(Request(port, "GET", "/metrics").status, 200);
 }
 
+// Under overload a request that queues model work is refused from its head: 429 with
+// Retry-After, its body read but not parsed (a malformed one is refused, not a 400; the
+// Service never sees it), and the keep-alive connection stays in step. Without the API key
+// it is still 401, and routes that queue nothing (/tokenize) are served as usual.
+TEST_F(HttpServerTest, OverloadIsRefusedFromTheHeadBeforeTheBodyIsParsed) {
+  server.reset();
+  HttpOptions o;
+  o.api_key = "k";
+  StartServer(o);
+  const std::map<std::string, std::string> key = {{"Authorization", "Bearer k"}};
+  svc.SetAdmitAny(ResourceExhausted("overloaded: test"));
+  HttpClient c(port);
+  for (const char* target : {"/embed", "/v1/embeddings", "/rerank", "/similarity", "/score"}) {
+    Response r = c.Send("POST", target, "{not json", key);
+    ExpectError(r, 429, "overloaded");
+    EXPECT_EQ(r.headers["Retry-After"], "1") << target;
+    EXPECT_TRUE(r.keep_alive) << target;
+  }
+  EXPECT_FALSE(svc.LastEmbed().has_value());
+  EXPECT_EQ(svc.AdmitAnyCalls(), 5);
+  ExpectError(c.Send("POST", "/embed", R"({"inputs": "a"})"), 401, "unauthorized");
+  ExpectError(c.Send("POST", "/tokenize", "{not json", key), 400, "invalid_request");
+  EXPECT_EQ(c.Send("POST", "/tokenize", R"({"inputs": "ab"})", key).status, 200);
+  svc.SetAdmitAny(std::nullopt);
+  Response r = c.Send("POST", "/embed", R"({"inputs": "abc"})", key);  // the same connection
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), Json::parse("[[3, 1, 0, 0]]"));
+  auto refused = [&] {
+    int n = 0;
+    for (const auto& [route, code] : svc.Records()) n += code == 429 ? 1 : 0;
+    return n;
+  };
+  // Each refusal recorded once, like any other answer (when its write completes).
+  EXPECT_TRUE(FakeService::WaitFor([&] { return refused() >= 5; }));
+  EXPECT_EQ(refused(), 5);
+}
+
 TEST_F(HttpServerTest, DeadlineFromOptionAndHeaderGives504) {
   server.reset();
   HttpOptions o;

@@ -112,6 +112,21 @@ class FakeService : public server::Service {
     return i;
   }
   bool Ready() const override { return ready; }
+  Status AdmitAny(uint64_t client) const override {
+    std::lock_guard<std::mutex> l(mu_);
+    ++admit_any_calls;
+    (void)client;
+    return admit_any_.value_or(Status::Ok());
+  }
+  // AdmitAny answers `status` (nullopt: OK).
+  void SetAdmitAny(std::optional<Status> status) {
+    std::lock_guard<std::mutex> l(mu_);
+    admit_any_ = std::move(status);
+  }
+  int AdmitAnyCalls() {
+    std::lock_guard<std::mutex> l(mu_);
+    return admit_any_calls;
+  }
   void RecordRequest(std::string_view route, int code, double seconds) override {
     std::lock_guard<std::mutex> l(mu_);
     records.emplace_back(std::string(route), code);
@@ -171,6 +186,8 @@ class FakeService : public server::Service {
 
  private:
   std::optional<Status> fail_;
+  std::optional<Status> admit_any_;
+  mutable int admit_any_calls = 0;
   std::optional<server::EmbedParams> last_embed;
   Clock::time_point last_deadline;
   std::vector<std::pair<std::string, int>> records;

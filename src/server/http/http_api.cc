@@ -33,13 +33,15 @@ std::string_view PathOf(std::string_view target) {
 struct Route {
   const char* path;
   const char* method;
-  bool open;  // reachable without the API key
+  bool open;    // reachable without the API key
+  bool queues;  // queues model work (admission by the queue budget)
 };
 constexpr Route kRoutes[] = {
-    {"/embed", "POST", false},    {"/rerank", "POST", false}, {"/similarity", "POST", false},
-    {"/tokenize", "POST", false}, {"/score", "POST", false},  {"/v1/embeddings", "POST", false},
-    {"/health", "GET", true},     {"/ready", "GET", true},    {"/info", "GET", false},
-    {"/metrics", "GET", true},
+    {"/embed", "POST", false, true},      {"/rerank", "POST", false, true},
+    {"/similarity", "POST", false, true}, {"/tokenize", "POST", false, false},
+    {"/score", "POST", false, true},      {"/v1/embeddings", "POST", false, true},
+    {"/health", "GET", true, false},      {"/ready", "GET", true, false},
+    {"/info", "GET", false, false},       {"/metrics", "GET", true, false},
 };
 
 const Route* FindRoute(std::string_view path) {
@@ -116,6 +118,18 @@ HttpReply HttpApi::Error(int status, std::string_view message, std::string_view 
 
 HttpReply HttpApi::FromStatus(const Status& status) {
   return Error(HttpStatusFor(status.code()), status.message(), ErrorType(status.code()));
+}
+
+std::optional<HttpReply> HttpApi::RefuseEarly(std::string_view method, std::string_view target,
+                                              std::string_view authorization,
+                                              uint64_t client) const {
+  const Route* route = FindRoute(PathOf(target));
+  if (route == nullptr || !route->queues || method != route->method || !Authorized(authorization)) {
+    return std::nullopt;
+  }
+  Status st = service_.AdmitAny(client);
+  if (st.ok()) return std::nullopt;
+  return FromStatus(st);
 }
 
 bool HttpApi::Authorized(std::string_view authorization) const {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,12 @@ class HttpApi {
   // Serves one request. `reply` runs exactly once: before Handle returns (errors, sync routes)
   // or later on a Service thread. `ctx.cancelled` is the caller's (it may set it later).
   void Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply);
+
+  // A 429 for a request that overload refuses whatever its body (Service::AdmitAny), decided
+  // from its head alone: a known route that queues model work, authorised. Else nothing, and
+  // Handle serves the request as usual. Saves parsing the bodies of refused requests.
+  std::optional<HttpReply> RefuseEarly(std::string_view method, std::string_view target,
+                                       std::string_view authorization, uint64_t client) const;
 
   static HttpReply Error(int status, std::string_view message, std::string_view type);
   // The reply for a Service error: HttpStatusFor(code) and a type such as "validation".

@@ -162,6 +162,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   void ReadHeader() {
     if (closed_) return;
     parser_.emplace();
+    early_reply_.reset();
     parser_->body_limit(Opt().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(Opt().max_header_bytes));
     Lowest().expires_after(Opt().header_timeout);
@@ -171,9 +172,12 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   }
 
   // Answers `Expect: 100-continue` (curl sends it for bodies over 1 KiB), then reads the body.
+  // A request that overload refuses whatever its body is refused from its head: the body is
+  // still read (the connection stays in step) but not parsed (HttpApi::RefuseEarly).
   void OnHeader(beast::error_code ec) {
     if (ec || closed_) return OnRead(ec);
-    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+    const auto& head = parser_->get();
+    if (beast::iequals(head[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       return http::async_write(
           stream_, *cont, [self = this->shared_from_this(), cont](beast::error_code ec, size_t) {
@@ -181,6 +185,8 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
             self->ReadBody();
           });
     }
+    early_reply_ = state_->api.RefuseEarly(Sv(head.method_string()), Sv(head.target()),
+                                           Sv(head[http::field::authorization]), id_ + 1);
     ReadBody();
   }
 
@@ -220,6 +226,11 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     auto token = std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(req.target())));
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    if (early_reply_) {
+      HttpReply r = std::move(*early_reply_);
+      early_reply_.reset();
+      return WriteReply(std::move(r), std::move(token));
+    }
     awaiting_ = true;
     ++generation_;
     self_hold_ = this->shared_from_this();
@@ -365,6 +376,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   std::shared_ptr<HttpSession> self_hold_;  // keeps the session while the Service works
   // A reply given synchronously within HttpApi::Handle (set and used on the io thread only).
   std::optional<HttpReply> inline_reply_;
+  std::optional<HttpReply> early_reply_;  // refused from its head (OnHeader), for OnRead
   char drain_buf_[4096];
 };
 
