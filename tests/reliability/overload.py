@@ -26,18 +26,13 @@ BUDGET_MS = int(os.environ.get("OVERLOAD_BUDGET_MS", "100"))
 # front-end CPU as serving a request (docs/reliability.md says what holds there).
 BATCH = int(os.environ.get("OVERLOAD_BATCH", "32"))
 BAD_CODE = re.compile(r"HTTP 5\d\d|INTERNAL|UNKNOWN")
-# Each probe sends at most one request per PROBE_PERIOD_S (50/s), and the probes together at most
-# two capacities (probe_period): the probes time requests; sent back to back, two probes
-# refused in about a millisecond each added 3-6x capacity of their own to the 10x.
+# Each probe sends at most one request per PROBE_PERIOD_S (50/s): the probes time requests; sent
+# back to back, two probes refused in about a millisecond each added 3-6x capacity of their own
+# to the 10x. (Where capacity is low, a CPU without AVX-512 at ~15 req/s, the probes add about
+# 4x: the load is then 14x in all, and the refusal p99 still has a few hundred samples; capped
+# at two capacities, the short run's p99 rested on its two slowest refusals.)
 PROBE_PERIOD_S = 0.02
 PROBES = 2
-
-
-def probe_period(capacity):
-    """Seconds between one probe's requests: PROBE_PERIOD_S, or longer so that the probes
-    together offer at most two capacities (an AVX2 CPU's is ~15 req/s at b=32, where 50/s each
-    made the load 14x in all; enough probes remain for the refusal p99)."""
-    return max(PROBE_PERIOD_S, PROBES / (2.0 * max(capacity, 1e-9)))
 
 
 def pace(t0, stop, period):
@@ -200,8 +195,7 @@ def run(ctx):
              f"b={BATCH} MS MARCO queries, {cap_s} s (encserve bench); then 10x capacity in all for "
              f"{over_s} s: Poisson open loop (encserve bench, <= 4000 (HTTP) / 4096 (gRPC) "
              f"outstanding) at 10x capacity, and on top {PROBES} probe clients "
-             f"timing each request (each one per {PROBE_PERIOD_S * 1000:.0f} ms at most, and "
-             "together at most two capacities); then "
+             f"timing each request (one per {PROBE_PERIOD_S * 1000:.0f} ms each, at most); then "
              "b=1 requests until back to normal.")
     keys = []
     for proto in ("http", "grpc"):
@@ -229,7 +223,7 @@ def run(ctx):
         p, path = common.start_bench(base + ["-r", f"{rate:.0f}", "--max-outstanding", outstanding,
                                              "-d", over_s, "--seed", 17, "--timeout-ms", 30000])
         t_start = wait_for_traffic(srv, base_req)
-        period = probe_period(capacity)
+        period = PROBE_PERIOD_S
         probes = [common.Background(probe_http if proto == "http" else probe_grpc,
                                     port if proto == "http" else srv.grpc_target, period)
                   for _ in range(PROBES)]
