@@ -20,8 +20,10 @@
 // so that they are done within the budget, each batch of them right after the one before (so
 // that the rest of a request is not left behind newer requests' first batches). One client
 // (connection) may hold at most half the budget of queued work. With a budget, a batch also holds
-// at most half the budget of measured work (max_batch_tokens lowered accordingly), so that a
-// request admitted behind long texts is answered within about the budget plus one batch. Cancelled
+// at most half the budget of work (max_batch_tokens lowered accordingly), so that a request
+// admitted behind long texts is answered within about the budget plus one batch. A client's half
+// is of work as admission expects it to take (measured cost times the calibration factor), so
+// that a newcomer fits behind it. Cancelled
 // requests and requests past their deadline lose their queued items (CANCELLED /
 // DEADLINE_EXCEEDED).
 #pragma once

@@ -371,6 +371,42 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
   large_done.get_future().wait();
 }
 
+// One client may hold at most half the budget of queued work as admission expects it to take
+// (scaled by the calibration factor). With the factor at 4, a client that queues request after
+// request is refused for its own share (at 1/8 of the budget of measured work) before the
+// budget check proper would refuse it (at about 1/4), and another client is still admitted. With
+// the share unscaled (1/2), the budget check refused it first and the other client's estimate
+// held the whole of it.
+TEST_F(BatcherTest, QueueBudgetClientShareIsScaledByTheCalibrationFactor) {
+  Batcher batcher(engine_->backend(), BudgetOptions(64, 2000));
+  ASSERT_TRUE(SubmitAndWait(batcher, Request({0, 1, 2, 3})).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the cost is recorded
+  batcher.AddWaitRatiosForTest(10.0, 256);
+  ASSERT_EQ(batcher.wait_factor(), 4.0);
+  std::vector<std::shared_ptr<BatchRequest>> reqs;  // built first, submitted back to back
+  for (int k = 0; k < 200; ++k) {
+    std::vector<int> rows;
+    for (int i = 0; i < 64; ++i) rows.push_back((k * 64 + i) % 512);
+    reqs.push_back(Request(rows));
+    reqs.back()->client = 1;
+  }
+  std::atomic<int> answered{0};
+  int accepted = 0;
+  Status refusal;
+  for (auto& r : reqs) {
+    r->on_done = [&](const Status&, const Embeddings&) { answered++; };
+    refusal = batcher.Submit(r);
+    if (!refusal.ok()) break;
+    ++accepted;
+  }
+  EXPECT_EQ(refusal.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refusal.message().find("this connection already has"), std::string::npos)
+      << refusal.message();
+  EXPECT_TRUE(batcher.Admit(2, 1).ok()) << "another client's one text";
+  batcher.Shutdown(Clock::now() + std::chrono::seconds(60));
+  EXPECT_EQ(answered.load(), accepted);
+}
+
 // A small request submitted right behind a large one (same client) runs long before the large
 // one finishes: the fair order gives it the second batch.
 TEST_F(BatcherTest, SmallRequestOvertakesALargeOne) {
