@@ -372,21 +372,34 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
 }
 
 // One client may hold at most half the budget of queued work as admission expects it to take
-// (scaled by the calibration factor). With the factor at 4, a client that queues request after
-// request is refused for its own share (at 1/8 of the budget of measured work) before the
-// budget check proper would refuse it (at about 1/4), and another client is still admitted. With
-// the share unscaled (1/2), the budget check refused it first and the other client's estimate
-// held the whole of it.
+// (scaled by the calibration factor). With the factor at 4 and a budget of 40 batches, a client
+// that queues request after request (one batch each) is refused for its own share (at 5 batches
+// of measured work) before the budget check proper would refuse it (at about 10, less the batch
+// running and its own), and another client is still admitted. With the share unscaled (20
+// batches), the budget check refused it first.
 TEST_F(BatcherTest, QueueBudgetClientShareIsScaledByTheCalibrationFactor) {
-  Batcher batcher(engine_->backend(), BudgetOptions(64, 2000));
-  ASSERT_TRUE(SubmitAndWait(batcher, Request({0, 1, 2, 3})).ok());
+  BatcherOptions o = BudgetOptions(8, 0);
+  double batch_s = 0;  // one batch of 8 on this machine and build
+  {
+    Batcher probe(engine_->backend(), o);
+    for (int i = 0; i < 3; ++i) {
+      const auto t0 = Clock::now();
+      ASSERT_TRUE(
+          SubmitAndWait(probe, Request({i, 8 + i, 16 + i, 24 + i, 32 + i, 40 + i, 48 + i, 56 + i}))
+              .ok());
+      batch_s = std::max(batch_s, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+  }
+  o.queue_budget = std::chrono::milliseconds(std::max<int64_t>(20, int64_t(40e3 * batch_s)));
+  Batcher batcher(engine_->backend(), o);
+  ASSERT_TRUE(SubmitAndWait(batcher, Request({0, 1, 2, 3, 4, 5, 6, 7})).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the cost is recorded
   batcher.AddWaitRatiosForTest(10.0, 256);
   ASSERT_EQ(batcher.wait_factor(), 4.0);
   std::vector<std::shared_ptr<BatchRequest>> reqs;  // built first, submitted back to back
   for (int k = 0; k < 200; ++k) {
     std::vector<int> rows;
-    for (int i = 0; i < 64; ++i) rows.push_back((k * 64 + i) % 512);
+    for (int i = 0; i < 8; ++i) rows.push_back((k * 8 + i) % 512);
     reqs.push_back(Request(rows));
     reqs.back()->client = 1;
   }
@@ -401,7 +414,7 @@ TEST_F(BatcherTest, QueueBudgetClientShareIsScaledByTheCalibrationFactor) {
   }
   EXPECT_EQ(refusal.code(), StatusCode::kResourceExhausted);
   EXPECT_NE(refusal.message().find("this connection already has"), std::string::npos)
-      << refusal.message();
+      << refusal.message() << " (budget " << o.queue_budget.count() << " ms)";
   EXPECT_TRUE(batcher.Admit(2, 1).ok()) << "another client's one text";
   batcher.Shutdown(Clock::now() + std::chrono::seconds(60));
   EXPECT_EQ(answered.load(), accepted);
