@@ -58,11 +58,12 @@ if [ "${ENCSERVE_TESTS_ONLY:-0}" != 1 ]; then
   # TSan last, when the run so far leaves room for it (its build is ~8 minutes on 2 cores) inside
   # CI's 90 minutes: on a slower CPU (measured on an AVX2 EPYC) the steps above can take ~65.
   elapsed_min=$((($(date +%s) - T_START) / 60))
-  if [ "$elapsed_min" -lt "${TSAN_UNLESS_PAST_MIN:-70}" ]; then
+  tsan_limit_min="${TSAN_UNLESS_PAST_MIN:-70}"
+  if [ "$elapsed_min" -lt "$tsan_limit_min" ]; then
     step "TSan (threading tests)" bash scripts/sanitize.sh --thread -E "$SAN_EXCLUDE"
   else
     echo "=== TSan (threading tests): NOT RUN: ${elapsed_min} min already spent, past" \
-      "TSAN_UNLESS_PAST_MIN=${TSAN_UNLESS_PAST_MIN:-70} (run it alone: bash scripts/sanitize.sh --thread)"
+      "TSAN_UNLESS_PAST_MIN=$tsan_limit_min (run it alone: bash scripts/sanitize.sh --thread)"
   fi
 fi
 echo "=== all steps: $((($(date +%s) - T_START) / 60)) min"

@@ -23,9 +23,8 @@
 // at most half the budget of work (max_batch_tokens lowered accordingly), so that a request
 // admitted behind long texts is answered within about the budget plus one batch. A client's half
 // is of work as admission expects it to take (measured cost times the calibration factor), so
-// that a newcomer fits behind it. Cancelled
-// requests and requests past their deadline lose their queued items (CANCELLED /
-// DEADLINE_EXCEEDED).
+// that a newcomer fits behind it. Cancelled requests and requests past their deadline lose their
+// queued items (CANCELLED / DEADLINE_EXCEEDED).
 #pragma once
 
 #include <atomic>

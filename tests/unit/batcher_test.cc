@@ -72,6 +72,21 @@ class BatcherTest : public ::testing::Test {
     return o;
   }
 
+  // The slowest of three 8-text requests run alone through a batcher with options `o` (no
+  // budget): one batch of 8 on this machine and build (a sanitizer build is slower). 0 when one
+  // failed (the test's own checks then fail).
+  static double SlowestBatchOf8(const BatcherOptions& o) {
+    double batch_s = 0;
+    Batcher probe(engine_->backend(), o);
+    for (int i = 0; i < 3; ++i) {
+      auto r = Request({i, 8 + i, 16 + i, 24 + i, 32 + i, 40 + i, 48 + i, 56 + i});
+      const auto t0 = Clock::now();
+      EXPECT_TRUE(SubmitAndWait(probe, r).ok());
+      batch_s = std::max(batch_s, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    return batch_s;
+  }
+
   // Submits `r` and waits for it: Submit's refusal, or the request's final status.
   static Status SubmitAndWait(Batcher& batcher, const std::shared_ptr<BatchRequest>& r) {
     std::promise<Status> done;
@@ -332,16 +347,7 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
   // The budget: two batches of 8 on this machine and build (a sanitizer build is slower), so
   // that another client's one-text request fits (what is left of the running batch, then its
   // own text), though not a whole second batch: the batch it joins is not its own work.
-  double batch_s = 0;
-  {
-    Batcher probe(engine_->backend(), o);
-    for (int i = 0; i < 3; ++i) {
-      auto r = Request({i, 8 + i, 16 + i, 24 + i, 32 + i, 40 + i, 48 + i, 56 + i});
-      const auto t0 = Clock::now();
-      ASSERT_TRUE(SubmitAndWait(probe, r).ok());
-      batch_s = std::max(batch_s, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-  }
+  const double batch_s = SlowestBatchOf8(o);
   o.queue_budget = std::chrono::milliseconds(std::max<int64_t>(4, int64_t(2e3 * batch_s)));
   const double budget_s = static_cast<double>(o.queue_budget.count()) * 1e-3;
   Batcher batcher(engine_->backend(), o);
@@ -379,17 +385,7 @@ TEST_F(BatcherTest, QueueBudgetAdmitsOtherClientsBehindALargeRequest) {
 // batches), the budget check refused it first.
 TEST_F(BatcherTest, QueueBudgetClientShareIsScaledByTheCalibrationFactor) {
   BatcherOptions o = BudgetOptions(8, 0);
-  double batch_s = 0;  // one batch of 8 on this machine and build
-  {
-    Batcher probe(engine_->backend(), o);
-    for (int i = 0; i < 3; ++i) {
-      const auto t0 = Clock::now();
-      ASSERT_TRUE(
-          SubmitAndWait(probe, Request({i, 8 + i, 16 + i, 24 + i, 32 + i, 40 + i, 48 + i, 56 + i}))
-              .ok());
-      batch_s = std::max(batch_s, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-  }
+  const double batch_s = SlowestBatchOf8(o);  // on this machine and build
   o.queue_budget = std::chrono::milliseconds(std::max<int64_t>(20, int64_t(40e3 * batch_s)));
   Batcher batcher(engine_->backend(), o);
   ASSERT_TRUE(SubmitAndWait(batcher, Request({0, 1, 2, 3, 4, 5, 6, 7})).ok());
