@@ -109,6 +109,8 @@ class Batcher {
   int64_t running_items() const { return running_items_.load(std::memory_order_relaxed); }
   // The factor admission scales its estimates by now (wait_calibration.h; 1 until measured).
   double wait_factor() const;
+  // How many of admitted requests' ratios (estimate to outcome) the factor is computed from.
+  size_t wait_ratios() const;
   // For tests: records `n` calibration ratios as if admitted requests had waited `ratio` times
   // their estimate (a factor above 2 cannot be reached reliably with a real engine in a test).
   void AddWaitRatiosForTest(double ratio, int n);
@@ -131,7 +133,8 @@ class Batcher {
   // mu_ held: OK or RESOURCE_EXHAUSTED; the unscaled estimate and its first-batch part.
   Status CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* estimate,
                            double* first_batch) const;
-  void RecordFirstBatches(const std::vector<Item>& batch);  // calibration_, takes mu_
+  // calibration_, takes mu_; `start`: when the batch's compute began.
+  void RecordFirstBatches(const std::vector<Item>& batch, Clock::time_point start);
   // mu_ held: the tokens admission promises of a request of `items` items (estimated from the
   // tokens per item seen) / of `whole` tokens whose first batch holds `first_batch`: the whole
   // request when it is at most the budget of work, else its first batch.

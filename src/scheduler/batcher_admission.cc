@@ -122,6 +122,11 @@ double Batcher::wait_factor() const {
   return calibration_.Factor();
 }
 
+size_t Batcher::wait_ratios() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return calibration_.count();
+}
+
 void Batcher::AddWaitRatiosForTest(double ratio, int n) {
   std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < n; ++i) calibration_.Add(ratio);

@@ -1,11 +1,12 @@
 // WaitCalibration: how far the batcher's queue-budget estimates fall short of what happens.
 // For each admitted request the batcher records the ratio of the time until its first batch
-// was done to the estimate made when it was admitted; Factor() is the 99th percentile of the
-// last 256 ratios, clamped to [1, 4], by which admission scales its estimates, so that the
-// budget holds for (about) 99 % of admitted requests whatever makes the estimate short (a core
-// shared with the front ends, batches slower under load than measured before). Ratios below 1
-// count too (they lower the percentile); a factor below 1 is never used.
-// Not thread-safe: the batcher calls it under its lock.
+// was done (less the other requests' share of that batch's compute, which the estimate does not
+// cover: the bound is the budget plus one batch time) to the estimate made when it was admitted;
+// Factor() is the 99th percentile of the last 256 ratios, clamped to [1, 4], by which admission
+// scales its estimates, so that the budget holds for (about) 99 % of admitted requests whatever
+// makes the estimate short (a core shared with the front ends, batches slower under load than
+// measured before). Ratios below 1 count too (they lower the percentile); a factor below 1 is never
+// used. Not thread-safe: the batcher calls it under its lock.
 #pragma once
 
 #include <array>

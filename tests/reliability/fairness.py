@@ -23,10 +23,13 @@ HEAVY_RETRY_S = 0.05
 
 
 def queued(mon):
-    """Items queued or being computed, from /metrics on the monitor connection."""
+    """(Items queued or being computed, admission's calibration factor), from /metrics on the
+    monitor connection."""
     st, _, body, _ = mon.request("GET", "/metrics")
     m = harness.parse_prometheus(body.decode())
-    return harness.metric_sum(m, "encserve_queue_items") + harness.metric_sum(m, "encserve_items_in_flight")
+    return (harness.metric_sum(m, "encserve_queue_items") +
+            harness.metric_sum(m, "encserve_items_in_flight"),
+            harness.metric_sum(m, "encserve_admission_wait_factor"))
 
 
 def big_vs_small(srv, proto, big_texts, small_text):
@@ -87,12 +90,14 @@ def big_vs_small(srv, proto, big_texts, small_text):
     sent.wait(30)
     t_queued = None
     while time.perf_counter() - t_big[0] < 5.0 and "big" not in out:
-        if queued(mon) >= 1:
+        if queued(mon)[0] >= 1:
             t_queued = time.perf_counter()
             break
         time.sleep(0.002)
-    mon.close()
     t_send = max(t_big[0] + 0.05, (t_queued or t_big[0]) + 0.05)
+    time.sleep(max(0.0, t_send - 0.005 - time.perf_counter()))
+    out["wait_factor"] = queued(mon)[1]  # (a diagnostic: what admission scales estimates by)
+    mon.close()
     time.sleep(max(0.0, t_send - time.perf_counter()))
     t0 = time.perf_counter()
     try:
@@ -186,9 +191,11 @@ def run(ctx):
             rows[proto].append({"big_s": round(big_s, 3), "small_ms": round(small_s * 1000, 2),
                                 "big_outcome": big_ok, "small_outcome": small_ok,
                                 "small_sent_after_big_ms": r["small_sent_ms"],
-                                "big_seen_queued_after_ms": r["big_queued_ms"]})
+                                "big_seen_queued_after_ms": r["big_queued_ms"],
+                                "wait_factor": r["wait_factor"]})
             res.log(f"{proto}: big request {big_s:.2f} s ({big_ok}), small request "
-                    f"{small_s * 1000:.1f} ms ({small_ok})")
+                    f"{small_s * 1000:.1f} ms ({small_ok}); admission's factor "
+                    f"{r['wait_factor']:.2f}")
     res.figure("big_then_small", rows)
     # "A few batch times": 200 ms where a batch is short (the Xeon with AMX at the default
     # budget); where the budget was raised for a slower CPU, a batch (at most half the budget of
@@ -219,9 +226,12 @@ def run(ctx):
              f"one channel with 1 b=1 request in flight, {heavy_s} s.")
     res.figure("per_connection", {"light_client_ms": light, "light_errors": errors,
                                   "heavy_client": counts,
-                                  "items_per_s": round(items / heavy_s, 1)})
+                                  "items_per_s": round(items / heavy_s, 1),
+                                  "wait_factor_end": harness.metric_sum(
+                                      m1, "encserve_admission_wait_factor")})
     res.log(f"per-connection: light client p99 {light['p99_ms']} ms over {light['count']} "
-            f"requests; heavy client {counts}")
+            f"requests; heavy client {counts}; admission's factor "
+            f"{harness.metric_sum(m1, 'encserve_admission_wait_factor'):.2f}")
     res.bound("per-connection fairness: 1-in-flight client's p99 (every request answered) next "
               "to a 32-in-flight client", f"{light['p99_ms']} ms" + (f", errors {errors}" if errors else ""),
               f"{SMALL_LIMIT_MS} ms",

@@ -6,96 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <future>
 #include <thread>
 
-#include "eval/datasets.h"
-#include "native_pipeline.h"
-#include "test_util.h"
+#include "batcher_fixture.h"
 
 namespace encserve::scheduler {
 namespace {
 
-class BatcherTest : public ::testing::Test {
+class BatcherTest : public BatcherFixture {
  protected:
-  static void SetUpTestSuite() {
-    ::encserve::testing::NativeLoad o;
-    o.model_dir = ::encserve::testing::ModelDir();
-    o.threads = 1;
-    o.replicas = 2;
-    auto e = ::encserve::testing::LoadNative(o);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(e).value().release();
-    auto q =
-        eval::LoadMsMarcoQueries(::encserve::testing::DataDir() + "/msmarco-dev-small-queries.tsv");
-    ASSERT_TRUE(q.ok()) << q.status().ToString();
-    queries_ = new std::vector<std::string>(q->begin(), q->begin() + 512);
-  }
-  // The 512 queries embedded one call, unbatched by the batcher: computed on first use (most
-  // tests do not compare rows, and under the sanitizers this is most of a test's time).
-  static const Embeddings& Reference() {
-    if (reference_ == nullptr) {
-      auto ref = engine_->Embed(*queries_, /*normalize=*/false);
-      if (!ref.ok()) {
-        std::fprintf(stderr, "reference embeddings failed: %s\n", ref.status().ToString().c_str());
-        std::abort();
-      }
-      reference_ = new Embeddings(std::move(ref).value());
-    }
-    return *reference_;
-  }
-  static void TearDownTestSuite() {
-    delete engine_;
-    delete queries_;
-    delete reference_;
-    reference_ = nullptr;  // (computed again on first use if the suite runs again)
-  }
-
-  static std::shared_ptr<BatchRequest> Request(const std::vector<int>& rows) {
-    auto r = std::make_shared<BatchRequest>();
-    for (int i : rows) {
-      auto e = engine_->tokenizer().Encode((*queries_)[i], engine_->max_length());
-      EXPECT_TRUE(e.ok());
-      r->inputs.push_back(std::move(e).value());
-    }
-    return r;
-  }
-
-  // One worker, batches of up to `max_batch` texts, a queue-time budget of `budget_ms`.
-  static BatcherOptions BudgetOptions(int max_batch, int budget_ms) {
-    BatcherOptions o;
-    o.workers = 1;
-    o.policy.max_batch_size = max_batch;
-    o.queue_budget = std::chrono::milliseconds(budget_ms);
-    return o;
-  }
-
-  // The slowest of three 8-text requests run alone through a batcher with options `o` (no
-  // budget): one batch of 8 on this machine and build (a sanitizer build is slower). 0 when one
-  // failed (the test's own checks then fail).
-  static double SlowestBatchOf8(const BatcherOptions& o) {
-    double batch_s = 0;
-    Batcher probe(engine_->backend(), o);
-    for (int i = 0; i < 3; ++i) {
-      auto r = Request({i, 8 + i, 16 + i, 24 + i, 32 + i, 40 + i, 48 + i, 56 + i});
-      const auto t0 = Clock::now();
-      EXPECT_TRUE(SubmitAndWait(probe, r).ok());
-      batch_s = std::max(batch_s, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    return batch_s;
-  }
-
-  // Submits `r` and waits for it: Submit's refusal, or the request's final status.
-  static Status SubmitAndWait(Batcher& batcher, const std::shared_ptr<BatchRequest>& r) {
-    std::promise<Status> done;
-    r->on_done = [&](const Status& st, const Embeddings&) { done.set_value(st); };
-    Status submitted = batcher.Submit(r);
-    if (!submitted.ok()) return submitted;
-    return done.get_future().get();
-  }
-
   // Runs `clients` threads, each sending `per_client` requests of 1..max_texts distinct
   // queries, and checks every row against the unbatched reference.
   void RunConcurrent(Batcher& batcher, int clients, int per_client, int max_texts) {
@@ -134,14 +54,7 @@ class BatcherTest : public ::testing::Test {
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(mismatches.load(), 0);
   }
-
-  static Pipeline* engine_;
-  static std::vector<std::string>* queries_;
-  static Embeddings* reference_;
 };
-Pipeline* BatcherTest::engine_ = nullptr;
-std::vector<std::string>* BatcherTest::queries_ = nullptr;
-Embeddings* BatcherTest::reference_ = nullptr;
 
 struct BatchStats {
   std::atomic<int> batches{0}, items{0}, max_items{0};
