@@ -109,8 +109,9 @@ class Batcher {
   int64_t running_items() const { return running_items_.load(std::memory_order_relaxed); }
   // The factor admission scales its estimates by now (wait_calibration.h; 1 until measured).
   double wait_factor() const;
-  // How many of admitted requests' ratios (estimate to outcome) the factor is computed from.
-  size_t wait_ratios() const;
+  // The ratios (outcome to estimate) of admitted requests the factor is computed from, oldest
+  // first (diagnostics and tests).
+  std::vector<double> wait_ratios() const;
   // For tests: records `n` calibration ratios as if admitted requests had waited `ratio` times
   // their estimate (a factor above 2 cannot be reached reliably with a real engine in a test).
   void AddWaitRatiosForTest(double ratio, int n);

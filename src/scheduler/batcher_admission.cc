@@ -122,9 +122,9 @@ double Batcher::wait_factor() const {
   return calibration_.Factor();
 }
 
-size_t Batcher::wait_ratios() const {
+std::vector<double> Batcher::wait_ratios() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return calibration_.count();
+  return calibration_.Ratios();
 }
 
 void Batcher::AddWaitRatiosForTest(double ratio, int n) {

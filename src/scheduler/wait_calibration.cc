@@ -19,6 +19,14 @@ bool WaitCalibration::Counts(double estimate_s, double budget_s) const {
   return estimate_s >= std::max(0.005, std::min(0.25, 0.5 / factor_) * budget_s);
 }
 
+std::vector<double> WaitCalibration::Ratios() const {
+  std::vector<double> out;
+  out.reserve(count_);
+  const size_t first = count_ < kWindow ? 0 : next_;
+  for (size_t i = 0; i < count_; ++i) out.push_back(ring_[(first + i) % kWindow]);
+  return out;
+}
+
 void WaitCalibration::Recompute() {
   since_recompute_ = 0;
   std::vector<double> v(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(count_));

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstddef>
+#include <vector>
 
 namespace encserve::scheduler {
 
@@ -30,6 +31,8 @@ class WaitCalibration {
   // come down again (a quarter of the budget would count none at factor 4).
   bool Counts(double estimate_s, double budget_s) const;
   size_t count() const { return count_; }
+  // The ratios in the window, oldest first.
+  std::vector<double> Ratios() const;
 
  private:
   void Recompute();
