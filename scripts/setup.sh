@@ -13,7 +13,11 @@ APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
   libtorch-dev python3-torch libopenblas0-openmp
   # The sanitizer and fuzzing build (scripts/build_san.sh): clang with its ASan/UBSan/TSan
   # runtimes, libFuzzer, and llvm-symbolizer for readable reports.
-  clang-14 libclang-rt-14-dev libfuzzer-14-dev llvm-14)
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev llvm-14
+  # Observability tests (tests/integration/test_dashboard.py, test_prometheus.py,
+  # tests/check_deploy.sh): headless Chromium for the dashboard page, a real Prometheus and
+  # promtool for deploy/prometheus.
+  chromium prometheus)
 # Test-time reference tools only (never on the serving path).
 PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1
   # C++ SDKs shipped in wheels (headers, libs, CMake config) for the onnx and mlx backends, and

@@ -381,6 +381,10 @@ std::string EngineService::MetricsText() const {
   return metrics_->Text();
 }
 
+std::string EngineService::StatsJson() const {
+  return metrics_->Json();
+}
+
 void EngineService::Shutdown(scheduler::Clock::time_point deadline) {
   ready_.store(false);
   batcher_->Shutdown(deadline);

@@ -47,6 +47,7 @@ class EngineService final : public Service {
   Status AdmitAny(uint64_t client) const override;
   void RecordRequest(std::string_view route, int http_code, double seconds) override;
   std::string MetricsText() const override;
+  std::string StatsJson() const override;
 
   // Readiness turns false (first step of a graceful shutdown); the batcher keeps running.
   void SetNotReady() { ready_.store(false); }

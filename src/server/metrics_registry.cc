@@ -356,34 +356,55 @@ void MetricsRegistry::AddCallbackCounter(std::string_view name, std::string_view
   AddCallback(name, help, MetricType::kCounter, labels, std::move(fn));
 }
 
-std::string MetricsRegistry::Exposition() const {
+std::vector<MetricsRegistry::FamilySnapshot> MetricsRegistry::Snapshot() const {
   std::lock_guard lock(mu_);
-  std::string out;
+  std::vector<FamilySnapshot> out;
+  out.reserve(families_.size());
   for (const auto& [name, f] : families_) {
     if (f->children.empty()) continue;
-    out += "# HELP " + name + ' ' + EscapeHelp(f->help) + '\n';
-    out += "# TYPE " + name + ' ' + TypeName(f->type) + '\n';
+    FamilySnapshot& fs = out.emplace_back();
+    fs.name = name;
+    fs.help = f->help;
+    fs.type = f->type;
+    fs.bounds = f->bounds;
     for (const auto& [labels, child] : f->children) {
+      ChildSnapshot& c = fs.children.emplace_back();
+      c.labels = labels;
       if (child.callback) {
-        Sample(out, name, "", labels, "", child.callback());
+        c.value = child.callback();
       } else if (f->type == MetricType::kCounter) {
-        Sample(out, name, "", labels, "", static_cast<const Counter&>(*child.metric).Value());
+        c.value = static_cast<const Counter&>(*child.metric).Value();
       } else if (f->type == MetricType::kGauge) {
-        Sample(out, name, "", labels, "", static_cast<const Gauge&>(*child.metric).Value());
+        c.value = static_cast<const Gauge&>(*child.metric).Value();
       } else {
         const auto& h = static_cast<const Histogram&>(*child.metric);
-        const double sum = h.Sum();
-        const std::vector<uint64_t> counts = h.BucketCounts();
-        uint64_t cumulative = 0;
-        for (size_t i = 0; i < counts.size(); ++i) {
-          cumulative += counts[i];
-          const std::string le =
-              i < h.bounds().size() ? FormatMetricValue(h.bounds()[i]) : std::string("+Inf");
-          Sample(out, name, "_bucket", labels, "le=\"" + le + '"', double(cumulative));
-        }
-        Sample(out, name, "_sum", labels, "", sum);
-        Sample(out, name, "_count", labels, "", double(cumulative));  // == the +Inf bucket
+        c.sum = h.Sum();
+        c.counts = h.BucketCounts();
       }
+    }
+  }
+  return out;
+}
+
+std::string MetricsRegistry::Exposition() const {
+  std::string out;
+  for (const FamilySnapshot& f : Snapshot()) {
+    out += "# HELP " + f.name + ' ' + EscapeHelp(f.help) + '\n';
+    out += "# TYPE " + f.name + ' ' + TypeName(f.type) + '\n';
+    for (const ChildSnapshot& c : f.children) {
+      if (f.type != MetricType::kHistogram || c.counts.empty()) {
+        Sample(out, f.name, "", c.labels, "", c.value);
+        continue;
+      }
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < c.counts.size(); ++i) {
+        cumulative += c.counts[i];
+        const std::string le =
+            i < f.bounds.size() ? FormatMetricValue(f.bounds[i]) : std::string("+Inf");
+        Sample(out, f.name, "_bucket", c.labels, "le=\"" + le + '"', double(cumulative));
+      }
+      Sample(out, f.name, "_sum", c.labels, "", c.sum);
+      Sample(out, f.name, "_count", c.labels, "", double(cumulative));  // == the +Inf bucket
     }
   }
   return out;

@@ -137,8 +137,23 @@ class MetricsRegistry {
   void AddCallbackCounter(std::string_view name, std::string_view help, const Labels& labels,
                           std::function<double()> fn);
 
-  // Prometheus text format 0.0.4: families sorted by name, children by their label text;
-  // families without children are left out.
+  // One reading of every family with children (sorted by name; children by their label text):
+  // what Exposition() prints and /stats serves (metrics_json.h), so both show the same values.
+  struct ChildSnapshot {
+    std::string labels;            // label text: name="value",... (values escaped), "" if none
+    double value = 0;              // counters and gauges
+    std::vector<uint64_t> counts;  // histograms: per bucket, bounds.size() + 1 (the last: +Inf)
+    double sum = 0;                // histograms
+  };
+  struct FamilySnapshot {
+    std::string name, help;
+    MetricType type = MetricType::kGauge;
+    std::vector<double> bounds;  // histograms
+    std::vector<ChildSnapshot> children;
+  };
+  std::vector<FamilySnapshot> Snapshot() const;
+
+  // Prometheus text format 0.0.4 of Snapshot().
   std::string Exposition() const;
 
   struct Family;  // internal

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "server/metrics_json.h"
 #include "server/metrics_registry.h"
 #include "server/process_stats.h"
 
@@ -126,6 +127,13 @@ ServerMetrics::ServerMetrics() : impl_(std::make_unique<Impl>()) {
       "encserve_admission_wait_factor",
       "Factor by which admission scales its queue-budget estimates (how far they fell short)", {},
       [m] { return m->FromBatcher(&scheduler::Batcher::wait_factor); });
+  m->registry.AddCallbackGauge(
+      "encserve_queue_budget_seconds",
+      "Queue-time budget admission holds requests to (queue.budget_ms; 0: no time bound)", {}, [m] {
+        std::lock_guard<std::mutex> lock(m->batcher_mu);
+        return m->batcher ? 1e-3 * static_cast<double>(m->batcher->options().queue_budget.count())
+                          : 0.0;
+      });
   m->registry.AddCallbackGauge("encserve_items_per_second",
                                "Items computed per second over the last 10 s", {},
                                [m] { return m->rate.PerSecond(); });
@@ -232,6 +240,12 @@ void ServerMetrics::AttachBatcher(const scheduler::Batcher* batcher) {
 
 std::string ServerMetrics::Text() const {
   return impl_->registry.Exposition();
+}
+
+std::string ServerMetrics::Json() const {
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return MetricsJson(impl_->registry.Snapshot(), now);
 }
 
 }  // namespace encserve::server

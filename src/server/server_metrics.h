@@ -35,6 +35,7 @@ class ServerMetrics {
   void AttachBackends(const backends::FallbackChain* chain);
 
   std::string Text() const;
+  std::string Json() const;  // metrics_json.h
 
  private:
   struct Impl;

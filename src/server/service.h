@@ -172,6 +172,8 @@ class Service {
   virtual void RecordRequest(std::string_view route, int http_code, double seconds) = 0;
   // Prometheus text exposition (format 0.0.4) of all metrics.
   virtual std::string MetricsText() const = 0;
+  // The same metrics as JSON (metrics_json.h), for /stats and the dashboard.
+  virtual std::string StatsJson() const = 0;
 };
 
 // HTTP status for a Status code from the service: 422 InvalidArgument (request parsed but

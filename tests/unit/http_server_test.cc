@@ -154,6 +154,17 @@ TEST_F(HttpServerTest, HealthReadyInfoMetrics) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.headers["Content-Type"], "text/plain; version=0.0.4");
   EXPECT_EQ(r.body, "encserve_requests_total 7\n");
+  r = Request(port, "GET", "/stats");  // the same metrics as JSON (Service::StatsJson)
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["Content-Type"], "application/json");
+  EXPECT_EQ(r.Json()["metrics"]["encserve_requests_total"]["samples"][0]["value"], 7);
+  r = Request(port, "GET", "/dashboard");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["Content-Type"], "text/html; charset=utf-8");
+  EXPECT_NE(r.body.find("<title>encserve dashboard</title>"), std::string::npos);
+  EXPECT_NE(r.body.find("fetch(path"), std::string::npos);  // the page's script, embedded whole
+  EXPECT_NE(r.body.find("</html>"), std::string::npos);
+  ExpectError(Post("/stats", "{}"), 405, "method_not_allowed");
 }
 
 TEST_F(HttpServerTest, ClientErrorsAre400WithType) {
@@ -232,6 +243,22 @@ TEST_F(HttpServerTest, ApiKeyGuardsAllButHealthReadyMetrics) {
   EXPECT_EQ(Request(port, "GET", "/health").status, 200);
   EXPECT_EQ(Request(port, "GET", "/ready").status, 200);
   EXPECT_EQ(Request(port, "GET", "/metrics").status, 200);
+  EXPECT_EQ(Request(port, "GET", "/stats").status, 200);      // as /metrics (metrics_open)
+  EXPECT_EQ(Request(port, "GET", "/dashboard").status, 200);  // a page without data
+}
+
+// With metrics_open off, /stats needs the key like /metrics; the dashboard page stays open (it
+// asks for the key, then reads /stats with it).
+TEST_F(HttpServerTest, MetricsClosedGuardsStatsButNotTheDashboardPage) {
+  server.reset();
+  HttpOptions o;
+  o.api_key = "s3cret";
+  o.metrics_open = false;
+  StartServer(o);
+  ExpectError(Request(port, "GET", "/metrics"), 401, "unauthorized");
+  ExpectError(Request(port, "GET", "/stats"), 401, "unauthorized");
+  EXPECT_EQ(Request(port, "GET", "/stats", "", {{"Authorization", "Bearer s3cret"}}).status, 200);
+  EXPECT_EQ(Request(port, "GET", "/dashboard").status, 200);
 }
 
 // Under overload a request that queues model work is refused from its head: 429 with

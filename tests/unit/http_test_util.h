@@ -132,6 +132,10 @@ class FakeService : public server::Service {
     records.emplace_back(std::string(route), code);
   }
   std::string MetricsText() const override { return "encserve_requests_total 7\n"; }
+  std::string StatsJson() const override {
+    return R"({"time":1,"metrics":{"encserve_requests_total":{"type":"counter","help":"",)"
+           R"("samples":[{"labels":{},"value":7}]}}})";
+  }
 
   // Test controls and observations.
   size_t Held() {

@@ -10,7 +10,8 @@
 //   POST /score          {"pairs": [[a, b], ...], "raw_scores"?, "truncate"?} -> {"scores"}
 //   POST /v1/embeddings  OpenAI {"input": str|[str], "model"?, "encoding_format"?,
 //                        "dimensions"?} -> {"object": "list", "data", "model", "usage"}
-//   GET /health, /ready (503 unless Ready()), /info, /metrics (Prometheus text)
+//   GET /health, /ready (503 unless Ready()), /info, /metrics (Prometheus text),
+//       /stats (the same metrics as JSON: metrics_json.h), /dashboard (a live page of /stats)
 // Absent "truncate" keeps the Service default (truncate). Errors: {"error", "type"}.
 #include "server/http/http_api.h"
 
@@ -18,6 +19,7 @@
 #include <utility>
 
 #include "server/auth.h"
+#include "server/http/dashboard.h"
 #include "server/http/http_json.h"
 
 namespace encserve::server {
@@ -30,18 +32,22 @@ std::string_view PathOf(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
+// Who may call a route: anyone (probes, the dashboard's page), the API key holder, or as
+// /metrics is configured (metrics_open: open by default).
+enum class Access { kOpen, kKey, kMetrics };
 struct Route {
   const char* path;
   const char* method;
-  bool open;    // reachable without the API key
+  Access access;
   bool queues;  // queues model work (admission by the queue budget)
 };
 constexpr Route kRoutes[] = {
-    {"/embed", "POST", false, true},      {"/rerank", "POST", false, true},
-    {"/similarity", "POST", false, true}, {"/tokenize", "POST", false, false},
-    {"/score", "POST", false, true},      {"/v1/embeddings", "POST", false, true},
-    {"/health", "GET", true, false},      {"/ready", "GET", true, false},
-    {"/info", "GET", false, false},       {"/metrics", "GET", true, false},
+    {"/embed", "POST", Access::kKey, true},      {"/rerank", "POST", Access::kKey, true},
+    {"/similarity", "POST", Access::kKey, true}, {"/tokenize", "POST", Access::kKey, false},
+    {"/score", "POST", Access::kKey, true},      {"/v1/embeddings", "POST", Access::kKey, true},
+    {"/health", "GET", Access::kOpen, false},    {"/ready", "GET", Access::kOpen, false},
+    {"/info", "GET", Access::kKey, false},       {"/metrics", "GET", Access::kMetrics, false},
+    {"/stats", "GET", Access::kMetrics, false},  {"/dashboard", "GET", Access::kOpen, false},
 };
 
 const Route* FindRoute(std::string_view path) {
@@ -139,8 +145,8 @@ bool HttpApi::Authorized(std::string_view authorization) const {
 void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) {
   const std::string_view path = PathOf(req.target);
   const Route* route = FindRoute(path);
-  const bool open = route != nullptr && route->open &&
-                    (metrics_open_ || std::string_view(route->path) != "/metrics");
+  const bool open = route != nullptr && (route->access == Access::kOpen ||
+                                         (route->access == Access::kMetrics && metrics_open_));
   if (!open && !Authorized(req.authorization)) {
     return reply(
         Error(401, "missing or wrong API key (Authorization: Bearer <key>)", "unauthorized"));
@@ -174,6 +180,12 @@ void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) 
   if (path == "/metrics") {
     HttpReply r = Ok(service_.MetricsText());
     r.content_type = "text/plain; version=0.0.4";
+    return reply(std::move(r));
+  }
+  if (path == "/stats") return reply(Ok(service_.StatsJson()));
+  if (path == "/dashboard") {
+    HttpReply r = Ok(std::string(DashboardHtml()));
+    r.content_type = "text/html; charset=utf-8";
     return reply(std::move(r));
   }
   if (path == "/embed") return Embed(req.body, std::move(ctx), std::move(reply), false);

@@ -32,7 +32,8 @@ using HttpReplyFn = std::function<void(HttpReply)>;
 
 class HttpApi {
  public:
-  // /health and /ready are always open (probes); /metrics unless metrics_open is false.
+  // /health, /ready (probes) and /dashboard (a page without data) are always open; /metrics
+  // and /stats unless metrics_open is false.
   HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout,
           bool metrics_open = true);
 
