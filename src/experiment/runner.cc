@@ -84,6 +84,8 @@ Status RunSweep(const SweepEnv& env, const ServerSettings& s, json* server, json
       env.log("ready in " + Fixed(load_s, 2) + " s, resident " +
               (rss.is_number() ? Fixed(rss.get<double>(), 0) + " MB" : std::string("unknown")));
     }
+    env.log("live dashboard of this server while it runs: http://127.0.0.1:" +
+            std::to_string(proc.http_port()) + "/dashboard");
     for (int rep = 0; rep < c.sweep.repeats; ++rep) {
       for (int batch : c.sweep.batch_sizes) {
         for (auto [conc, rate] : internal::Shapes(c.sweep)) {

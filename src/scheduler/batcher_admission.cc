@@ -31,8 +31,8 @@ double Batcher::ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* 
     tokens += std::clamp((round + 1) * quantum - c.served, int64_t{0}, c.queued_tokens);
   }
   // Its own promised work (one worker runs it; PromisedTokensLocked): the whole request, or its
-  // first batch within the batch token cap. (The batch it joins may be fuller; the calibration
-  // covers that.)
+  // first batch within the batch token cap. (The batch it joins may be fuller: the bound is the
+  // budget plus one batch, and the calibration leaves the other requests' share out too.)
   *first_batch = static_cast<double>(own_tokens) * cost;
   // What is left of the batches running now.
   const Clock::time_point now = Clock::now();

@@ -7,6 +7,7 @@ import base64
 import fcntl
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -68,7 +69,8 @@ class Browser:
         deadline = time.time() + timeout
         while True:
             while b"\0" not in self._buf:
-                if time.time() > deadline:
+                left = deadline - time.time()
+                if left <= 0 or not select.select([self._from_child], [], [], left)[0]:
                     raise TimeoutError(f"no reply to {method} in {timeout} s")
                 chunk = os.read(self._from_child, 1 << 16)
                 if not chunk:

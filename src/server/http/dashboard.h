@@ -1,5 +1,5 @@
 // The dashboard page (GET /dashboard): web/dashboard.html, embedded at build time
-// (cmake/embed_file.cmake), so the server needs no files and no network to serve it.
+// (cmake/dashboard_html.cc.in, CMakeLists.txt), so the server needs no files and no network.
 #pragma once
 
 #include <string_view>
