@@ -30,17 +30,6 @@ void AppendNumber(std::string& out, double v) {
   out += std::isfinite(v) ? FormatMetricValue(v) : std::string("null");
 }
 
-const char* TypeText(MetricType t) {
-  switch (t) {
-    case MetricType::kCounter:
-      return "counter";
-    case MetricType::kGauge:
-      return "gauge";
-    default:
-      return "histogram";
-  }
-}
-
 }  // namespace
 
 std::string LabelsJson(std::string_view text) {
@@ -82,7 +71,7 @@ std::string MetricsJson(const std::vector<MetricsRegistry::FamilySnapshot>& fami
     if (f > 0) out += ',';
     AppendJsonString(out, fam.name);
     out += ":{\"type\":\"";
-    out += TypeText(fam.type);
+    out += MetricTypeName(fam.type);
     out += "\",\"help\":";
     AppendJsonString(out, fam.help);
     if (fam.type == MetricType::kHistogram) {

@@ -33,18 +33,6 @@ void CheckLabelName(std::string_view label, std::string_view metric, MetricType 
   if (type == MetricType::kHistogram && label == "le") Fatal("label `le` on histogram", metric);
 }
 
-const char* TypeName(MetricType t) {
-  switch (t) {
-    case MetricType::kCounter:
-      return "counter";
-    case MetricType::kGauge:
-      return "gauge";
-    case MetricType::kHistogram:
-      return "histogram";
-  }
-  return "untyped";
-}
-
 std::string EscapeHelp(std::string_view v) {
   std::string out;
   out.reserve(v.size());
@@ -91,6 +79,18 @@ void Sample(std::string& out, std::string_view name, std::string_view suffix,
 }
 
 }  // namespace
+
+const char* MetricTypeName(MetricType t) {
+  switch (t) {
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
+  }
+  return "untyped";
+}
 
 // ---- metrics ----
 
@@ -390,7 +390,7 @@ std::string MetricsRegistry::Exposition() const {
   std::string out;
   for (const FamilySnapshot& f : Snapshot()) {
     out += "# HELP " + f.name + ' ' + EscapeHelp(f.help) + '\n';
-    out += "# TYPE " + f.name + ' ' + TypeName(f.type) + '\n';
+    out += "# TYPE " + f.name + ' ' + MetricTypeName(f.type) + '\n';
     for (const ChildSnapshot& c : f.children) {
       if (f.type != MetricType::kHistogram || c.counts.empty()) {
         Sample(out, f.name, "", c.labels, "", c.value);

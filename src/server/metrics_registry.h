@@ -28,6 +28,8 @@ namespace encserve::server {
 using Labels = std::map<std::string, std::string, std::less<>>;
 
 enum class MetricType { kCounter, kGauge, kHistogram };
+// "counter", "gauge", "histogram": the TYPE line of the exposition and /stats' "type".
+const char* MetricTypeName(MetricType t);
 
 namespace detail {
 // Base of every metric object a registry owns.

@@ -87,17 +87,26 @@ def artifact_dir():
     return d
 
 
-class Dashboard(unittest.TestCase):
+class PageTest(unittest.TestCase):
+    """A server started with SERVER_ARGS (and CONFIG, a server.yaml text) for the class's tests;
+    skipped without Chromium (need_chromium)."""
+    SERVER_ARGS = ()
+    CONFIG = None
+
     @classmethod
     def setUpClass(cls):
         need_chromium(cls)
-        # (No queue-time bound: every request is answered, the load generator's figures and the
-        # page's count the same requests.)
-        cls.server = harness.Server("--threads", "2", "--queue-budget-ms", "0")
+        cls.server = harness.Server(*cls.SERVER_ARGS, config=cls.CONFIG)
 
     @classmethod
     def tearDownClass(cls):
         assert cls.server.stop() == 0, cls.server.logs()
+
+
+class Dashboard(PageTest):
+    # (No queue-time bound: every request is answered, the load generator's figures and the
+    # page's count the same requests.)
+    SERVER_ARGS = ("--threads", "2", "--queue-budget-ms", "0")
 
     def test_figures_match_metrics_and_move_with_load(self):
         _, _, info = self.server.http("GET", "/info")
@@ -185,16 +194,9 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(num(idle["v-requests-per-s"]), 0.0, idle)
 
 
-class DashboardWithKey(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        need_chromium(cls)
-        cls.server = harness.Server("--threads", "1", "--api-key", "s3cret",
-                                    config="auth:\n  metrics_open: false\n")
-
-    @classmethod
-    def tearDownClass(cls):
-        assert cls.server.stop() == 0, cls.server.logs()
+class DashboardWithKey(PageTest):
+    SERVER_ARGS = ("--threads", "1", "--api-key", "s3cret")
+    CONFIG = "auth:\n  metrics_open: false\n"
 
     def test_page_asks_for_the_key_once(self):
         status, _, _ = self.server.http("GET", "/stats")
@@ -220,18 +222,10 @@ class DashboardWithKey(unittest.TestCase):
             b.close()
 
 
-class DashboardWithKeyOpenMetrics(unittest.TestCase):
+class DashboardWithKeyOpenMetrics(PageTest):
     """An API key with /metrics and /stats open (the default): the figures run without the key;
     the page asks for it for the header (/info)."""
-
-    @classmethod
-    def setUpClass(cls):
-        need_chromium(cls)
-        cls.server = harness.Server("--threads", "1", "--api-key", "s3cret")
-
-    @classmethod
-    def tearDownClass(cls):
-        assert cls.server.stop() == 0, cls.server.logs()
+    SERVER_ARGS = ("--threads", "1", "--api-key", "s3cret")
 
     def test_figures_without_the_key_header_with_it(self):
         b = browser.Browser()
