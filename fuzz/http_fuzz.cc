@@ -5,7 +5,8 @@
 // status 200..599, a JSON body, errors with a message).
 //
 // A request with an Authorization header goes to an HttpApi that has an API key (kApiKey:
-// wrong keys get 401), one without to an HttpApi without a key.
+// wrong keys get 401, CORS preflights from https://a.example are answered), one without to an
+// HttpApi without a key or CORS. The request id chosen from its headers is checked to be valid.
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http.hpp>
@@ -17,6 +18,7 @@
 
 #include "fuzz/fuzz_service.h"
 #include "fuzz/fuzz_util.h"
+#include "server/request_trace.h"
 #include "server/server_config.h"
 
 namespace {
@@ -65,7 +67,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   server::Service& service = fuzz::NullService();
   body_limit = uint64_t(server::DefaultServerConfig(fuzz::ModelDir()).max_body_bytes);
   open_api = new HttpApi(service, "", std::chrono::milliseconds(5000));
-  keyed_api = new HttpApi(service, kApiKey, std::chrono::milliseconds(5000));
+  keyed_api = new HttpApi(service, kApiKey, std::chrono::milliseconds(5000), true,
+                          server::Cors({"https://a.example"}));  // (CORS preflights too)
   return 0;
 }
 
@@ -79,9 +82,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     in.remove_prefix(used);
     http::request<http::string_body> req = parser.release();
     const bool has_auth = req.find(http::field::authorization) != req.end();
-    server::HttpApiRequest api_req{Sv(req.method_string()), Sv(req.target()),
-                                   Sv(req[http::field::authorization]),
-                                   Sv(req["X-Request-Timeout-Ms"]), std::move(req.body())};
+    // The request's id from its headers (request_trace.h) is always a valid one.
+    const std::string id = server::ChooseRequestId(Sv(req["X-Request-Id"]), Sv(req["traceparent"]));
+    FUZZ_CHECK(server::ValidRequestId(id), "request id '" + id + "' is not valid");
+    server::HttpApiRequest api_req{
+        .method = Sv(req.method_string()),
+        .target = Sv(req.target()),
+        .authorization = Sv(req[http::field::authorization]),
+        .timeout_ms = Sv(req["X-Request-Timeout-Ms"]),
+        .origin = Sv(req[http::field::origin]),
+        .cors_method = Sv(req[http::field::access_control_request_method]),
+        .body = std::move(req.body())};
     const std::string label = HttpApi::RouteLabel(api_req.target);
     const server::HttpReply r =
         fuzz::HandleAndCheck(has_auth ? *keyed_api : *open_api, std::move(api_req));

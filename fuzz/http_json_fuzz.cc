@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace encserve;
   if (size < 1) return 0;
   const char* route = kRoutes[data[0] % std::size(kRoutes)];
-  server::HttpApiRequest req{"POST", route, "", "", std::string(fuzz::AsText(data + 1, size - 1))};
+  server::HttpApiRequest req{
+      .method = "POST", .target = route, .body = std::string(fuzz::AsText(data + 1, size - 1))};
   fuzz::HandleAndCheck(*api, std::move(req));
   return 0;
 }

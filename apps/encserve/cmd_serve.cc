@@ -26,6 +26,8 @@ struct ServeFlags {
   int max_batch_size = 0, max_batch_tokens = 0, max_wait_us = 0, queue_budget_ms = 0;
   bool no_batching = false;
   std::string api_key;
+  std::string access_log;
+  std::vector<std::string> cors_origins;
 };
 
 void Log(const std::string& line) {
@@ -51,6 +53,8 @@ StatusOr<server::ServerConfig> ResolveConfig(const ServeFlags& f, CLI::App* cmd)
     c.service.batcher.queue_budget = std::chrono::milliseconds(f.queue_budget_ms);
   }
   if (given("--api-key")) c.api_key = f.api_key;
+  if (given("--access-log")) c.access_log = f.access_log;
+  if (given("--cors-origin")) c.cors_origins = f.cors_origins;
   RETURN_IF_ERROR(server::ValidateServerConfig(c));
   return c;
 }
@@ -62,6 +66,10 @@ struct FrontEnds {
 
 StatusOr<FrontEnds> StartFrontEnds(const server::ServerConfig& c, server::Service& service) {
   FrontEnds f;
+  std::shared_ptr<server::AccessLog> access_log;
+  if (!c.access_log.empty()) {
+    ASSIGN_OR_RETURN(access_log, server::AccessLog::Open(c.access_log));
+  }
   if (c.grpc_enabled) {
     server::GrpcOptions g;
     g.host = c.host;
@@ -71,6 +79,7 @@ StatusOr<FrontEnds> StartFrontEnds(const server::ServerConfig& c, server::Servic
     g.tls_key_file = c.tls_key_file;
     g.max_message_bytes = static_cast<int>(c.max_body_bytes);
     g.default_timeout = std::chrono::milliseconds(c.request_timeout_ms);
+    g.access_log = access_log;
     ASSIGN_OR_RETURN(f.grpc, server::GrpcServer::Start(g, service));
   }
   if (c.http_enabled) {
@@ -90,6 +99,8 @@ StatusOr<FrontEnds> StartFrontEnds(const server::ServerConfig& c, server::Servic
     h.body_timeout = std::chrono::milliseconds(c.http_body_timeout_ms);
     h.idle_timeout = std::chrono::milliseconds(c.http_idle_timeout_ms);
     h.write_timeout = std::chrono::milliseconds(c.http_write_timeout_ms);
+    h.cors_origins = c.cors_origins;
+    h.access_log = access_log;
     ASSIGN_OR_RETURN(f.http, server::HttpServer::Start(h, service));
   }
   return f;
@@ -167,6 +178,12 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
       " threads); descriptor limit " + std::to_string(fd_limit) + "; HTTP connections at most " +
       std::to_string(c.http_max_connections) + "; queue budget " +
       std::to_string(c.service.batcher.queue_budget.count()) + " ms");
+  if (!c.access_log.empty()) Log("access log: " + (c.access_log == "-" ? "stderr" : c.access_log));
+  if (!c.cors_origins.empty()) {
+    std::string origins;
+    for (const std::string& o : c.cors_origins) origins += (origins.empty() ? "" : ", ") + o;
+    Log("CORS for " + origins);
+  }
   std::printf("encserve ready grpc_port=%d http_port=%d\n", grpc_port, http_port);
   std::fflush(stdout);
 
@@ -206,6 +223,10 @@ void RegisterServe(CLI::App& app) {
                   "refuse requests that would wait longer than this (default 100; 0 = no bound)")
       ->check(CLI::Range(0, 3600000));
   cmd->add_option("--api-key", f->api_key, "require Authorization: Bearer <key>");
+  cmd->add_option("--access-log", f->access_log,
+                  "one JSON line per request to this file ('-': stderr; docs/server.md)");
+  cmd->add_option("--cors-origin", f->cors_origins,
+                  "allow browser calls from this origin (repeat, or '*'; default: CORS off)");
   cmd->add_option("--ready-file", f->ready_file,
                   "write {grpc_port, http_port, pid} JSON when ready");
   cmd->callback([f, cmd] {

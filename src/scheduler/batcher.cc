@@ -274,6 +274,17 @@ void Batcher::WorkerLoop(size_t slot) {
   }
 }
 
+namespace {
+// The earliest start of the request's batches (two workers may run its items at once).
+void MarkFirstBatch(BatchRequest& r, Clock::time_point start) {
+  const int64_t t = start.time_since_epoch().count();
+  int64_t seen = r.first_batch_ticks.load(std::memory_order_relaxed);
+  while ((seen == 0 || t < seen) &&
+         !r.first_batch_ticks.compare_exchange_weak(seen, t, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
+
 void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, size_t slot) {
   running_items_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
   const Clock::time_point start = Clock::now();
@@ -297,6 +308,7 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, 
       if (observer_.on_queue_time) {
         observer_.on_queue_time(std::chrono::duration<double>(start - r.enqueued).count());
       }
+      MarkFirstBatch(*item.pending->request, start);
     }
     if (items.empty()) continue;
     const Clock::time_point t0 = Clock::now();

@@ -62,6 +62,9 @@ struct BatchRequest {
   // Filled by the batcher.
   Embeddings out;
   Clock::time_point enqueued;
+  // When its first batch started (Clock's ticks since its epoch; 0 until then): the request
+  // queued from `enqueued` to then, and was computed from then until on_done.
+  std::atomic<int64_t> first_batch_ticks{0};
 };
 
 // Hooks for metrics (all optional; called on worker threads, must be cheap).

@@ -19,6 +19,15 @@ int64_t CountTokens(const std::vector<Encoding>& enc) {
   return n;
 }
 
+// The queue and inference times of a request whose work is done (now).
+void RecordTimes(const scheduler::BatchRequest& r, RequestTiming* t) {
+  const int64_t first = r.first_batch_ticks.load(std::memory_order_relaxed);
+  if (first == 0) return;  // never ran (dropped or refused in the queue)
+  const scheduler::Clock::time_point start{scheduler::Clock::duration(first)};
+  t->queue_s = std::chrono::duration<double>(start - r.enqueued).count();
+  t->infer_s = Seconds(start);
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<EngineService>> EngineService::Create(
@@ -111,20 +120,26 @@ Status EngineService::AdmitAny(uint64_t client) const {
 }
 
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,
-                                                           bool truncate) const {
+                                                           bool truncate,
+                                                           const RequestContext& ctx) const {
   const auto t0 = scheduler::Clock::now();
   auto out = pipeline_->EncodeTexts(
       texts, InputLimits{static_cast<size_t>(options_.limits.max_text_chars), truncate});
-  metrics_->ObserveTokenize(Seconds(t0));
+  const double seconds = Seconds(t0);
+  metrics_->ObserveTokenize(seconds);
+  if (ctx.timing) ctx.timing->tokenize_s += seconds;
   return out;
 }
 
 StatusOr<std::vector<Encoding>> EngineService::EncodePairs(const std::vector<TextPair>& pairs,
-                                                           bool truncate) const {
+                                                           bool truncate,
+                                                           const RequestContext& ctx) const {
   const auto t0 = scheduler::Clock::now();
   auto out = pipeline_->EncodePairs(
       pairs, InputLimits{static_cast<size_t>(options_.limits.max_text_chars), truncate});
-  metrics_->ObserveTokenize(Seconds(t0));
+  const double seconds = Seconds(t0);
+  metrics_->ObserveTokenize(seconds);
+  if (ctx.timing) ctx.timing->tokenize_s += seconds;
   return out;
 }
 
@@ -141,7 +156,15 @@ void EngineService::Run(scheduler::Task task, std::vector<Encoding> inputs,
   req->cancelled = ctx.cancelled;
   req->client = ctx.client;
   const scheduler::Clock::time_point deadline = ctx.deadline;
-  req->on_done = [done, deadline](const Status& st, const Embeddings& out) {
+  std::shared_ptr<RequestTiming> timing = ctx.timing;
+  if (timing) {
+    timing->items = static_cast<int64_t>(req->inputs.size());
+    timing->tokens = CountTokens(req->inputs);
+  }
+  // (on_done may hold the request: a weak reference, no cycle.)
+  std::weak_ptr<scheduler::BatchRequest> weak = req;
+  req->on_done = [done, deadline, timing, weak](const Status& st, const Embeddings& out) {
+    if (auto r = weak.lock(); timing && r) RecordTimes(*r, timing.get());
     if (!st.ok()) {
       done(st);
     } else if (scheduler::Clock::now() > deadline) {
@@ -166,7 +189,7 @@ void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResu
   if (out_dim < 1 || out_dim > dim) {
     return done(InvalidArgument("dimensions must be in 1.." + std::to_string(dim)));
   }
-  auto enc = EncodeTexts(params.texts, params.truncate);
+  auto enc = EncodeTexts(params.texts, params.truncate, ctx);
   if (!enc.ok()) return done(enc.status());
   const int64_t tokens = CountTokens(*enc);
   const bool normalize = params.normalize.value_or(pipeline_->config().normalize);
@@ -181,7 +204,7 @@ void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResu
 void EngineService::EmbedNormalized(
     const std::vector<std::string>& texts, bool truncate, const RequestContext& ctx,
     std::function<void(StatusOr<Embeddings>, int64_t tokens)> done) {
-  auto enc = EncodeTexts(texts, truncate);
+  auto enc = EncodeTexts(texts, truncate, ctx);
   if (!enc.ok()) return done(enc.status(), 0);
   const int64_t tokens = CountTokens(*enc);
   Run(scheduler::Task::kEmbed, std::move(enc).value(), ctx,
@@ -210,7 +233,7 @@ RerankResult Rank(const std::vector<float>& scores, const RerankParams& p, int64
 void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResult> done) {
   if (Status st = CheckTexts(params.pairs.size(), "pairs", ctx); !st.ok()) return done(st);
   if (pipeline_->config().kind == ModelKind::kCrossEncoder) {
-    auto enc = EncodePairs(params.pairs, params.truncate);
+    auto enc = EncodePairs(params.pairs, params.truncate, ctx);
     if (!enc.ok()) return done(enc.status());
     const int64_t tokens = CountTokens(*enc);
     const ScoreActivation activation = Activation(params.raw_scores);
@@ -240,7 +263,7 @@ void EngineService::Rerank(RerankParams params, RequestContext ctx, Done<RerankR
     std::vector<TextPair> pairs;
     pairs.reserve(p->documents.size());
     for (const std::string& d : p->documents) pairs.emplace_back(p->query, d);
-    auto enc = EncodePairs(pairs, p->truncate);
+    auto enc = EncodePairs(pairs, p->truncate, ctx);
     if (!enc.ok()) return done(enc.status());
     const int64_t tokens = CountTokens(*enc);
     Run(scheduler::Task::kLogits, std::move(enc).value(), ctx,

@@ -61,11 +61,12 @@ class EngineService final : public Service {
   EngineService() = default;
   Status Warmup();
   Status WarmupBackend(const backends::Backend& backend) const;
-  // Tokenises texts (or pairs) with the request limits (the pipeline's checks).
-  StatusOr<std::vector<Encoding>> EncodeTexts(const std::vector<std::string>& texts,
-                                              bool truncate) const;
-  StatusOr<std::vector<Encoding>> EncodePairs(const std::vector<TextPair>& pairs,
-                                              bool truncate) const;
+  // Tokenises texts (or pairs) with the request limits (the pipeline's checks); the time
+  // taken goes to the metrics and ctx.timing.
+  StatusOr<std::vector<Encoding>> EncodeTexts(const std::vector<std::string>& texts, bool truncate,
+                                              const RequestContext& ctx) const;
+  StatusOr<std::vector<Encoding>> EncodePairs(const std::vector<TextPair>& pairs, bool truncate,
+                                              const RequestContext& ctx) const;
   // Count limits, readiness and the queue-time budget (before tokenising).
   Status CheckTexts(size_t count, const char* what, const RequestContext& ctx) const;
   // Queues encodings; `done` gets the raw rows (embeddings before normalisation or logits).

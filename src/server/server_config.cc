@@ -11,6 +11,7 @@
 
 #include "backends/registry.h"
 #include "kernels/precision.h"
+#include "server/cors.h"
 
 namespace encserve::server {
 namespace {
@@ -213,7 +214,11 @@ Status ApplyServing(Section& top, ServerConfig* c) {
   RETURN_IF_ERROR(http.Get("body_timeout_ms", &c->http_body_timeout_ms));
   RETURN_IF_ERROR(http.Get("idle_timeout_ms", &c->http_idle_timeout_ms));
   RETURN_IF_ERROR(http.Get("write_timeout_ms", &c->http_write_timeout_ms));
+  RETURN_IF_ERROR(http.Get("cors_origins", &c->cors_origins));
   RETURN_IF_ERROR(http.Finish());
+  ASSIGN_OR_RETURN(Section log, top.Child("log"));
+  RETURN_IF_ERROR(log.Get("access_log", &c->access_log));
+  RETURN_IF_ERROR(log.Finish());
   ASSIGN_OR_RETURN(Section tls, top.Child("tls"));
   RETURN_IF_ERROR(tls.Get("cert_file", &c->tls_cert_file));
   RETURN_IF_ERROR(tls.Get("key_file", &c->tls_key_file));
@@ -299,6 +304,13 @@ Status ValidateServerConfig(const ServerConfig& c) {
   }
   if (c.service.limits.max_tokenize_tokens < 1) {
     return InvalidArgument("limits.max_tokenize_tokens must be positive");
+  }
+  for (const std::string& origin : c.cors_origins) {
+    if (!Cors::ValidOrigin(origin)) {
+      return InvalidArgument("http.cors_origins: '" + origin +
+                             "' is not \"*\" or an origin such as https://app.example.com "
+                             "(lowercase scheme://host[:port], no path)");
+    }
   }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return InvalidArgument("tls needs both cert_file and key_file");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "server/engine_service.h"
@@ -22,8 +23,10 @@ struct ServerConfig {
   int http_body_timeout_ms = 30000;
   int http_idle_timeout_ms = 60000;
   int http_write_timeout_ms = 10000;
-  std::string api_key;       // empty: no authentication
-  bool metrics_open = true;  // /metrics without the API key (for scrapers)
+  std::string api_key;                    // empty: no authentication
+  bool metrics_open = true;               // /metrics without the API key (for scrapers)
+  std::vector<std::string> cors_origins;  // http.cors_origins: CORS off when empty (cors.h)
+  std::string access_log;                 // log.access_log: "" none, "-" stderr, or a file
   std::string tls_cert_file, tls_key_file;
   int64_t max_body_bytes = 4 << 20;  // HTTP body / gRPC message
   int request_timeout_ms = 30000;    // when the client sets no deadline

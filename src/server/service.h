@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "server/request_trace.h"
 
 namespace encserve::server {
 
@@ -35,6 +36,9 @@ struct RequestContext {
   // The client (connection) the request came from: the batcher takes turns across clients so
   // that none holds the queue (batching_policy.h). 0: unknown.
   uint64_t client = 0;
+  // Where the request's time went (request_trace.h): filled by the Service, when set, before
+  // `done` runs.
+  std::shared_ptr<RequestTiming> timing;
 };
 
 struct EmbedParams {

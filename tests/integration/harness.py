@@ -69,6 +69,7 @@ class Server:
         t0 = time.time()
         while not os.path.exists(ready):
             if self.proc.poll() is not None:
+                self.log.close()
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
             if time.time() - t0 > timeout:
                 self.proc.kill()

@@ -99,9 +99,17 @@ TEST_F(BatcherTest, LargeRequestIsSplitAcrossBatchesInOrder) {
   std::vector<int> rows;
   for (int i = 0; i < 100; ++i) rows.push_back(511 - i);
   auto req = Request(rows);
+  const Clock::time_point before = Clock::now();
   ASSERT_TRUE(SubmitAndWait(batcher, req).ok());
+  const Clock::time_point after = Clock::now();
   EXPECT_GE(stats.batches.load(), 7);
   EXPECT_LE(stats.max_items.load(), 16);
+  // When its first batch started (the queue and inference times of request_trace.h): after it
+  // was queued, before its answer.
+  const Clock::time_point first{Clock::duration(req->first_batch_ticks.load())};
+  EXPECT_GE(first, req->enqueued);
+  EXPECT_GE(req->enqueued, before);
+  EXPECT_LT(first, after);
   for (int j = 0; j < 100; ++j) {
     EXPECT_LT(
         ::encserve::testing::MaxAbsDiff(req->out.row(j), Reference().row(rows[j]), req->out.dim),

@@ -62,6 +62,9 @@ class FakeService : public server::Service {
       r.data.insert(r.data.end(), {float(t.size()), 1.0f, 0.0f, 0.0f});
       r.prompt_tokens += int64_t(t.size());
     }
+    if (ctx.timing) {  // fixed times: 0.5 ms tokenising, 1 ms queued, 2 ms computing
+      *ctx.timing = server::RequestTiming{0.0005, 0.001, 0.002, r.rows, r.prompt_tokens};
+    }
     Queue<server::EmbedResult>(std::move(r), std::move(ctx), std::move(done), hold);
   }
   void Score(server::ScoreParams p, RequestContext ctx,

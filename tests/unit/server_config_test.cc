@@ -51,7 +51,29 @@ TEST(ServerConfig, ShippedFileEqualsTheDefaults) {
   EXPECT_EQ(c.max_body_bytes, defaults.max_body_bytes);
   EXPECT_EQ(c.request_timeout_ms, defaults.request_timeout_ms);
   EXPECT_EQ(c.shutdown_grace_ms, defaults.shutdown_grace_ms);
+  EXPECT_TRUE(c.cors_origins.empty());  // CORS off
+  EXPECT_EQ(c.access_log, "");          // no access log
   EXPECT_TRUE(ValidateServerConfig(c).ok());
+}
+
+TEST(ServerConfig, CorsOriginsAndAccessLog) {
+  ServerConfig c = DefaultServerConfig("/m");
+  ASSERT_TRUE(ApplyServerYaml(R"(
+http: {cors_origins: ["https://app.example.com", "http://localhost:3000"]}
+log: {access_log: /var/log/encserve/access.log}
+)",
+                              "t.yaml", &c)
+                  .ok());
+  EXPECT_EQ(c.cors_origins,
+            (std::vector<std::string>{"https://app.example.com", "http://localhost:3000"}));
+  EXPECT_EQ(c.access_log, "/var/log/encserve/access.log");
+  EXPECT_TRUE(ValidateServerConfig(c).ok());
+  c.cors_origins = {"https://app.example.com/"};
+  EXPECT_NE(ValidateServerConfig(c).message().find("http.cors_origins: 'https://app.example.com/'"),
+            std::string::npos);
+  ServerConfig d = DefaultServerConfig("/m");
+  EXPECT_NE(ApplyServerYaml("log: {acess_log: x}", "t.yaml", &d).message().find("log.acess_log"),
+            std::string::npos);
 }
 
 // The reliability options: the shipped file sets each one (poisoned values are overwritten)

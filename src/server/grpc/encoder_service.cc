@@ -6,15 +6,13 @@ namespace encserve::server::grpc_internal {
 namespace v1 = encserve::v1;
 
 // Authenticates, then parses the raw request into `request` (finishing the call on failure).
-#define ENCSERVE_BEGIN_CALL(route, Request)                                                    \
-  static const std::string kRoute = route;                                                     \
-  CallSetup call;                                                                              \
-  if (!BeginCall(ctx, options_.api_key, options_.default_timeout, service_, kRoute, counters_, \
-                 &call))                                                                       \
-    return call.reactor;                                                                       \
-  Request request_msg;                                                                         \
-  if (!ParseRequest(raw, &request_msg, call, service_, kRoute)) return call.reactor;           \
-  const Request* request = &request_msg;                                                       \
+#define ENCSERVE_BEGIN_CALL(route, Request)                                               \
+  static const std::string kRoute = route;                                                \
+  CallSetup call;                                                                         \
+  if (!BeginCall(ctx, options_, service_, kRoute, counters_, &call)) return call.reactor; \
+  Request request_msg;                                                                    \
+  if (!ParseRequest(raw, &request_msg, call, service_, kRoute)) return call.reactor;      \
+  const Request* request = &request_msg;                                                  \
   (void)request;
 
 grpc::ServerUnaryReactor* EncoderServiceImpl::Embed(grpc::CallbackServerContext* ctx,

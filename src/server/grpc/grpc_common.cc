@@ -77,10 +77,26 @@ int HttpCodeOf(const grpc::Status& status) {
   }
 }
 
-bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
-               std::chrono::milliseconds default_timeout, Service& service,
+namespace {
+std::string_view Metadata(const grpc::CallbackServerContext* ctx, const char* key) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find(key);
+  return it == md.end() ? std::string_view()
+                        : std::string_view(it->second.data(), it->second.size());
+}
+}  // namespace
+
+bool BeginCall(grpc::CallbackServerContext* ctx, const GrpcOptions& options, Service& service,
                const std::string& route, CallCounters& counters, CallSetup* setup) {
+  const std::string& api_key = options.api_key;
   setup->start = std::chrono::steady_clock::now();
+  setup->server_ctx = ctx;
+  setup->ctx.timing = std::make_shared<RequestTiming>();
+  setup->access_log = options.access_log;
+  const std::string_view tp = Metadata(ctx, "traceparent");
+  setup->id = ChooseRequestId(Metadata(ctx, "x-request-id"), tp);
+  if (TraceIdOf(tp)) setup->traceparent = std::string(tp);
+  ctx->AddInitialMetadata("x-request-id", setup->id);
   counters.begun.fetch_add(1, std::memory_order_relaxed);
   setup->counters = &counters;
   setup->reactor = new Reactor(setup->ctx.cancelled, counters);
@@ -92,14 +108,10 @@ bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
     setup->ctx.deadline = setup->start + std::chrono::duration_cast<std::chrono::nanoseconds>(
                                              client_deadline - sys_now);
   } else {
-    setup->ctx.deadline = setup->start + default_timeout;
+    setup->ctx.deadline = setup->start + options.default_timeout;
   }
   if (!api_key.empty()) {
-    const auto& md = ctx->client_metadata();
-    auto it = md.find("authorization");
-    const bool ok = it != md.end() &&
-                    BearerMatches(std::string_view(it->second.data(), it->second.size()), api_key);
-    if (!ok) {
+    if (!BearerMatches(Metadata(ctx, "authorization"), api_key)) {
       EndCall(*setup, service, route,
               grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                            "missing or wrong API key (metadata authorization: Bearer <key>)"));
@@ -113,7 +125,15 @@ void EndCall(const CallSetup& setup, Service& service, const std::string& route,
              const grpc::Status& status) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - setup.start).count();
-  service.RecordRequest(route, HttpCodeOf(status), seconds);
+  const int http_code = HttpCodeOf(status);
+  service.RecordRequest(route, http_code, seconds);
+  setup.server_ctx->AddTrailingMetadata("server-timing",
+                                        ServerTimingValue(setup.ctx.timing.get(), seconds));
+  if (setup.access_log) {
+    setup.access_log->Write(AccessRecord{setup.id, setup.traceparent, route, setup.ctx.client,
+                                         http_code, static_cast<int>(status.error_code()),
+                                         setup.ctx.timing.get(), seconds});
+  }
   const auto code = static_cast<size_t>(status.error_code());
   if (code < setup.counters->answered.size()) {
     setup.counters->answered[code].fetch_add(1, std::memory_order_relaxed);

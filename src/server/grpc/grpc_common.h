@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "server/grpc/grpc_server.h"
+#include "server/request_trace.h"
 #include "server/service.h"
 
 namespace encserve::server::grpc_internal {
@@ -51,16 +53,21 @@ struct CallSetup {
   Reactor* reactor = nullptr;
   CallCounters* counters = nullptr;
   std::chrono::steady_clock::time_point start;
+  grpc::CallbackServerContext* server_ctx = nullptr;
+  // Following the call (request_trace.h): its id (metadata x-request-id, else traceparent's
+  // trace id, else new; sent back in the initial metadata), the traceparent when valid.
+  std::string id, traceparent;
+  std::shared_ptr<AccessLog> access_log;
 };
 
-// Builds the request context (deadline from the client's or the default timeout), the reactor
-// and, when an API key is configured and the call lacks it, finishes the call with
-// UNAUTHENTICATED and returns false.
-bool BeginCall(grpc::CallbackServerContext* ctx, const std::string& api_key,
-               std::chrono::milliseconds default_timeout, Service& service,
+// Builds the request context (deadline from the client's or the default timeout, timing), the
+// reactor and the call's id and, when an API key is configured and the call lacks it, finishes
+// the call with UNAUTHENTICATED and returns false.
+bool BeginCall(grpc::CallbackServerContext* ctx, const GrpcOptions& options, Service& service,
                const std::string& route, CallCounters& counters, CallSetup* setup);
 
-// Finishes the call and records it in the service's request metrics and the call counters.
+// Finishes the call (trailing metadata server-timing) and records it in the service's request
+// metrics, the call counters and the access log.
 void EndCall(const CallSetup& setup, Service& service, const std::string& route,
              const grpc::Status& status);
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "server/request_trace.h"
 #include "server/service.h"
 
 namespace encserve::server {
@@ -20,6 +21,8 @@ struct GrpcOptions {
   int max_message_bytes = 8 << 20;
   // Applied when the client sets no deadline (queued work past it is dropped).
   std::chrono::milliseconds default_timeout{30000};
+  // One JSON line per call (request_trace.h); null: none.
+  std::shared_ptr<AccessLog> access_log;
 };
 
 class GrpcServer {

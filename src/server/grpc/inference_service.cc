@@ -9,7 +9,7 @@ template <class Req>
 bool Begin(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw, const GrpcOptions& o,
            Service& service, const std::string& route, CallCounters& counters, CallSetup* call,
            Req* request) {
-  return BeginCall(ctx, o.api_key, o.default_timeout, service, route, counters, call) &&
+  return BeginCall(ctx, o, service, route, counters, call) &&
          ParseRequest(raw, request, *call, service, route);
 }
 }  // namespace

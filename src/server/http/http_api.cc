@@ -12,6 +12,7 @@
 //                        "dimensions"?} -> {"object": "list", "data", "model", "usage"}
 //   GET /health, /ready (503 unless Ready()), /info, /metrics (Prometheus text),
 //       /stats (the same metrics as JSON: metrics_json.h), /dashboard (a live page of /stats)
+//   OPTIONS (any path) with CORS configured: the preflight (cors.h)
 // Absent "truncate" keeps the Service default (truncate). Errors: {"error", "type"}.
 #include "server/http/http_api.h"
 
@@ -103,11 +104,12 @@ Done<T> Finish(HttpReplyFn reply, Encode encode) {
 }  // namespace
 
 HttpApi::HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout,
-                 bool metrics_open)
+                 bool metrics_open, Cors cors)
     : service_(service),
       api_key_(std::move(api_key)),
       request_timeout_(request_timeout),
-      metrics_open_(metrics_open) {}
+      metrics_open_(metrics_open),
+      cors_(std::move(cors)) {}
 
 std::string HttpApi::RouteLabel(std::string_view target) {
   const Route* r = FindRoute(PathOf(target));
@@ -145,6 +147,13 @@ bool HttpApi::Authorized(std::string_view authorization) const {
 void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) {
   const std::string_view path = PathOf(req.target);
   const Route* route = FindRoute(path);
+  if (cors_.IsPreflight(req.method, req.origin, req.cors_method)) {  // (browsers send no key)
+    HttpReply r;
+    r.status = 204;
+    r.content_type.clear();
+    r.headers = cors_.PreflightHeaders(req.origin);
+    return reply(std::move(r));
+  }
   const bool open = route != nullptr && (route->access == Access::kOpen ||
                                          (route->access == Access::kMetrics && metrics_open_));
   if (!open && !Authorized(req.authorization)) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "server/cors.h"
 #include "server/service.h"
 
 namespace encserve::server {
@@ -18,6 +19,8 @@ struct HttpApiRequest {
   std::string_view target;         // path and optional query
   std::string_view authorization;  // Authorization header ("" if absent)
   std::string_view timeout_ms;     // X-Request-Timeout-Ms header ("" if absent)
+  std::string_view origin;         // Origin header ("" if absent)
+  std::string_view cors_method;    // Access-Control-Request-Method header ("" if absent)
   std::string body;
 };
 
@@ -26,6 +29,7 @@ struct HttpReply {
   std::string content_type = "application/json";
   std::string body;
   bool retry_after = false;  // add `Retry-After: 1` (429)
+  HeaderList headers;        // more headers (a CORS preflight's)
 };
 
 using HttpReplyFn = std::function<void(HttpReply)>;
@@ -33,9 +37,10 @@ using HttpReplyFn = std::function<void(HttpReply)>;
 class HttpApi {
  public:
   // /health, /ready (probes) and /dashboard (a page without data) are always open; /metrics
-  // and /stats unless metrics_open is false.
+  // and /stats unless metrics_open is false. CORS preflights are answered by `cors` (cors.h).
   HttpApi(Service& service, std::string api_key, std::chrono::milliseconds request_timeout,
-          bool metrics_open = true);
+          bool metrics_open = true, Cors cors = {});
+  const Cors& cors() const { return cors_; }
 
   // "http:/embed" etc. for known routes, "http:other" otherwise (the RecordRequest label).
   static std::string RouteLabel(std::string_view target);
@@ -66,6 +71,7 @@ class HttpApi {
   std::string api_key_;
   std::chrono::milliseconds request_timeout_;
   bool metrics_open_;
+  Cors cors_;
 };
 
 }  // namespace encserve::server

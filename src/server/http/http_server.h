@@ -21,8 +21,10 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
+#include "server/request_trace.h"
 #include "server/service.h"
 
 namespace encserve::server {
@@ -47,6 +49,10 @@ struct HttpOptions {
   // Connections open at once; over it a new connection is closed at once. Descriptors are
   // also guarded (listener.h, FdBudget): a connection is closed when fewer than 64 are left.
   int max_connections = 4096;
+  // Origins allowed to call the API from a browser ("*": any; empty: CORS off; cors.h).
+  std::vector<std::string> cors_origins;
+  // One JSON line per API request (request_trace.h); null: none.
+  std::shared_ptr<AccessLog> access_log;
 };
 
 class HttpServer {

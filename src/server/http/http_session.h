@@ -23,6 +23,7 @@
 
 #include "server/http/http_api.h"
 #include "server/http/http_server.h"
+#include "server/http/http_state.h"
 
 namespace encserve::server::http_internal {
 
@@ -38,61 +39,6 @@ inline std::string_view Sv(beast::string_view s) {
 // The session whose OnRead is inside HttpApi::Handle on this thread (null otherwise): a reply
 // callback that finds its own session here runs within Handle, on the io thread.
 inline thread_local const void* tl_handling_session = nullptr;
-
-class SessionBase {
- public:
-  virtual ~SessionBase() = default;
-  // Closes the socket and drops the self reference; only once the io threads have stopped.
-  virtual void ForceClose() = 0;
-};
-
-struct ServerState {
-  ServerState(Service& s, const HttpOptions& o)
-      : service(s), options(o), api(s, o.api_key, o.request_timeout, o.metrics_open) {}
-
-  Service& service;
-  const HttpOptions options;
-  HttpApi api;
-  std::atomic<bool> draining{false};  // shutting down: replies close their connection
-
-  std::mutex mu;  // guards in_flight, sessions
-  std::condition_variable cv;
-  size_t in_flight = 0;
-  std::map<uint64_t, std::weak_ptr<SessionBase>> sessions;
-  uint64_t next_session = 0;
-
-  // Replies from Service threads are posted to the io_context only while the gate is open;
-  // Shutdown closes it before the io_context goes away. (Taken before `mu`, never after.)
-  std::mutex gate_mu;
-  bool gate_open = true;
-};
-
-// One request from reading to answering: counted in in_flight and reported to
-// Service::RecordRequest (with `code`, 499 if never answered) when destroyed.
-class InFlight {
- public:
-  InFlight(std::shared_ptr<ServerState> state, std::string route)
-      : state_(std::move(state)), route_(std::move(route)), start_(Clock::now()) {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    ++state_->in_flight;
-  }
-  ~InFlight() {
-    state_->service.RecordRequest(route_, code,
-                                  std::chrono::duration<double>(Clock::now() - start_).count());
-    std::lock_guard<std::mutex> lock(state_->mu);
-    --state_->in_flight;
-    state_->cv.notify_all();
-  }
-  InFlight(const InFlight&) = delete;
-  InFlight& operator=(const InFlight&) = delete;
-
-  int code = 499;
-
- private:
-  std::shared_ptr<ServerState> state_;
-  std::string route_;
-  Clock::time_point start_;
-};
 
 // One connection. Stream: beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>. All
 // members are used on the connection's strand only (ForceClose: after the io threads stop).
@@ -201,7 +147,8 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     if (closed_) return;
     if (ec == http::error::body_limit) {
       auto token =
-          std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(parser_->get().target())));
+          std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(parser_->get().target())),
+                                     TraceOf(parser_->get(), id_ + 1));
       keep_alive_ = false;
       return WriteReply(
           HttpApi::Error(413, "request body larger than the limit", "payload_too_large"),
@@ -211,19 +158,20 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
       keep_alive_ = false;
       return WriteReply(
           HttpApi::Error(431, "request header fields larger than the limit", "header_too_large"),
-          std::make_shared<InFlight>(state_, "http:other"));
+          std::make_shared<InFlight>(state_, "http:other", NewTrace()));
     }
     if (ec && ec != http::error::end_of_stream && ec != http::error::partial_message &&
         ec.category() == beast::http::make_error_code(http::error::bad_target).category()) {
       keep_alive_ = false;
       return WriteReply(
           HttpApi::Error(400, "malformed HTTP request: " + ec.message(), "invalid_request"),
-          std::make_shared<InFlight>(state_, "http:other"));
+          std::make_shared<InFlight>(state_, "http:other", NewTrace()));
     }
     if (ec) return Close();
 
     http::request<http::string_body> req = parser_->release();
-    auto token = std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(req.target())));
+    auto token = std::make_shared<InFlight>(state_, HttpApi::RouteLabel(Sv(req.target())),
+                                            TraceOf(req, id_ + 1));
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     if (early_reply_) {
@@ -238,9 +186,14 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
 
     RequestContext ctx;
     ctx.client = id_ + 1;  // per connection
+    ctx.timing = token->trace().timing;
     cancelled_ = ctx.cancelled;
-    HttpApiRequest api_req{Sv(req.method_string()), Sv(req.target()),
-                           Sv(req[http::field::authorization]), Sv(req["X-Request-Timeout-Ms"]),
+    HttpApiRequest api_req{Sv(req.method_string()),
+                           Sv(req.target()),
+                           Sv(req[http::field::authorization]),
+                           Sv(req["X-Request-Timeout-Ms"]),
+                           Sv(req[http::field::origin]),
+                           Sv(req[http::field::access_control_request_method]),
                            std::move(req.body())};
     std::weak_ptr<HttpSession> weak = this->shared_from_this();
     auto state = state_;
@@ -312,8 +265,13 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     res->result(static_cast<unsigned>(r.status));
     if (r.status == 499) res->reason("Client Closed Request");
     res->set(http::field::server, "encserve");
-    res->set(http::field::content_type, r.content_type);
+    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
     if (r.retry_after) res->set(http::field::retry_after, "1");
+    const RequestTrace& trace = token->trace();
+    res->set("X-Request-Id", trace.id);
+    res->set("Server-Timing", ServerTimingValue(trace.timing.get(), token->Seconds()));
+    state_->api.cors().AddReplyHeaders(trace.origin, &r.headers);
+    for (const auto& [name, value] : r.headers) res->insert(name, value);
     const bool keep = keep_alive_ && !state_->draining.load();
     res->keep_alive(keep);
     res->body() = std::move(r.body);
@@ -351,6 +309,14 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
                                if (ec) return self->Close();
                                self->Drain();
                              });
+  }
+
+  // A request whose head could not be read: a new id, no timing.
+  RequestTrace NewTrace() const {
+    RequestTrace t;
+    t.id = NewRequestId();
+    t.client = id_ + 1;
+    return t;
   }
 
   void Close() {
