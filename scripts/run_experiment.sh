@@ -45,7 +45,7 @@ rc=0
 name=$(sed -n 's/^name: *//p' "$file" | head -1 | tr -d '"'"'")
 latest=$(ls -1d "results/${name:-x}"/*/ 2>/dev/null | tail -1 || true)
 if [ -n "$latest" ]; then
-  log "results: ${latest}  (report.md, results.json, CSV, SVG charts; server logs)"
+  log "results: ${latest}  (results.md, report.html, results.json, CSV, SVG charts; server logs)"
 fi
 log "a live dashboard: start a server (${BUILD_DIR}/encserve serve) and open http://127.0.0.1:8080/dashboard"
 log "done in $(($(date +%s) - T0)) s (exit $rc)"

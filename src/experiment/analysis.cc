@@ -296,7 +296,7 @@ std::string AnalysisMarkdown(const std::vector<ExperimentRun>& runs,
 }
 
 Status WriteAnalysis(const std::string& results_root, const std::string& out_md,
-                     const std::string& charts_dir) {
+                     const std::string& charts_dir, const std::string& out_html) {
   ASSIGN_OR_RETURN(std::vector<ExperimentRun> runs, LoadLatestRuns(results_root));
   for (const ExperimentRun& r : runs) {
     if (!IsOk(r)) continue;
@@ -309,7 +309,9 @@ Status WriteAnalysis(const std::string& results_root, const std::string& out_md,
   std::string link = fs::absolute(charts_dir).lexically_normal().lexically_relative(md_dir);
   if (!link.empty() && link.back() == '/') link.pop_back();
   if (link.empty()) link = ".";
-  return WriteTextFile(out_md, AnalysisMarkdown(runs, link));
+  RETURN_IF_ERROR(WriteTextFile(out_md, AnalysisMarkdown(runs, link)));
+  if (out_html.empty()) return Status::Ok();
+  return WriteTextFile(out_html, AnalysisHtml(runs));
 }
 
 }  // namespace encserve::experiment

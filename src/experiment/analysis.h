@@ -38,9 +38,14 @@ std::string BackendComparisonMarkdown(const std::vector<ExperimentRun>& runs);
 std::string AnalysisMarkdown(const std::vector<ExperimentRun>& runs,
                              const std::string& charts_link);
 
+// The analysis page as one self-contained HTML page (report_html.cc): AnalysisMarkdown's
+// content with every chart inlined as SVG, an embedded stylesheet, no external resources.
+std::string AnalysisHtml(const std::vector<ExperimentRun>& runs);
+
 // LoadLatestRuns + AnalysisMarkdown into `out_md`, and each experiment's throughput / latency /
-// tradeoff charts into `charts_dir`/<name>/ (linked relative to out_md's folder).
+// tradeoff charts into `charts_dir`/<name>/ (linked relative to out_md's folder); with a
+// non-empty `out_html`, also AnalysisHtml into `out_html`.
 Status WriteAnalysis(const std::string& results_root, const std::string& out_md,
-                     const std::string& charts_dir);
+                     const std::string& charts_dir, const std::string& out_html = "");
 
 }  // namespace encserve::experiment

@@ -310,7 +310,8 @@ Status WriteRunOutputs(const json& results, const std::string& dir) {
   RETURN_IF_ERROR(WriteTextFile(dir + "/results.csv", ResultsCsv(results)));
   RETURN_IF_ERROR(WriteTextFile(dir + "/throughput.svg", ThroughputSvg(results)));
   RETURN_IF_ERROR(WriteTextFile(dir + "/latency.svg", LatencySvg(results)));
-  return WriteTextFile(dir + "/tradeoff.svg", TradeoffSvg(results));
+  RETURN_IF_ERROR(WriteTextFile(dir + "/tradeoff.svg", TradeoffSvg(results)));
+  return WriteTextFile(dir + "/report.html", ReportHtml(results));
 }
 
 }  // namespace encserve::experiment

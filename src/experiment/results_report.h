@@ -1,5 +1,5 @@
-// Reports for one experiment run: results.md (header + every point + best lines), results.csv
-// and SVG charts, all rendered from the run's results.json (schema 1, written by
+// Reports for one experiment run: results.md (header + every point + best lines), results.csv,
+// SVG charts and report.html, all rendered from the run's results.json (schema 1, written by
 // `encserve experiment`). Rendering is a pure function of the JSON: re-running `encserve report
 // --run DIR` reproduces the same files byte for byte.
 #pragma once
@@ -82,8 +82,13 @@ std::string ThroughputSvg(const nlohmann::json& results);
 std::string LatencySvg(const nlohmann::json& results);
 std::string TradeoffSvg(const nlohmann::json& results);
 
-// Writes results.md, results.csv, throughput.svg, latency.svg and tradeoff.svg into `dir`
-// (created if missing). results.json itself is the runner's.
+// report.html: one self-contained page (embedded stylesheet, no external resources) with
+// results.md's content, the three charts as inline SVG, and the recorded provenance and
+// resolved config. Rendered by markdown_html.h; all text is escaped.
+std::string ReportHtml(const nlohmann::json& results);
+
+// Writes results.md, results.csv, throughput.svg, latency.svg, tradeoff.svg and report.html
+// into `dir` (created if missing). results.json itself is the runner's.
 Status WriteRunOutputs(const nlohmann::json& results, const std::string& dir);
 
 // Small shared helpers (also used by analysis.cc).

@@ -337,12 +337,20 @@ TEST(Report, CliRendersARunAndTheAnalysis) {
   ASSERT_EQ(std::system((bin + " report --run " + tmp.path() + " > /dev/null").c_str()), 0);
   EXPECT_TRUE(fs::is_regular_file(tmp / "results.md"));
   EXPECT_TRUE(fs::is_regular_file(tmp / "throughput.svg"));
-  ASSERT_EQ(std::system((bin + " report --results " + Fixtures() + "/results --out " +
-                         (tmp / "docs/analysis.md") + " --charts " + (tmp / "docs/analysis") +
-                         " > /dev/null")
-                            .c_str()),
-            0);
+  EXPECT_EQ(testing::ReadFile(tmp / "report.html"),
+            experiment::ReportHtml(Load(LatestRun() + "/results.json")));
+  const std::string analysis = bin + " report --results " + Fixtures() + "/results --out " +
+                               (tmp / "docs/analysis.md") + " --charts " + (tmp / "docs/analysis");
+  ASSERT_EQ(std::system((analysis + " > /dev/null").c_str()), 0);
   EXPECT_TRUE(fs::is_regular_file(tmp / "docs/analysis.md"));
+  EXPECT_FALSE(fs::exists(tmp / "docs/analysis.html"));  // only with --html
+  ASSERT_EQ(std::system((analysis + " --html > /dev/null").c_str()), 0);
+  const std::string html = testing::ReadFile(tmp / "docs/analysis.html");
+  EXPECT_NE(html.find("<svg "), std::string::npos);
+  EXPECT_EQ(html, experiment::AnalysisHtml(*experiment::LoadLatestRuns(Fixtures() + "/results")));
+  ASSERT_EQ(std::system((analysis + " --html-out " + (tmp / "page.html") + " > /dev/null").c_str()),
+            0);
+  EXPECT_EQ(testing::ReadFile(tmp / "page.html"), html);
   EXPECT_NE(std::system((bin + " report --results " + (tmp / "nope") + " 2> /dev/null").c_str()),
             0);
 }
