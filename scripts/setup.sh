@@ -15,9 +15,9 @@ APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
   # runtimes, libFuzzer, and llvm-symbolizer for readable reports.
   clang-14 libclang-rt-14-dev libfuzzer-14-dev llvm-14
   # Observability tests (tests/integration/test_dashboard.py, test_prometheus.py,
-  # tests/check_deploy.sh): headless Chromium for the dashboard page, a real Prometheus and
-  # promtool for deploy/prometheus.
-  chromium prometheus)
+  # tests/check_deploy.sh): headless Chromium and Firefox for the dashboard page, a real
+  # Prometheus and promtool for deploy/prometheus.
+  chromium firefox-esr prometheus)
 # Test-time reference tools only (never on the serving path).
 PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1
   # C++ SDKs shipped in wheels (headers, libs, CMake config) for the onnx and mlx backends, and

@@ -116,6 +116,9 @@ class Browser:
             time.sleep(poll)
         raise TimeoutError(f"{expression} still false after {timeout} s")
 
+    def reload(self):
+        self.call("Page.reload")
+
     def screenshot(self, path):
         data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         with open(path, "wb") as f:

@@ -1,11 +1,11 @@
-"""/dashboard in a real browser: the real server under HTTP load, the page open in headless
-Chromium (browser.py), and the figures it shows (read from the DOM) checked against /metrics,
+"""/dashboard in real browsers: the real server under HTTP load, the page open in headless
+Chromium (browser.py) and headless Firefox (firefox.py), and the figures it shows (read from the DOM) checked against /metrics,
 /info and what the load clients measured; they must change while load runs and fall to zero
 after. The API-key flow (the page asks once, then reads /stats with it). A screenshot is saved
-as a test artifact (<build>/test-artifacts/dashboard.png).
+as a test artifact (<build>/test-artifacts/dashboard.png, dashboard-firefox.png).
 
-Chromium is Debian's `chromium` (scripts/setup.sh installs it); without it the tests are skipped
-with the reason, except under CI=true, where that is a failure."""
+Chromium is Debian's `chromium`, Firefox `firefox-esr` (scripts/setup.sh installs both); without
+one its tests are skipped with the reason, except under CI=true, where that is a failure."""
 import json
 import os
 import subprocess
@@ -14,6 +14,7 @@ import time
 import unittest
 
 import browser
+import firefox
 import harness
 
 FIGURES = ["v-items-per-s", "v-requests-per-s", "v-items-total", "v-requests-total", "v-p50-ms",
@@ -26,11 +27,18 @@ READ = ("(() => { const o = {}; for (const id of %s) o[id] = document.getElement
 SERVING = ("http:/embed",)
 
 
-def need_chromium(test):
-    if browser.find_chromium() is None:
+BROWSERS = {  # name: (how to find it, the driver, the Debian package)
+    "chromium": (browser.find_chromium, browser.Browser, "chromium"),
+    "firefox": (firefox.find_firefox, firefox.Firefox, "firefox-esr"),
+}
+
+
+def need_browser(name):
+    find, _, package = BROWSERS[name]
+    if find() is None:
         if os.environ.get("CI") == "true":
-            raise AssertionError("chromium is missing under CI=true (scripts/setup.sh installs it)")
-        raise unittest.SkipTest("chromium not installed (Debian package `chromium`)")
+            raise AssertionError(f"{name} is missing under CI=true (scripts/setup.sh installs it)")
+        raise unittest.SkipTest(f"{name} not installed (Debian package `{package}`)")
 
 
 def num(text):
@@ -88,15 +96,19 @@ def artifact_dir():
 
 
 class PageTest(unittest.TestCase):
-    """A server started with SERVER_ARGS (and CONFIG, a server.yaml text) for the class's tests;
-    skipped without Chromium (need_chromium)."""
+    """A server started with SERVER_ARGS (and CONFIG, a server.yaml text) for the class's tests,
+    which open the page in BROWSER; skipped without it (need_browser)."""
     SERVER_ARGS = ()
     CONFIG = None
+    BROWSER = "chromium"
 
     @classmethod
     def setUpClass(cls):
-        need_chromium(cls)
+        need_browser(cls.BROWSER)
         cls.server = harness.Server(*cls.SERVER_ARGS, config=cls.CONFIG)
+
+    def new_browser(self):
+        return BROWSERS[self.BROWSER][1]()
 
     @classmethod
     def tearDownClass(cls):
@@ -107,11 +119,12 @@ class Dashboard(PageTest):
     # (No queue-time bound: every request is answered, the load generator's figures and the
     # page's count the same requests.)
     SERVER_ARGS = ("--threads", "2", "--queue-budget-ms", "0")
+    SCREENSHOT = "dashboard.png"
 
     def test_figures_match_metrics_and_move_with_load(self):
         _, _, info = self.server.http("GET", "/info")
         info = json.loads(info)
-        b = browser.Browser()
+        b = self.new_browser()
         load = None
         try:
             b.open(f"http://127.0.0.1:{self.server.http_port}/dashboard?interval_ms=1000")
@@ -128,7 +141,7 @@ class Dashboard(PageTest):
             shown = b.evaluate(READ)
             m_b = self.server.metrics()
             t_b = time.perf_counter()
-            b.screenshot(os.path.join(artifact_dir(), "dashboard.png"))
+            b.screenshot(os.path.join(artifact_dir(), self.SCREENSHOT))
             time.sleep(1.5)
             later = b.evaluate(READ)
             figures = load.finish()
@@ -194,6 +207,12 @@ class Dashboard(PageTest):
         self.assertEqual(num(idle["v-requests-per-s"]), 0.0, idle)
 
 
+class DashboardFirefox(Dashboard):
+    """The same page, figures and checks in Firefox."""
+    BROWSER = "firefox"
+    SCREENSHOT = "dashboard-firefox.png"
+
+
 class DashboardWithKey(PageTest):
     SERVER_ARGS = ("--threads", "1", "--api-key", "s3cret")
     CONFIG = "auth:\n  metrics_open: false\n"
@@ -201,11 +220,14 @@ class DashboardWithKey(PageTest):
     def test_page_asks_for_the_key_once(self):
         status, _, _ = self.server.http("GET", "/stats")
         self.assertEqual(status, 401)
-        b = browser.Browser()
+        b = self.new_browser()
         try:
             b.open(f"http://127.0.0.1:{self.server.http_port}/dashboard?interval_ms=300")
             b.wait_for("getComputedStyle(document.getElementById('keybox')).display !== 'none'")
-            self.assertIn("API key", b.evaluate("document.getElementById('status').textContent"))
+            # (The box opens on /info's 401; the status follows once /stats has failed too.)
+            status = b.wait_for("document.getElementById('status').textContent.includes('API key')"
+                                " && document.getElementById('status').textContent")
+            self.assertIn("/stats needs the API key", status)
             b.evaluate("document.getElementById('key').value = 's3cret';"
                        "document.getElementById('keybtn').click(); true")
             b.wait_for("window.encserveDashboard && window.encserveDashboard.updates >= 2")
@@ -213,7 +235,7 @@ class DashboardWithKey(PageTest):
                              "live, every 300 ms")
             # Kept for the tab: a reload reads /stats without asking again.
             b.evaluate("window.beforeReload = true")
-            b.call("Page.reload")
+            b.reload()
             b.wait_for("!window.beforeReload && window.encserveDashboard &&"
                        " window.encserveDashboard.updates >= 1")
             self.assertEqual(
@@ -222,13 +244,17 @@ class DashboardWithKey(PageTest):
             b.close()
 
 
+class DashboardWithKeyFirefox(DashboardWithKey):
+    BROWSER = "firefox"
+
+
 class DashboardWithKeyOpenMetrics(PageTest):
     """An API key with /metrics and /stats open (the default): the figures run without the key;
     the page asks for it for the header (/info)."""
     SERVER_ARGS = ("--threads", "1", "--api-key", "s3cret")
 
     def test_figures_without_the_key_header_with_it(self):
-        b = browser.Browser()
+        b = self.new_browser()
         try:
             b.open(f"http://127.0.0.1:{self.server.http_port}/dashboard?interval_ms=300")
             b.wait_for("window.encserveDashboard && window.encserveDashboard.updates >= 2")
