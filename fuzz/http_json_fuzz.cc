@@ -14,8 +14,10 @@
 
 namespace {
 
-constexpr const char* kRoutes[] = {"/embed",      "/v1/embeddings", "/rerank",
-                                   "/similarity", "/score",         "/tokenize"};
+// The same order as JSON_ROUTES in fuzz/make_seeds.py.
+constexpr const char* kRoutes[] = {"/embed",     "/v1/embeddings", "/rerank",  "/similarity",
+                                   "/score",     "/tokenize",      "/",        "/v1/rerank",
+                                   "/v2/rerank", "/v1/embed",      "/v2/embed"};
 encserve::server::HttpApi* api = nullptr;
 
 }  // namespace

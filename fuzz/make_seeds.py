@@ -26,7 +26,8 @@ CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 SEP = b"\n%%\n"  # model_config / experiment_config part separator
 
 # Same order as kRoutes in fuzz/http_json_fuzz.cc and kMethods in fuzz/grpc_fuzz.cc.
-JSON_ROUTES = ["/embed", "/v1/embeddings", "/rerank", "/similarity", "/score", "/tokenize"]
+JSON_ROUTES = ["/embed", "/v1/embeddings", "/rerank", "/similarity", "/score", "/tokenize", "/",
+               "/v1/rerank", "/v2/rerank", "/v1/embed", "/v2/embed"]
 GRPC_METHODS = ["Embed", "Score", "Rerank", "Tokenize", "Info", "Infer", "GetMetrics",
                 "ResetMetrics"]
 
@@ -156,6 +157,16 @@ JSON_BODIES = {
                 "raw_scores": True, "truncate": True}],
     "/tokenize": [{"inputs": ["Hello, world!", "[CLS] caf\u00e9"], "add_special_tokens": False},
                   {"inputs": "Zürich"}],
+    "/": [{"inputs": "hello", "normalize": True, "truncate": True},
+          {"inputs": {"source_sentence": "a cat", "sentences": ["a dog"]}, "parameters": {}}],
+    "/v1/rerank": [{"model": "m", "query": "flea", "top_n": 1, "return_documents": True,
+                    "documents": ["a flea lives a year", {"text": "dogs bark", "id": 2}]}],
+    "/v2/rerank": [{"model": "m", "query": "flea", "documents": ["a flea"],
+                    "max_tokens_per_doc": 4096, "relevant_spans": {"mode": "disabled"}}],
+    "/v1/embed": [{"texts": ["a flea"], "input_type": "search_query", "truncate": "NONE"}],
+    "/v2/embed": [{"model": "m", "texts": ["a flea", "Caf\u00e9"], "input_type": "clustering",
+                   "embedding_types": ["float", "base64"], "output_dimension": 64,
+                   "max_tokens": 512}],
 }
 
 
@@ -164,7 +175,7 @@ def http_seeds():
     reset("http_json")
     for i, route in enumerate(JSON_ROUTES):
         for k, body in enumerate(JSON_BODIES[route]):
-            write("http_json", f"{route.strip('/').replace('/', '_')}_{k}",
+            write("http_json", f"{route.strip('/').replace('/', '_') or 'root'}_{k}",
                   bytes([i]) + json.dumps(body, ensure_ascii=False).encode())
     # http: raw requests as a client sends them.
     reset("http")
@@ -176,7 +187,8 @@ def http_seeds():
         return head.encode() + b
 
     for route in JSON_ROUTES:
-        write("http", "post_" + route.strip("/").replace("/", "_"), post(route, JSON_BODIES[route][0]))
+        write("http", "post_" + (route.strip("/").replace("/", "_") or "root"),
+              post(route, JSON_BODIES[route][0]))
     for route in ["/health", "/ready", "/info", "/metrics", "/nope"]:
         write("http", "get_" + route.strip("/"),
               f"GET {route} HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n")

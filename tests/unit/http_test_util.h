@@ -75,6 +75,10 @@ class FakeService : public server::Service {
   }
   void Rerank(server::RerankParams p, RequestContext ctx,
               server::Done<server::RerankResult> done) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      last_rerank = p;
+    }
     server::RerankResult r;
     for (size_t i = 0; i < p.documents.size(); ++i) {
       server::RankedDocument d{int(i), float(p.documents[i].size()), std::nullopt};
@@ -109,7 +113,7 @@ class FakeService : public server::Service {
   server::ServiceInfo Info() const override {
     server::ServiceInfo i;
     i.model_id = "fake-model";
-    i.model_kind = "embedding";
+    i.model_kind = cross_encoder ? "cross-encoder" : "embedding";
     i.embedding_dim = 4;
     i.max_input_length = 512;
     return i;
@@ -163,6 +167,10 @@ class FakeService : public server::Service {
     std::lock_guard<std::mutex> l(mu_);
     return last_embed;
   }
+  std::optional<server::RerankParams> LastRerank() {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_rerank;
+  }
   Clock::time_point LastDeadline() {
     std::lock_guard<std::mutex> l(mu_);
     return last_deadline;
@@ -190,12 +198,14 @@ class FakeService : public server::Service {
     return fail_;
   }
   std::atomic<bool> ready{true};
+  std::atomic<bool> cross_encoder{false};  // Info().model_kind
 
  private:
   std::optional<Status> fail_;
   std::optional<Status> admit_any_;
   mutable int admit_any_calls = 0;
   std::optional<server::EmbedParams> last_embed;
+  std::optional<server::RerankParams> last_rerank;
   Clock::time_point last_deadline;
   std::vector<std::pair<std::string, int>> records;
 

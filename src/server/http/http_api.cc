@@ -8,8 +8,12 @@
 //   POST /tokenize       TEI {"inputs": str|[str], "add_special_tokens"?}
 //                        -> [[{"id", "text", "special"}, ...], ...]
 //   POST /score          {"pairs": [[a, b], ...], "raw_scores"?, "truncate"?} -> {"scores"}
+//   POST /, /invocations TEI's default task: /rerank on a cross-encoder; on an embedding model
+//                        /similarity when "inputs" is an object, else /embed
 //   POST /v1/embeddings  OpenAI {"input": str|[str], "model"?, "encoding_format"?,
 //                        "dimensions"?} -> {"object": "list", "data", "model", "usage"}
+//   POST /v1/rerank, /v2/rerank, /v1/embed, /v2/embed  Cohere (and Jina's /v1/rerank):
+//                        http_compat.h
 //   GET /health, /ready (503 unless Ready()), /info, /metrics (Prometheus text),
 //       /stats (the same metrics as JSON: metrics_json.h), /dashboard (a live page of /stats)
 //   OPTIONS (any path) with CORS configured: the preflight (cors.h)
@@ -21,6 +25,7 @@
 
 #include "server/auth.h"
 #include "server/http/dashboard.h"
+#include "server/http/http_compat.h"
 #include "server/http/http_json.h"
 
 namespace encserve::server {
@@ -46,6 +51,9 @@ constexpr Route kRoutes[] = {
     {"/embed", "POST", Access::kKey, true},      {"/rerank", "POST", Access::kKey, true},
     {"/similarity", "POST", Access::kKey, true}, {"/tokenize", "POST", Access::kKey, false},
     {"/score", "POST", Access::kKey, true},      {"/v1/embeddings", "POST", Access::kKey, true},
+    {"/", "POST", Access::kKey, true},           {"/invocations", "POST", Access::kKey, true},
+    {"/v1/rerank", "POST", Access::kKey, true},  {"/v2/rerank", "POST", Access::kKey, true},
+    {"/v1/embed", "POST", Access::kKey, true},   {"/v2/embed", "POST", Access::kKey, true},
     {"/health", "GET", Access::kOpen, false},    {"/ready", "GET", Access::kOpen, false},
     {"/info", "GET", Access::kKey, false},       {"/metrics", "GET", Access::kMetrics, false},
     {"/stats", "GET", Access::kMetrics, false},  {"/dashboard", "GET", Access::kOpen, false},
@@ -90,15 +98,6 @@ HttpReply Ok(std::string body) {
   HttpReply r;
   r.body = std::move(body);
   return r;
-}
-
-// Wraps `reply` into a Service Done<T> that encodes a T with `encode`.
-template <typename T, typename Encode>
-Done<T> Finish(HttpReplyFn reply, Encode encode) {
-  return [reply = std::move(reply), encode = std::move(encode)](StatusOr<T> result) {
-    if (!result.ok()) return reply(HttpApi::FromStatus(result.status()));
-    reply(Ok(encode(*result)));
-  };
 }
 
 }  // namespace
@@ -197,19 +196,47 @@ void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) 
     r.content_type = "text/html; charset=utf-8";
     return reply(std::move(r));
   }
-  if (path == "/embed") return Embed(req.body, std::move(ctx), std::move(reply), false);
-  if (path == "/v1/embeddings") return Embed(req.body, std::move(ctx), std::move(reply), true);
-  if (path == "/rerank") return Rerank(req.body, std::move(ctx), std::move(reply));
-  if (path == "/similarity") return Similarity(req.body, std::move(ctx), std::move(reply));
-  if (path == "/score") return Score(req.body, std::move(ctx), std::move(reply));
-  if (path == "/tokenize") return Tokenize(req.body, std::move(reply));
-  reply(Error(500, "route without handler", "internal"));
+  Dispatch(path, req.body, std::move(ctx), std::move(reply));
 }
 
-void HttpApi::Embed(const std::string& body, RequestContext ctx, HttpReplyFn reply, bool openai) {
+void HttpApi::Dispatch(std::string_view path, const std::string& body, RequestContext ctx,
+                       HttpReplyFn reply) {
+  using http_compat::Version;
   auto parsed = http_json::ParseObject(body);
   if (!parsed.ok()) return reply(BadRequest(parsed.status()));
   const Json& j = *parsed;
+  if (path == "/embed") return Embed(j, std::move(ctx), std::move(reply), false);
+  if (path == "/v1/embeddings") return Embed(j, std::move(ctx), std::move(reply), true);
+  if (path == "/rerank") return Rerank(j, std::move(ctx), std::move(reply));
+  if (path == "/similarity") return Similarity(j, std::move(ctx), std::move(reply));
+  if (path == "/score") return Score(j, std::move(ctx), std::move(reply));
+  if (path == "/tokenize") return Tokenize(j, std::move(reply));
+  if (path == "/" || path == "/invocations") return Root(j, std::move(ctx), std::move(reply));
+  if (path == "/v1/rerank" || path == "/v2/rerank") {
+    const Version v = path == "/v1/rerank" ? Version::kV1 : Version::kV2;
+    return http_compat::Rerank(service_, j, v, std::move(ctx), std::move(reply));
+  }
+  if (path == "/v1/embed" || path == "/v2/embed") {
+    const Version v = path == "/v1/embed" ? Version::kV1 : Version::kV2;
+    return http_compat::Embed(service_, j, v, std::move(ctx), std::move(reply));
+  }
+  reply(Error(500, "route without handler", "internal"));
+}
+
+// TEI serves the model's default task at / (and /invocations, SageMaker's path): rerank for a
+// reranker, embed for an embedding model (similarity there only with TASK=sentence-similarity).
+// Here an embedding model's root also takes the similarity body, which huggingface_hub's
+// sentence_similarity sends to the root: "inputs" an object, not a string or list.
+void HttpApi::Root(const Json& j, RequestContext ctx, HttpReplyFn reply) {
+  if (service_.Info().model_kind == "cross-encoder") {
+    return Rerank(j, std::move(ctx), std::move(reply));
+  }
+  auto it = j.find("inputs");
+  if (it != j.end() && it->is_object()) return Similarity(j, std::move(ctx), std::move(reply));
+  Embed(j, std::move(ctx), std::move(reply), false);
+}
+
+void HttpApi::Embed(const Json& j, RequestContext ctx, HttpReplyFn reply, bool openai) {
   EmbedParams p;
   std::optional<std::string> model, format;
   Status st = http_json::GetStringOrList(j, openai ? "input" : "inputs", &p.texts);
@@ -223,22 +250,19 @@ void HttpApi::Embed(const std::string& body, RequestContext ctx, HttpReplyFn rep
   }
   if (!st.ok()) return reply(BadRequest(st));
   if (!openai) {
-    auto done = Finish<EmbedResult>(std::move(reply), http_json::EmbeddingsBody);
+    auto done = ReplyWith<EmbedResult>(std::move(reply), http_json::EmbeddingsBody);
     return service_.Embed(std::move(p), std::move(ctx), std::move(done));
   }
   // Any model name is accepted (one model per server) and echoed back.
   std::string name = model ? *model : service_.Info().model_id;
   const bool base64 = format && *format == "base64";
-  auto done = Finish<EmbedResult>(std::move(reply), [name, base64](const EmbedResult& r) {
+  auto done = ReplyWith<EmbedResult>(std::move(reply), [name, base64](const EmbedResult& r) {
     return http_json::OpenAiEmbeddingsBody(r, name, base64);
   });
   service_.Embed(std::move(p), std::move(ctx), std::move(done));
 }
 
-void HttpApi::Rerank(const std::string& body, RequestContext ctx, HttpReplyFn reply) {
-  auto parsed = http_json::ParseObject(body);
-  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
-  const Json& j = *parsed;
+void HttpApi::Rerank(const Json& j, RequestContext ctx, HttpReplyFn reply) {
   RerankParams p;
   Status st = http_json::GetString(j, "query", &p.query);
   if (st.ok()) st = http_json::GetStringList(j, "texts", &p.documents);
@@ -248,13 +272,10 @@ void HttpApi::Rerank(const std::string& body, RequestContext ctx, HttpReplyFn re
   if (st.ok()) st = http_json::GetOptInt(j, "top_n", &p.top_n);
   if (!st.ok()) return reply(BadRequest(st));
   service_.Rerank(std::move(p), std::move(ctx),
-                  Finish<RerankResult>(std::move(reply), http_json::RerankBody));
+                  ReplyWith<RerankResult>(std::move(reply), http_json::RerankBody));
 }
 
-void HttpApi::Similarity(const std::string& body, RequestContext ctx, HttpReplyFn reply) {
-  auto parsed = http_json::ParseObject(body);
-  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
-  const Json& j = *parsed;
+void HttpApi::Similarity(const Json& j, RequestContext ctx, HttpReplyFn reply) {
   SimilarityParams p;
   auto it = j.find("inputs");
   if (it == j.end() || !it->is_object()) {
@@ -268,30 +289,24 @@ void HttpApi::Similarity(const std::string& body, RequestContext ctx, HttpReplyF
   if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
   if (!st.ok()) return reply(BadRequest(st));
   service_.Similarity(std::move(p), std::move(ctx),
-                      Finish<SimilarityResult>(std::move(reply), [](const SimilarityResult& r) {
+                      ReplyWith<SimilarityResult>(std::move(reply), [](const SimilarityResult& r) {
                         return http_json::ScoresBody(r.scores, false);
                       }));
 }
 
-void HttpApi::Score(const std::string& body, RequestContext ctx, HttpReplyFn reply) {
-  auto parsed = http_json::ParseObject(body);
-  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
-  const Json& j = *parsed;
+void HttpApi::Score(const Json& j, RequestContext ctx, HttpReplyFn reply) {
   ScoreParams p;
   Status st = http_json::GetPairs(j, "pairs", &p.pairs);
   if (st.ok()) st = http_json::GetOptBool(j, "raw_scores", &p.raw_scores);
   if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
   if (!st.ok()) return reply(BadRequest(st));
   service_.Score(std::move(p), std::move(ctx),
-                 Finish<ScoreResult>(std::move(reply), [](const ScoreResult& r) {
+                 ReplyWith<ScoreResult>(std::move(reply), [](const ScoreResult& r) {
                    return http_json::ScoresBody(r.scores, true);
                  }));
 }
 
-void HttpApi::Tokenize(const std::string& body, HttpReplyFn reply) {
-  auto parsed = http_json::ParseObject(body);
-  if (!parsed.ok()) return reply(BadRequest(parsed.status()));
-  const Json& j = *parsed;
+void HttpApi::Tokenize(const Json& j, HttpReplyFn reply) {
   TokenizeParams p;
   Status st = http_json::GetStringOrList(j, "inputs", &p.texts);
   if (st.ok()) st = http_json::GetOptBool(j, "add_special_tokens", &p.add_special_tokens);

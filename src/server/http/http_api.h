@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "server/cors.h"
 #include "server/service.h"
@@ -60,12 +62,17 @@ class HttpApi {
   static HttpReply FromStatus(const Status& status);
 
  private:
+  using Json = nlohmann::json;
   bool Authorized(std::string_view authorization) const;
-  void Embed(const std::string& body, RequestContext ctx, HttpReplyFn reply, bool openai);
-  void Rerank(const std::string& body, RequestContext ctx, HttpReplyFn reply);
-  void Similarity(const std::string& body, RequestContext ctx, HttpReplyFn reply);
-  void Score(const std::string& body, RequestContext ctx, HttpReplyFn reply);
-  void Tokenize(const std::string& body, HttpReplyFn reply);
+  // The routes with a JSON body, after the checks common to all routes.
+  void Dispatch(std::string_view path, const std::string& body, RequestContext ctx,
+                HttpReplyFn reply);
+  void Root(const Json& j, RequestContext ctx, HttpReplyFn reply);
+  void Embed(const Json& j, RequestContext ctx, HttpReplyFn reply, bool openai);
+  void Rerank(const Json& j, RequestContext ctx, HttpReplyFn reply);
+  void Similarity(const Json& j, RequestContext ctx, HttpReplyFn reply);
+  void Score(const Json& j, RequestContext ctx, HttpReplyFn reply);
+  void Tokenize(const Json& j, HttpReplyFn reply);
 
   Service& service_;
   std::string api_key_;
@@ -73,5 +80,17 @@ class HttpApi {
   bool metrics_open_;
   Cors cors_;
 };
+
+// Wraps `reply` into a Service Done<T>: a 200 with encode(result) as the JSON body, or the
+// reply for the Service's error (HttpApi::FromStatus).
+template <typename T, typename Encode>
+Done<T> ReplyWith(HttpReplyFn reply, Encode encode) {
+  return [reply = std::move(reply), encode = std::move(encode)](StatusOr<T> result) {
+    if (!result.ok()) return reply(HttpApi::FromStatus(result.status()));
+    HttpReply r;
+    r.body = encode(*result);
+    reply(std::move(r));
+  };
+}
 
 }  // namespace encserve::server
