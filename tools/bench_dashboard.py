@@ -1,10 +1,12 @@
 """What an open /dashboard costs the server: gRPC b=32 x c=8 throughput (encserve bench, MS MARCO
 queries) with no page open ("without"), with /stats fetched every second as the page does
 ("poll": the server's cost alone), and with the page open in headless Chromium ("with": on this
-machine, so Chromium's own CPU competes with the server too), in turn, `--repeats` runs each;
-prints each run, the medians and their ratios, with the CPU, commit and server flags.
+machine, so Chromium's own CPU competes with the server too), in turn, `--repeats` rounds of one run each;
+prints each run, the medians, and the ratio to "without" of the same round (paired: slow drift
+of the machine cancels) with its mean and 95 % interval, with the CPU, commit and server flags.
 
   python3 tools/bench_dashboard.py [--seconds 20] [--repeats 3] [--precision int8]
+                                   [--modes without,poll,with]
 Needs build/encserve (or $ENCSERVE_BIN), the default model and Debian's chromium."""
 import argparse
 import json
@@ -34,7 +36,12 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--precision", default="int8")
+    ap.add_argument("--modes", default="without,poll,with",
+                    help="comma-separated, 'without' first: without, poll, with")
     a = ap.parse_args()
+    modes = a.modes.split(",")
+    if modes[0] != "without" or not set(modes) <= {"without", "poll", "with"}:
+        ap.error("--modes: 'without' first, then any of poll, with")
     # (No queue-time bound: a closed loop of 8 b=32 requests on one connection is over half the
     # default 100-ms budget on a slow CPU, and refusals would be measured instead of throughput.)
     flags = ["--threads", str(os.cpu_count()), "--precision", a.precision, "--queue-budget-ms", "0"]
@@ -43,7 +50,7 @@ def main():
     runs = {"without": [], "poll": [], "with": []}
     try:
         for k in range(a.repeats):
-            for mode in ("without", "poll", "with"):
+            for mode in modes:
                 b = None
                 stop = threading.Event()
                 if mode == "poll":
@@ -74,12 +81,27 @@ def main():
                 if l.startswith("model name")), "?")
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
-    w, wo, po = (statistics.median(runs[m]) for m in ("with", "without", "poll"))
     print(f"\nCPU {cpu} ({os.cpu_count()} cores), commit {commit}, encserve serve {' '.join(flags)}; "
           f"encserve bench gRPC v1 b=32 c=8, {a.seconds:g} s x {a.repeats}")
-    print(f"median items/s: without {wo:.1f}; /stats polled every second {po:.1f} "
-          f"(ratio {po / wo:.3f}, {(po / wo - 1) * 100:+.1f} %); the page open in Chromium {w:.1f} "
-          f"(ratio {w / wo:.3f}, {(w / wo - 1) * 100:+.1f} %)")
+    wo = statistics.median(runs["without"])
+    print(f"median items/s without a dashboard: {wo:.1f}")
+    names = {"poll": "/stats polled every second", "with": "the page open in Chromium"}
+    for mode in modes[1:]:
+        ratios = [x / y for x, y in zip(runs[mode], runs["without"])]
+        mean = statistics.mean(ratios)
+        # 95 % interval of the mean ratio (Student's t for the rounds we have).
+        half = (T95.get(len(ratios) - 1, 1.96) * statistics.stdev(ratios) / len(ratios) ** 0.5
+                if len(ratios) > 1 else float("nan"))
+        print(f"{names[mode]}: median {statistics.median(runs[mode]):.1f} items/s; paired ratio "
+              f"to without: mean {mean:.3f} ({(mean - 1) * 100:+.1f} %), 95 % interval "
+              f"{mean - half:.3f}..{mean + half:.3f}, per round "
+              + " ".join(f"{r:.3f}" for r in ratios))
+
+
+# Student's t, two-sided 95 %, by degrees of freedom.
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+       10: 2.23, 11: 2.20, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11,
+       18: 2.10, 19: 2.09, 20: 2.09}
 
 
 if __name__ == "__main__":
