@@ -5,34 +5,12 @@
 
 #include "experiment/markdown_html.h"
 #include "experiment/markdown_html_internal.h"
+#include "experiment/svg_chart.h"
 
 namespace encserve::experiment {
 
 std::string HtmlEscape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return EscapeMarkup(text, "&#39;");  // (svg_chart.h)
 }
 
 namespace markdown_internal {

@@ -100,7 +100,7 @@ std::string FormatTick(double value) {
   return s == "-0" ? "0" : s;
 }
 
-std::string XmlEscape(const std::string& text) {
+std::string EscapeMarkup(const std::string& text, std::string_view apostrophe) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -118,13 +118,17 @@ std::string XmlEscape(const std::string& text) {
         out += "&quot;";
         break;
       case '\'':
-        out += "&apos;";
+        out += apostrophe;
         break;
       default:
         out += c;
     }
   }
   return out;
+}
+
+std::string XmlEscape(const std::string& text) {
+  return EscapeMarkup(text, "&apos;");
 }
 
 std::string RenderLineChart(const ChartOptions& options, const std::vector<ChartSeries>& series) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -31,7 +32,9 @@ std::string RenderLineChart(const ChartOptions& options, const std::vector<Chart
 std::string FormatFixed(double value, int decimals);
 // Short tick label: fixed-point with trailing zeros (and a trailing '.') removed.
 std::string FormatTick(double value);
-// Escapes & < > " ' for XML text and attributes.
+// Escapes & < > " ' for markup text and attributes, ' as `apostrophe`.
+std::string EscapeMarkup(const std::string& text, std::string_view apostrophe);
+// EscapeMarkup for XML (' as &apos;).
 std::string XmlEscape(const std::string& text);
 
 }  // namespace encserve::experiment

@@ -112,9 +112,15 @@ std::optional<std::string> TraceIdOf(std::string_view tp) {
 }
 
 std::string ChooseRequestId(std::string_view given, std::string_view traceparent) {
-  if (ValidRequestId(given)) return std::string(given);
-  if (auto trace = TraceIdOf(traceparent)) return *trace;
-  return NewRequestId();
+  return IdsOf(given, traceparent).id;
+}
+
+RequestIds IdsOf(std::string_view given, std::string_view traceparent) {
+  RequestIds ids;
+  const std::optional<std::string> trace = TraceIdOf(traceparent);
+  if (trace) ids.traceparent = std::string(traceparent);
+  ids.id = ValidRequestId(given) ? std::string(given) : trace ? *trace : NewRequestId();
+  return ids;
 }
 
 std::string ServerTimingValue(const RequestTiming* t, double total_s) {

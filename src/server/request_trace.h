@@ -42,6 +42,13 @@ std::string NewRequestId();
 std::optional<std::string> TraceIdOf(std::string_view traceparent);
 // The id a request gets from its header / metadata values ("" when absent).
 std::string ChooseRequestId(std::string_view given, std::string_view traceparent);
+// Both front ends' view of a request's headers / metadata: its id (ChooseRequestId) and its
+// traceparent as received when valid, else "" (parsed once for both).
+struct RequestIds {
+  std::string id;
+  std::string traceparent;
+};
+RequestIds IdsOf(std::string_view given, std::string_view traceparent);
 
 // The Server-Timing header value, in milliseconds: "tokenize;dur=0.052, queue;dur=0.310,
 // infer;dur=2.104, total;dur=2.600" (the first three only when the request reached the model).

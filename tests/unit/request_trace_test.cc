@@ -55,6 +55,13 @@ TEST(RequestId, TraceparentFollowsW3C) {
   EXPECT_EQ(ChooseRequestId("mine", kTraceparent), "mine");
   EXPECT_EQ(ChooseRequestId("not mine", kTraceparent), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_TRUE(IsHexId(ChooseRequestId("", "garbage")));
+  // With the traceparent kept (as received) only when valid.
+  RequestIds ids = IdsOf("mine", kTraceparent);
+  EXPECT_EQ(ids.id, "mine");
+  EXPECT_EQ(ids.traceparent, kTraceparent);
+  ids = IdsOf("", "00-garbage");
+  EXPECT_TRUE(IsHexId(ids.id));
+  EXPECT_EQ(ids.traceparent, "");
 }
 
 TEST(ServerTiming, MillisecondsPerStepAndTheTotal) {

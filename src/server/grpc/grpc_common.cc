@@ -93,9 +93,9 @@ bool BeginCall(grpc::CallbackServerContext* ctx, const GrpcOptions& options, Ser
   setup->server_ctx = ctx;
   setup->ctx.timing = std::make_shared<RequestTiming>();
   setup->access_log = options.access_log;
-  const std::string_view tp = Metadata(ctx, "traceparent");
-  setup->id = ChooseRequestId(Metadata(ctx, "x-request-id"), tp);
-  if (TraceIdOf(tp)) setup->traceparent = std::string(tp);
+  RequestIds ids = IdsOf(Metadata(ctx, "x-request-id"), Metadata(ctx, "traceparent"));
+  setup->id = std::move(ids.id);
+  setup->traceparent = std::move(ids.traceparent);
   ctx->AddInitialMetadata("x-request-id", setup->id);
   counters.begun.fetch_add(1, std::memory_order_relaxed);
   setup->counters = &counters;

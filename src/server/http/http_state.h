@@ -62,9 +62,9 @@ template <class Fields>
 RequestTrace TraceOf(const Fields& head, uint64_t client) {
   auto sv = [](auto s) { return std::string_view(s.data(), s.size()); };
   RequestTrace t;
-  const std::string_view given = sv(head["X-Request-Id"]), tp = sv(head["traceparent"]);
-  t.id = ChooseRequestId(given, tp);
-  if (TraceIdOf(tp)) t.traceparent = std::string(tp);
+  RequestIds ids = IdsOf(sv(head["X-Request-Id"]), sv(head["traceparent"]));
+  t.id = std::move(ids.id);
+  t.traceparent = std::move(ids.traceparent);
   t.origin = std::string(sv(head["Origin"]));
   t.client = client;
   return t;
