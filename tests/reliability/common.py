@@ -632,6 +632,42 @@ class Background(threading.Thread):
         return self.result
 
 
+def _process_main(fn, args, kw, stop, queue):
+    try:
+        queue.put(("ok", fn(*args, stop=stop, **kw)))
+    except BaseException as e:  # reported by finish()
+        queue.put(("error", f"{type(e).__name__}: {e}"))
+
+
+class BackgroundProcess:
+    """Background's interface in a separate interpreter (spawned, not forked: gRPC's threads do
+    not survive a fork). For clients that time requests: threads of one process wait on each
+    other's GIL (5-ms switch interval, gRPC's own poller threads included), which put ~5 ms on
+    the tail of a 1-ms refusal. fn must be a module-level function; its result is pickled back."""
+
+    def __init__(self, fn, *args, **kw):
+        import multiprocessing
+        ctx = multiprocessing.get_context("spawn")
+        self.stop_event = ctx.Event()
+        self.queue = ctx.Queue()
+        self.proc = ctx.Process(target=_process_main, daemon=True,
+                                args=(fn, args, kw, self.stop_event, self.queue))
+        self.proc.start()
+
+    def finish(self, timeout=60):
+        import queue as queue_mod
+        self.stop_event.set()
+        try:
+            status, value = self.queue.get(timeout=timeout)  # (before join: the pipe may be full)
+        except queue_mod.Empty:
+            self.proc.kill()
+            raise RuntimeError(f"background process {self.proc.pid} gave no result in {timeout} s")
+        self.proc.join(timeout)
+        if status == "error":
+            raise RuntimeError(f"background process failed: {value}")
+        return value
+
+
 class AsyncHttp:
     """A minimal asyncio HTTP/1.1 keep-alive client (Content-Length and chunked replies)."""
 
