@@ -33,6 +33,7 @@ SINGLE_MAX_LENGTHS = (256, 512)
 PAIR_MAX_LENGTHS = (256, 512)
 EDGE_SINGLE_MAX_LENGTHS = (512, 8)
 EDGE_PAIR_MAX_LENGTHS = (512, 16, 7)
+LEFT_MAX_LENGTHS = (48, 128)
 # (set name, BertWordPieceTokenizer options); tokenizer_parity_test uses the same options.
 VOCAB_OPTION_VARIANTS = (
     ("opt_cased", dict(lowercase=False)),
@@ -98,10 +99,12 @@ def encode_edge(tok, set_name, cases, is_pair):
     return records
 
 
-def encode_records(tok, set_name, inputs, max_lengths, is_pair):
+def encode_records(tok, set_name, inputs, max_lengths, is_pair, direction="right"):
     records = []
     for max_length in max_lengths:
-        tok.enable_truncation(max_length=max_length, strategy="longest_first")
+        # (BertWordPieceTokenizer's enable_truncation has no direction: right only there.)
+        extra = {"direction": direction} if direction != "right" else {}
+        tok.enable_truncation(max_length=max_length, strategy="longest_first", **extra)
         encodings = tok.encode_batch(inputs)
         for inp, enc in zip(inputs, encodings):
             records.append({
@@ -112,6 +115,7 @@ def encode_records(tok, set_name, inputs, max_lengths, is_pair):
                 "ids": enc.ids,
                 "type_ids": enc.type_ids,
                 "truncated": len(enc.overflowing) > 0,
+                "direction": direction,
             })
     return records
 
@@ -220,6 +224,13 @@ def main():
     recs += add(encode_records(tok, "msmarco", msmarco, SINGLE_MAX_LENGTHS, False), "tokenizer_json")
     recs += add(encode_records(tok, "sts", sts, SINGLE_MAX_LENGTHS, False), "tokenizer_json")
     recs += add(encode_records(tok, "dl19_pairs", dl19, PAIR_MAX_LENGTHS, True), "tokenizer_json")
+    # Left truncation (keep the end): DL19 passages alone and query-passage pairs, at lengths
+    # where most of them are cut.
+    passages = sorted({p for _, p in dl19})
+    recs += add(encode_records(tok, "dl19_passages_left", passages, LEFT_MAX_LENGTHS, False,
+                               "left"), "tokenizer_json")
+    recs += add(encode_records(tok, "dl19_pairs_left", dl19[::4], LEFT_MAX_LENGTHS, True,
+                               "left"), "tokenizer_json")
     recs += add(encode_edge(tok, "edge", edge_singles, False),
                 "tokenizer_json")
     recs += add(encode_edge(tok, "edge_pairs", edge_pairs, True),

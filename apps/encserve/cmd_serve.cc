@@ -28,6 +28,7 @@ struct ServeFlags {
   std::string api_key;
   std::string access_log;
   std::vector<std::string> cors_origins;
+  std::string self_check, self_check_golden;
 };
 
 void Log(const std::string& line) {
@@ -55,6 +56,11 @@ StatusOr<server::ServerConfig> ResolveConfig(const ServeFlags& f, CLI::App* cmd)
   if (given("--api-key")) c.api_key = f.api_key;
   if (given("--access-log")) c.access_log = f.access_log;
   if (given("--cors-origin")) c.cors_origins = f.cors_origins;
+  if (given("--self-check")) {
+    c.service.self_check.enabled = f.self_check != "off";
+    c.service.self_check.refuse = f.self_check != "warn";
+  }
+  if (given("--self-check-golden")) c.service.self_check.golden = f.self_check_golden;
   RETURN_IF_ERROR(server::ValidateServerConfig(c));
   return c;
 }
@@ -227,6 +233,12 @@ void RegisterServe(CLI::App& app) {
                   "one JSON line per request to this file ('-': stderr; docs/server.md)");
   cmd->add_option("--cors-origin", f->cors_origins,
                   "allow browser calls from this origin (repeat, or '*'; default: CORS off)");
+  cmd->add_option("--self-check", f->self_check,
+                  "start-up quality check against the golden set: refuse (default: not ready "
+                  "below the threshold), warn (serve anyway), off")
+      ->check(CLI::IsMember({"refuse", "warn", "off"}));
+  cmd->add_option("--self-check-golden", f->self_check_golden,
+                  "golden set file (default: the one made for the model's weights)");
   cmd->add_option("--ready-file", f->ready_file,
                   "write {grpc_port, http_port, pid} JSON when ready");
   cmd->callback([f, cmd] {

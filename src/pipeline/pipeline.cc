@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/op_profile.h"
+#include "tokenizer/unicode.h"
 
 namespace encserve {
 
@@ -51,11 +52,27 @@ Status Pipeline::NeedKind(ModelKind kind, const char* what) const {
 
 Status CheckText(const std::string& text, size_t i, const InputLimits& limits) {
   if (text.empty()) return InvalidArgument("text " + std::to_string(i) + " is empty");
-  if (text.size() > limits.max_text_bytes) {
+  if (text.size() > limits.max_text_bytes && !limits.truncate) {
     return OutOfRange("text " + std::to_string(i) + " has " + std::to_string(text.size()) +
                       " bytes; the limit is " + std::to_string(limits.max_text_bytes));
   }
   return Status::Ok();
+}
+
+std::optional<std::string_view> LongTextCut(std::string_view text, size_t max_bytes,
+                                            TruncationSide side) {
+  if (text.size() <= max_bytes || max_bytes == 0) return std::nullopt;
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  if (side == TruncationSide::kRight) {
+    for (size_t p = max_bytes; p > 0; --p) {
+      if (space(text[p])) return text.substr(0, p);
+    }
+    return std::nullopt;
+  }
+  for (size_t p = text.size() - max_bytes - 1; p + 1 < text.size(); ++p) {
+    if (space(text[p])) return text.substr(p + 1);
+  }
+  return std::nullopt;
 }
 
 namespace {
@@ -73,14 +90,31 @@ StatusOr<Encoding> Checked(StatusOr<Encoding> e, const char* what, size_t i, int
 }
 }  // namespace
 
+StatusOr<Encoding> Pipeline::EncodeOne(const std::string& text, size_t i,
+                                       const InputLimits& limits) const {
+  if (limits.truncate) {
+    if (auto cut = LongTextCut(text, limits.max_text_bytes, limits.side)) {
+      // The dropped part is still checked: invalid UTF-8 anywhere is an error.
+      if (const size_t bad = unicode::FindInvalidUtf8(text); bad != unicode::kValidUtf8) {
+        return InvalidArgument("text " + std::to_string(i) + ": invalid UTF-8 at byte " +
+                               std::to_string(bad));
+      }
+      auto enc = tokenizer_->Encode(*cut, max_length_, limits.side);
+      // Fewer tokens than the model takes (mostly whitespace): the whole text decides.
+      if (enc.ok() && enc->truncated) return enc;
+    }
+  }
+  return Checked(tokenizer_->Encode(text, max_length_, limits.side), "text", i, max_length_,
+                 limits.truncate);
+}
+
 StatusOr<std::vector<Encoding>> Pipeline::EncodeTexts(const std::vector<std::string>& texts,
                                                       const InputLimits& limits) const {
   const profile::Scope scope("tokenize");
   std::vector<Encoding> out(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     RETURN_IF_ERROR(CheckText(texts[i], i, limits));
-    ASSIGN_OR_RETURN(out[i], Checked(tokenizer_->Encode(texts[i], max_length_), "text", i,
-                                     max_length_, limits.truncate));
+    ASSIGN_OR_RETURN(out[i], EncodeOne(texts[i], i, limits));
   }
   return out;
 }
@@ -92,9 +126,9 @@ StatusOr<std::vector<Encoding>> Pipeline::EncodePairs(const std::vector<TextPair
   for (size_t i = 0; i < pairs.size(); ++i) {
     RETURN_IF_ERROR(CheckText(pairs[i].first, i, limits));
     RETURN_IF_ERROR(CheckText(pairs[i].second, i, limits));
-    ASSIGN_OR_RETURN(out[i],
-                     Checked(tokenizer_->EncodePair(pairs[i].first, pairs[i].second, max_length_),
-                             "pair", i, max_length_, limits.truncate));
+    ASSIGN_OR_RETURN(out[i], Checked(tokenizer_->EncodePair(pairs[i].first, pairs[i].second,
+                                                            max_length_, limits.side),
+                                     "pair", i, max_length_, limits.truncate));
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/fallback.h"
@@ -32,12 +33,22 @@ struct PipelineOptions {
 
 // Input checks shared with the server.
 struct InputLimits {
+  // Bytes per text. Over it: OUT_OF_RANGE without truncation; with truncation the text is cut
+  // near the limit before tokenising (LongTextCut), which bounds the work.
   size_t max_text_bytes = 100000;
   bool truncate = true;  // false: a text longer than max_length is an error (OUT_OF_RANGE)
+  TruncationSide side = TruncationSide::kRight;  // which end truncation drops
 };
 
-// A text's own checks: non-empty, within the byte limit (errors name index i).
+// A text's own checks: non-empty, within the byte limit unless truncating (errors name index i).
 Status CheckText(const std::string& text, size_t i, const InputLimits& limits);
+// The part of a text over max_bytes that truncation on `side` keeps, cut at an ASCII whitespace
+// (a word boundary for the BERT pre-tokenizer, so the kept words tokenise exactly as in the
+// whole text): the head up to the last whitespace within max_bytes (kRight), or the tail after
+// the first whitespace within the last max_bytes (kLeft). std::nullopt when the text fits or
+// has no whitespace there.
+std::optional<std::string_view> LongTextCut(std::string_view text, size_t max_bytes,
+                                            TruncationSide side);
 
 struct RankedDocument {
   int index = 0;  // position in the documents
@@ -83,6 +94,8 @@ class Pipeline {
   int max_length() const { return max_length_; }
 
  private:
+  // One text through the checks, LongTextCut and the tokenizer (EncodeTexts' body).
+  StatusOr<Encoding> EncodeOne(const std::string& text, size_t i, const InputLimits& limits) const;
   Pipeline() = default;
   Status NeedKind(ModelKind kind, const char* what) const;
 

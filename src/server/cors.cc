@@ -35,7 +35,7 @@ void Cors::AddReplyHeaders(std::string_view origin, HeaderList* headers) const {
   }
   headers->emplace_back("Access-Control-Allow-Origin", any_ ? "*" : std::string(origin));
   headers->emplace_back("Access-Control-Expose-Headers",
-                        "X-Request-Id, Server-Timing, Retry-After");
+                        "X-Request-Id, Server-Timing, Retry-After, X-Embedding-Space");
   headers->emplace_back("Timing-Allow-Origin", any_ ? "*" : std::string(origin));
   if (!any_) headers->emplace_back("Vary", "Origin");
 }

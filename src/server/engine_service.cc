@@ -46,6 +46,7 @@ StatusOr<std::unique_ptr<EngineService>> EngineService::Create(
       std::make_unique<scheduler::Batcher>(s->pipeline_->backend(), b, s->metrics_->BatcherHooks());
   s->metrics_->AttachBatcher(s->batcher_.get());
   if (options.warmup) RETURN_IF_ERROR(s->Warmup());
+  s->CheckQuality();
   s->ready_.store(true);
   return s;
 }
@@ -105,26 +106,30 @@ Status EngineService::CheckTexts(size_t count, const char* what, const RequestCo
                       std::to_string(options_.limits.max_client_batch_size));
   }
   // Overload is refused here, before the texts are tokenised (cheap refusals).
-  if (!ready_.load()) return Unavailable("the model is not ready (starting up or shutting down)");
+  if (!Ready()) return Unavailable("the model is not ready (" + NotReadyReason() + ")");
   Status st = batcher_->Admit(ctx.client, static_cast<int>(std::min<size_t>(count, 1 << 20)));
   if (st.code() == StatusCode::kResourceExhausted) metrics_->CountRefusal(false);
   return st;
 }
 
 Status EngineService::AdmitAny(uint64_t client) const {
-  if (!ready_.load()) return Status::Ok();  // (the full check answers UNAVAILABLE)
+  if (!Ready()) return Status::Ok();  // (the full check answers UNAVAILABLE)
   Status st = batcher_->Admit(client, 1);
   if (st.code() != StatusCode::kResourceExhausted) return Status::Ok();
   metrics_->CountRefusal(false);
   return st;
 }
 
+InputLimits EngineService::LimitsFor(Cut cut) const {
+  return InputLimits{static_cast<size_t>(options_.limits.max_text_chars), cut.truncate,
+                     cut.left ? TruncationSide::kLeft : TruncationSide::kRight};
+}
+
 StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std::string>& texts,
-                                                           bool truncate,
+                                                           Cut cut,
                                                            const RequestContext& ctx) const {
   const auto t0 = scheduler::Clock::now();
-  auto out = pipeline_->EncodeTexts(
-      texts, InputLimits{static_cast<size_t>(options_.limits.max_text_chars), truncate});
+  auto out = pipeline_->EncodeTexts(texts, LimitsFor(cut));
   const double seconds = Seconds(t0);
   metrics_->ObserveTokenize(seconds);
   if (ctx.timing) ctx.timing->tokenize_s += seconds;
@@ -132,11 +137,10 @@ StatusOr<std::vector<Encoding>> EngineService::EncodeTexts(const std::vector<std
 }
 
 StatusOr<std::vector<Encoding>> EngineService::EncodePairs(const std::vector<TextPair>& pairs,
-                                                           bool truncate,
+                                                           Cut cut,
                                                            const RequestContext& ctx) const {
   const auto t0 = scheduler::Clock::now();
-  auto out = pipeline_->EncodePairs(
-      pairs, InputLimits{static_cast<size_t>(options_.limits.max_text_chars), truncate});
+  auto out = pipeline_->EncodePairs(pairs, LimitsFor(cut));
   const double seconds = Seconds(t0);
   metrics_->ObserveTokenize(seconds);
   if (ctx.timing) ctx.timing->tokenize_s += seconds;
@@ -189,22 +193,23 @@ void EngineService::Embed(EmbedParams params, RequestContext ctx, Done<EmbedResu
   if (out_dim < 1 || out_dim > dim) {
     return done(InvalidArgument("dimensions must be in 1.." + std::to_string(dim)));
   }
-  auto enc = EncodeTexts(params.texts, params.truncate, ctx);
+  auto enc = EncodeTexts(params.texts, {params.truncate, params.truncate_left}, ctx);
   if (!enc.ok()) return done(enc.status());
   const int64_t tokens = CountTokens(*enc);
   const bool normalize = params.normalize.value_or(pipeline_->config().normalize);
+  std::string space = FingerprintFor(out_dim, normalize);
   Run(scheduler::Task::kEmbed, std::move(enc).value(), ctx,
-      [done, out_dim, normalize, tokens](StatusOr<Embeddings> rows) {
+      [done, out_dim, normalize, tokens, space = std::move(space)](StatusOr<Embeddings> rows) {
         if (!rows.ok()) return done(rows.status());
         Embeddings e = FinishEmbeddings(*rows, out_dim, normalize);
-        done(EmbedResult{e.rows, e.dim, std::move(e.data), tokens});
+        done(EmbedResult{e.rows, e.dim, std::move(e.data), tokens, space});
       });
 }
 
 void EngineService::EmbedNormalized(
-    const std::vector<std::string>& texts, bool truncate, const RequestContext& ctx,
+    const std::vector<std::string>& texts, Cut cut, const RequestContext& ctx,
     std::function<void(StatusOr<Embeddings>, int64_t tokens)> done) {
-  auto enc = EncodeTexts(texts, truncate, ctx);
+  auto enc = EncodeTexts(texts, cut, ctx);
   if (!enc.ok()) return done(enc.status(), 0);
   const int64_t tokens = CountTokens(*enc);
   Run(scheduler::Task::kEmbed, std::move(enc).value(), ctx,
@@ -233,7 +238,7 @@ RerankResult Rank(const std::vector<float>& scores, const RerankParams& p, int64
 void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResult> done) {
   if (Status st = CheckTexts(params.pairs.size(), "pairs", ctx); !st.ok()) return done(st);
   if (pipeline_->config().kind == ModelKind::kCrossEncoder) {
-    auto enc = EncodePairs(params.pairs, params.truncate, ctx);
+    auto enc = EncodePairs(params.pairs, {params.truncate, params.truncate_left}, ctx);
     if (!enc.ok()) return done(enc.status());
     const int64_t tokens = CountTokens(*enc);
     const ScoreActivation activation = Activation(params.raw_scores);
@@ -247,7 +252,7 @@ void EngineService::Score(ScoreParams params, RequestContext ctx, Done<ScoreResu
   // Bi-encoder: cosine of the two embeddings; each distinct text is embedded once.
   PairTexts dedup = DedupePairTexts(params.pairs);
   auto rows = std::make_shared<std::vector<std::pair<int, int>>>(std::move(dedup.rows));
-  EmbedNormalized(dedup.texts, params.truncate, ctx,
+  EmbedNormalized(dedup.texts, {params.truncate, params.truncate_left}, ctx,
                   [done, rows](StatusOr<Embeddings> emb, int64_t tokens) {
                     if (!emb.ok()) return done(emb.status());
                     done(ScoreResult{CosineScores(*emb, *rows), tokens});
@@ -263,7 +268,7 @@ void EngineService::Rerank(RerankParams params, RequestContext ctx, Done<RerankR
     std::vector<TextPair> pairs;
     pairs.reserve(p->documents.size());
     for (const std::string& d : p->documents) pairs.emplace_back(p->query, d);
-    auto enc = EncodePairs(pairs, p->truncate, ctx);
+    auto enc = EncodePairs(pairs, {p->truncate, p->truncate_left}, ctx);
     if (!enc.ok()) return done(enc.status());
     const int64_t tokens = CountTokens(*enc);
     Run(scheduler::Task::kLogits, std::move(enc).value(), ctx,
@@ -275,10 +280,11 @@ void EngineService::Rerank(RerankParams params, RequestContext ctx, Done<RerankR
   }
   std::vector<std::string> texts{p->query};
   texts.insert(texts.end(), p->documents.begin(), p->documents.end());
-  EmbedNormalized(texts, p->truncate, ctx, [done, p](StatusOr<Embeddings> emb, int64_t tokens) {
-    if (!emb.ok()) return done(emb.status());
-    done(Rank(CosineToFirst(*emb), *p, tokens));
-  });
+  EmbedNormalized(texts, {p->truncate, p->truncate_left}, ctx,
+                  [done, p](StatusOr<Embeddings> emb, int64_t tokens) {
+                    if (!emb.ok()) return done(emb.status());
+                    done(Rank(CosineToFirst(*emb), *p, tokens));
+                  });
 }
 
 void EngineService::Similarity(SimilarityParams params, RequestContext ctx,
@@ -289,10 +295,11 @@ void EngineService::Similarity(SimilarityParams params, RequestContext ctx,
   if (Status st = CheckTexts(params.sentences.size(), "sentences", ctx); !st.ok()) return done(st);
   std::vector<std::string> texts{params.source_sentence};
   texts.insert(texts.end(), params.sentences.begin(), params.sentences.end());
-  EmbedNormalized(texts, params.truncate, ctx, [done](StatusOr<Embeddings> emb, int64_t tokens) {
-    if (!emb.ok()) return done(emb.status());
-    done(SimilarityResult{CosineToFirst(*emb), tokens});
-  });
+  EmbedNormalized(texts, {params.truncate, params.truncate_left}, ctx,
+                  [done](StatusOr<Embeddings> emb, int64_t tokens) {
+                    if (!emb.ok()) return done(emb.status());
+                    done(SimilarityResult{CosineToFirst(*emb), tokens});
+                  });
 }
 
 StatusOr<TokenizeResult> EngineService::Tokenize(const TokenizeParams& params) const {
@@ -311,8 +318,10 @@ StatusOr<TokenizeResult> EngineService::Tokenize(const TokenizeParams& params) c
   const size_t max_len = params.truncate ? pipeline_->max_length() : 1u << 20;
   for (size_t i = 0; i < params.texts.size(); ++i) {
     RETURN_IF_ERROR(
-        CheckText(params.texts[i], i, {static_cast<size_t>(options_.limits.max_text_chars)}));
-    auto e = tok.Encode(params.texts[i], max_len);
+        CheckText(params.texts[i], i,
+                  {static_cast<size_t>(options_.limits.max_text_chars), params.truncate}));
+    auto e = tok.Encode(params.texts[i], max_len,
+                        params.truncate_left ? TruncationSide::kLeft : TruncationSide::kRight);
     if (!e.ok()) return InvalidArgument("text " + std::to_string(i) + ": " + e.status().message());
     std::vector<Token> tokens;
     for (size_t k = 0; k < e->ids.size(); ++k) {
@@ -389,11 +398,12 @@ ServiceInfo EngineService::Info() const {
   i.max_client_batch_size = options_.limits.max_client_batch_size;
   i.max_text_chars = options_.limits.max_text_chars;
   i.batching = options_.batcher.policy.enabled;
+  FillQualityInfo(&i);
   return i;
 }
 
 bool EngineService::Ready() const {
-  return ready_.load();
+  return ready_.load() && !self_check_.blocks_ready();
 }
 
 void EngineService::RecordRequest(std::string_view route, int http_code, double seconds) {

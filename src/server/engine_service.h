@@ -7,10 +7,13 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "pipeline/embedding_space.h"
 #include "pipeline/pipeline.h"
 #include "scheduler/batcher.h"
+#include "server/self_check.h"
 #include "server/server_metrics.h"
 #include "server/service.h"
 
@@ -29,6 +32,7 @@ struct EngineServiceOptions {
   scheduler::BatcherOptions batcher;
   Limits limits;
   bool warmup = true;  // one batch at the max length per replica of every backend before Ready()
+  SelfCheckOptions self_check;  // after the warm-up, before Ready() (self_check.h)
 };
 
 class EngineService final : public Service {
@@ -44,6 +48,7 @@ class EngineService final : public Service {
   StatusOr<TokenizeResult> Tokenize(const TokenizeParams& params) const override;
   ServiceInfo Info() const override;
   bool Ready() const override;
+  std::string NotReadyReason() const override;
   Status AdmitAny(uint64_t client) const override;
   void RecordRequest(std::string_view route, int http_code, double seconds) override;
   std::string MetricsText() const override;
@@ -61,11 +66,22 @@ class EngineService final : public Service {
   EngineService() = default;
   Status Warmup();
   Status WarmupBackend(const backends::Backend& backend) const;
+  // The embedding space (fingerprint) and the self-check (engine_service_quality.cc).
+  void CheckQuality();
+  // The fingerprint of vectors with `dims` dimensions, normalised or not ("" when unknown).
+  std::string FingerprintFor(int dims, bool normalize) const;
+  void FillQualityInfo(ServiceInfo* info) const;
   // Tokenises texts (or pairs) with the request limits (the pipeline's checks); the time
   // taken goes to the metrics and ctx.timing.
-  StatusOr<std::vector<Encoding>> EncodeTexts(const std::vector<std::string>& texts, bool truncate,
+  // `cut`: truncate on or off, and which end it drops.
+  struct Cut {
+    bool truncate = true;
+    bool left = false;
+  };
+  InputLimits LimitsFor(Cut cut) const;
+  StatusOr<std::vector<Encoding>> EncodeTexts(const std::vector<std::string>& texts, Cut cut,
                                               const RequestContext& ctx) const;
-  StatusOr<std::vector<Encoding>> EncodePairs(const std::vector<TextPair>& pairs, bool truncate,
+  StatusOr<std::vector<Encoding>> EncodePairs(const std::vector<TextPair>& pairs, Cut cut,
                                               const RequestContext& ctx) const;
   // Count limits, readiness and the queue-time budget (before tokenising).
   Status CheckTexts(size_t count, const char* what, const RequestContext& ctx) const;
@@ -73,8 +89,7 @@ class EngineService final : public Service {
   void Run(scheduler::Task task, std::vector<Encoding> inputs, const RequestContext& ctx,
            std::function<void(StatusOr<Embeddings>)> done);
   // Embeds `texts` (normalised) and calls done with the rows.
-  void EmbedNormalized(const std::vector<std::string>& texts, bool truncate,
-                       const RequestContext& ctx,
+  void EmbedNormalized(const std::vector<std::string>& texts, Cut cut, const RequestContext& ctx,
                        std::function<void(StatusOr<Embeddings>, int64_t tokens)> done);
 
   EngineServiceOptions options_;
@@ -82,6 +97,10 @@ class EngineService final : public Service {
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<scheduler::Batcher> batcher_;
   std::atomic<bool> ready_{false};
+  std::optional<EmbeddingSpace> space_;  // set once in Create (embedding models)
+  std::string space_error_;              // why space_ is unset
+  std::string default_fingerprint_;      // of the model's own dims and normalisation
+  SelfCheckResult self_check_;           // set once in Create
 };
 
 }  // namespace encserve::server

@@ -228,6 +228,27 @@ Status ApplyServing(Section& top, ServerConfig* c) {
   return shutdown.Finish();
 }
 
+// self_check: enabled, golden, min_cosine (0 = the precision's default), action.
+Status ApplySelfCheck(Section s, SelfCheckOptions* o) {
+  double min_cosine = o->min_cosine.value_or(0.0);
+  std::string action = o->refuse ? "refuse" : "warn";
+  RETURN_IF_ERROR(s.Get("enabled", &o->enabled));
+  RETURN_IF_ERROR(s.Get("golden", &o->golden));
+  RETURN_IF_ERROR(s.Get("min_cosine", &min_cosine));
+  RETURN_IF_ERROR(s.Get("action", &action));
+  if (action != "refuse" && action != "warn") {
+    return InvalidArgument("self_check.action: '" + action + "' is not refuse or warn");
+  }
+  if (!(min_cosine >= 0.0 && min_cosine <= 1.0)) {
+    return InvalidArgument("self_check.min_cosine must be in 0..1 (0: the precision's default)");
+  }
+  o->refuse = action == "refuse";
+  if (s.Has("min_cosine")) {
+    o->min_cosine = min_cosine > 0.0 ? std::optional<double>(min_cosine) : std::nullopt;
+  }
+  return s.Finish();
+}
+
 Status ApplyTop(Section& top, ServerConfig* c) {
   RETURN_IF_ERROR(top.Get("host", &c->host));
   RETURN_IF_ERROR(top.Get("warmup", &c->service.warmup));
@@ -243,6 +264,8 @@ Status ApplyTop(Section& top, ServerConfig* c) {
   ASSIGN_OR_RETURN(Section auth, top.Child("auth"));
   RETURN_IF_ERROR(ApplyAuth(auth, c));
   RETURN_IF_ERROR(ApplyServing(top, c));
+  ASSIGN_OR_RETURN(Section self_check, top.Child("self_check"));
+  RETURN_IF_ERROR(ApplySelfCheck(self_check, &c->service.self_check));
   return top.Finish();
 }
 

@@ -152,6 +152,19 @@ void ServerMetrics::CountRefusal(bool after_tokenize) {
   impl_->refusals.With({after_tokenize ? "after_tokenize" : "before_tokenize"}).Inc();
 }
 
+void ServerMetrics::SetQuality(const std::string& model, double min_cosine, bool passed) {
+  impl_->registry
+      .AddGauge("encserve_quality_min_cosine",
+                "Lowest cosine of the start-up self-check's embeddings to the golden set's fp32 "
+                "references",
+                {{"model", model}})
+      .Set(min_cosine);
+  impl_->registry
+      .AddGauge("encserve_quality_check_passed",
+                "1 when the start-up self-check reached its threshold, else 0", {{"model", model}})
+      .Set(passed ? 1.0 : 0.0);
+}
+
 void ServerMetrics::ObserveTokenize(double seconds) {
   impl_->tokenize_time.Observe(seconds);
 }

@@ -22,6 +22,8 @@ class ServerMetrics {
   // A request refused for overload (queue budget or queue bound), before its texts were
   // tokenised (the cheap path) or after (the estimate from the texts' tokens said no).
   void CountRefusal(bool after_tokenize);
+  // The start-up self-check's result (server/self_check.h) for `model`.
+  void SetQuality(const std::string& model, double min_cosine, bool passed);
   // Hooks for the batcher (batch size/tokens/padding ratio, queue time, inference time,
   // dropped items, items/s).
   scheduler::BatcherObserver BatcherHooks();

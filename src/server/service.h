@@ -45,6 +45,7 @@ struct EmbedParams {
   std::vector<std::string> texts;
   std::optional<bool> normalize;  // default: the model's setting
   bool truncate = true;           // false: a text longer than max_input_length is an error
+  bool truncate_left = false;     // truncation keeps the text's end (truncation_direction left)
   std::optional<int> dimensions;  // keep the first N dims (Matryoshka), re-normalised if normalize
 };
 struct EmbedResult {
@@ -52,6 +53,7 @@ struct EmbedResult {
   int dim = 0;
   std::vector<float> data;  // row-major [rows, dim], rows in request order
   int64_t prompt_tokens = 0;
+  std::string embedding_space;  // fingerprint of these vectors' space ("" unknown)
 };
 
 // Pair scores: cross-encoder logits (sigmoid unless raw_scores, for num_labels == 1; softmax
@@ -61,6 +63,7 @@ struct ScoreParams {
   std::vector<std::pair<std::string, std::string>> pairs;
   bool raw_scores = false;
   bool truncate = true;
+  bool truncate_left = false;
 };
 struct ScoreResult {
   std::vector<float> scores;  // in request order
@@ -74,6 +77,7 @@ struct RerankParams {
   bool return_documents = false;
   bool raw_scores = false;
   bool truncate = true;
+  bool truncate_left = false;
 };
 struct RankedDocument {
   int index = 0;  // position in RerankParams::documents
@@ -90,6 +94,7 @@ struct SimilarityParams {
   std::string source_sentence;
   std::vector<std::string> sentences;
   bool truncate = true;
+  bool truncate_left = false;
 };
 struct SimilarityResult {
   std::vector<float> scores;
@@ -100,6 +105,7 @@ struct TokenizeParams {
   std::vector<std::string> texts;
   bool add_special_tokens = true;
   bool truncate = false;  // true: cut to max_input_length
+  bool truncate_left = false;
 };
 struct Token {
   int32_t id = 0;
@@ -142,6 +148,17 @@ struct ServiceInfo {
   int max_client_batch_size = 0;        // texts / pairs / documents per request
   int max_text_chars = 0;               // characters (bytes) per text
   bool batching = true;                 // dynamic batching on
+  // The embedding space (pipeline/embedding_space.h): fingerprint "" when unknown (then
+  // space_error says why); the fields hashed; precision and backend above, beside it.
+  std::string fingerprint, space_error;
+  std::string weights_sha256, tokenizer_sha256, pooling;
+  bool normalize = false;
+  // The start-up self-check (self_check.h): status passed | failed | skipped | off.
+  std::string self_check_status = "off", self_check_reason, self_check_golden;
+  int self_check_texts = 0;
+  double self_check_min_cosine = 0, self_check_mean_cosine = 0, self_check_threshold = 0;
+  double self_check_seconds = 0;
+  bool self_check_refuse = true;
 };
 
 template <typename T>
@@ -160,8 +177,10 @@ class Service {
   virtual StatusOr<TokenizeResult> Tokenize(const TokenizeParams& params) const = 0;
 
   virtual ServiceInfo Info() const = 0;
-  // Model loaded and warmed up, and not shutting down.
+  // Model loaded, warmed up and past its self-check, and not shutting down.
   virtual bool Ready() const = 0;
+  // Why Ready() is false, for /ready's reply and the gRPC UNAVAILABLE message.
+  virtual std::string NotReadyReason() const { return "starting up or shutting down"; }
   // Overload check before a request's body is parsed: RESOURCE_EXHAUSTED when even a one-text
   // request of `client` would be refused by the queue now (then any request of it would be:
   // the estimate grows with the request), else OK; the refusal is counted like the others.

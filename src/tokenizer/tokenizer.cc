@@ -170,7 +170,21 @@ using tokenizer_internal::TokenizerImpl;
 Tokenizer::Tokenizer(std::unique_ptr<TokenizerImpl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
 
-StatusOr<Encoding> Tokenizer::Encode(std::string_view text, size_t max_length) const {
+namespace {
+// Keeps n of the ids: the first n, or the last n for kLeft. True when any was dropped.
+bool KeepTokens(std::vector<int32_t>* ids, size_t n, TruncationSide side) {
+  if (ids->size() <= n) return false;
+  if (side == TruncationSide::kLeft) {
+    ids->erase(ids->begin(), ids->end() - static_cast<std::ptrdiff_t>(n));
+  } else {
+    ids->resize(n);
+  }
+  return true;
+}
+}  // namespace
+
+StatusOr<Encoding> Tokenizer::Encode(std::string_view text, size_t max_length,
+                                     TruncationSide side) const {
   RETURN_IF_ERROR(tokenizer_internal::CheckUtf8(text, "text"));
   const size_t specials = impl_->post.added_single;
   if (max_length < specials) {
@@ -181,11 +195,7 @@ StatusOr<Encoding> Tokenizer::Encode(std::string_view text, size_t max_length) c
   std::vector<int32_t> a;
   impl_->TokenizeText(text, &a);
   Encoding enc;
-  const size_t budget = max_length - specials;
-  if (a.size() > budget) {
-    a.resize(budget);
-    enc.truncated = true;
-  }
+  enc.truncated = KeepTokens(&a, max_length - specials, side);
   const std::vector<int32_t>* seqs[2] = {&a, nullptr};
   enc.ids.reserve(a.size() + specials);
   enc.type_ids.reserve(a.size() + specials);
@@ -193,8 +203,8 @@ StatusOr<Encoding> Tokenizer::Encode(std::string_view text, size_t max_length) c
   return enc;
 }
 
-StatusOr<Encoding> Tokenizer::EncodePair(std::string_view a, std::string_view b,
-                                         size_t max_length) const {
+StatusOr<Encoding> Tokenizer::EncodePair(std::string_view a, std::string_view b, size_t max_length,
+                                         TruncationSide side) const {
   RETURN_IF_ERROR(tokenizer_internal::CheckUtf8(a, "first text"));
   RETURN_IF_ERROR(tokenizer_internal::CheckUtf8(b, "second text"));
   const size_t specials = impl_->post.added_pair;
@@ -209,14 +219,9 @@ StatusOr<Encoding> Tokenizer::EncodePair(std::string_view a, std::string_view b,
   Encoding enc;
   const auto [n1, n2] =
       tokenizer_internal::LongestFirstLengths(ids_a.size(), ids_b.size(), max_length - specials);
-  if (n1 < ids_a.size()) {
-    ids_a.resize(n1);
-    enc.truncated = true;
-  }
-  if (n2 < ids_b.size()) {
-    ids_b.resize(n2);
-    enc.truncated = true;
-  }
+  const bool cut_a = KeepTokens(&ids_a, n1, side);
+  const bool cut_b = KeepTokens(&ids_b, n2, side);
+  enc.truncated = cut_a || cut_b;
   const std::vector<int32_t>* seqs[2] = {&ids_a, &ids_b};
   const size_t total = ids_a.size() + ids_b.size() + specials;
   enc.ids.reserve(total);

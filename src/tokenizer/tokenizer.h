@@ -21,6 +21,10 @@ struct Encoding {
   bool truncated = false;         // true if any token was dropped by truncation
 };
 
+// Which end truncation drops tokens from: kRight keeps the head (the default, HF's "right"),
+// kLeft keeps the tail (HF's truncation_side / direction "left").
+enum class TruncationSide { kRight, kLeft };
+
 struct TokenizerOptions {  // BertNormalizer settings
   bool clean_text = true;
   bool handle_chinese_chars = true;
@@ -49,12 +53,16 @@ class Tokenizer {
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
 
-  // [CLS] text [SEP], truncated (keeping the head) so that the total incl. specials is
-  // <= max_length. InvalidArgument for invalid UTF-8 or max_length < num_special_tokens(false).
-  StatusOr<Encoding> Encode(std::string_view text, size_t max_length) const;
-  // [CLS] a [SEP] b [SEP], HF `longest_first` truncation to max_length total.
-  // InvalidArgument for invalid UTF-8 or max_length < num_special_tokens(true).
-  StatusOr<Encoding> EncodePair(std::string_view a, std::string_view b, size_t max_length) const;
+  // [CLS] text [SEP], truncated (keeping the head; the tail with kLeft) so that the total incl.
+  // specials is <= max_length. InvalidArgument for invalid UTF-8 or max_length <
+  // num_special_tokens(false).
+  StatusOr<Encoding> Encode(std::string_view text, size_t max_length,
+                            TruncationSide side = TruncationSide::kRight) const;
+  // [CLS] a [SEP] b [SEP], HF `longest_first` truncation to max_length total (each sequence
+  // loses tokens at the `side` end). InvalidArgument for invalid UTF-8 or max_length <
+  // num_special_tokens(true).
+  StatusOr<Encoding> EncodePair(std::string_view a, std::string_view b, size_t max_length,
+                                TruncationSide side = TruncationSide::kRight) const;
 
   // Token text for an id; an empty string for an unknown id.
   const std::string& IdToToken(int32_t id) const;

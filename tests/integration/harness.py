@@ -19,6 +19,7 @@ BINARY = os.environ.get("ENCSERVE_BIN") or os.path.join(ROOT, "build", "encserve
 MODEL_DIR = os.environ.get("ENCSERVE_MODEL_DIR") or os.path.expanduser(
     "~/.cache/encserve/models/all-MiniLM-L6-v2")
 TEST_DATA = os.path.join(ROOT, "tests", "data")
+DATA_DIR = os.environ.get("ENCSERVE_DATA_DIR") or os.path.join(ROOT, "..", "shared", "data")
 
 _stubs = None
 

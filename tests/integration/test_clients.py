@@ -217,9 +217,6 @@ class BiEncoder(ClientTest):
             model="m", query=QUERY, documents=DOCS, max_tokens_per_doc=8)), 422)
         self.assertEqual(self.api_error_status(lambda: co.embed(
             model="m", texts=DOCS, input_type="search_query", embedding_types=["int8"])), 422)
-        self.assertEqual(self.api_error_status(lambda: co.embed(
-            model="m", texts=DOCS, input_type="search_query", embedding_types=["float"],
-            truncate="START")), 422)
         # The Service's checks: no documents, an empty text.
         self.assertEqual(self.api_error_status(lambda: co.rerank(
             model="m", query=QUERY, documents=[])), 422)

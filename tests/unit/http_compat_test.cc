@@ -233,7 +233,6 @@ TEST_F(HttpCompatTest, EmbedErrors) {
       ExpectError(route, std::string(R"({"texts": ["a"], "embedding_types": [")") + type + "\"]}",
                   422, "unsupported");
     }
-    ExpectError(route, R"({"texts": ["a"], "truncate": "START"})", 422, "unsupported");
     ExpectError(route, R"({"texts": ["a"], "input_type": "image"})", 422, "unsupported");
     ExpectError(route, R"({"images": ["data:image/png;base64,AAAA"]})", 422, "unsupported");
     ExpectError(route, R"({"inputs": [{"content": []}]})", 422, "unsupported");

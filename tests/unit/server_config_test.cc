@@ -76,6 +76,38 @@ log: {access_log: /var/log/encserve/access.log}
             std::string::npos);
 }
 
+TEST(ServerConfig, SelfCheck) {
+  ServerConfig c = DefaultServerConfig("/m");
+  EXPECT_TRUE(c.service.self_check.enabled);
+  EXPECT_TRUE(c.service.self_check.refuse);
+  EXPECT_FALSE(c.service.self_check.min_cosine.has_value());
+  // The shipped file spells out the defaults (poisoned values are overwritten).
+  c.service.self_check = {false, "x.json", 0.5, false};
+  ASSERT_TRUE(ApplyServerYamlFile(kSourceDir + "/configs/server.yaml", &c).ok());
+  EXPECT_TRUE(c.service.self_check.enabled);
+  EXPECT_TRUE(c.service.self_check.refuse);
+  EXPECT_EQ(c.service.self_check.golden, "");
+  EXPECT_FALSE(c.service.self_check.min_cosine.has_value());
+  ASSERT_TRUE(ApplyServerYaml("self_check: {action: warn, min_cosine: 0.995, golden: /g.json}",
+                              "t.yaml", &c)
+                  .ok());
+  EXPECT_FALSE(c.service.self_check.refuse);
+  EXPECT_DOUBLE_EQ(c.service.self_check.min_cosine.value_or(0), 0.995);
+  EXPECT_EQ(c.service.self_check.golden, "/g.json");
+  EXPECT_NE(ApplyServerYaml("self_check: {action: ignore}", "t.yaml", &c)
+                .message()
+                .find("self_check.action: 'ignore' is not refuse or warn"),
+            std::string::npos);
+  EXPECT_NE(ApplyServerYaml("self_check: {min_cosine: 1.5}", "t.yaml", &c)
+                .message()
+                .find("self_check.min_cosine must be in 0..1"),
+            std::string::npos);
+  EXPECT_NE(ApplyServerYaml("self_check: {treshold: 0.9}", "t.yaml", &c)
+                .message()
+                .find("self_check.treshold"),
+            std::string::npos);
+}
+
 // The reliability options: the shipped file sets each one (poisoned values are overwritten)
 // to the built-in default.
 TEST(ServerConfig, ShippedFileSetsTheReliabilityOptions) {

@@ -67,6 +67,7 @@ struct Record {
   std::vector<int32_t> ids;
   std::vector<int32_t> type_ids;
   bool truncated = false;
+  TruncationSide side = TruncationSide::kRight;
 };
 
 // Records of one set from a golden JSONL file (lines start with {"set":"<name>").
@@ -91,6 +92,7 @@ std::vector<Record> LoadSet(const std::string& file, const std::string& set) {
     r.ids = j.at("ids").get<std::vector<int32_t>>();
     r.type_ids = j.at("type_ids").get<std::vector<int32_t>>();
     r.truncated = j.at("truncated").get<bool>();
+    if (j.value("direction", "right") == "left") r.side = TruncationSide::kLeft;
     out.push_back(std::move(r));
   }
   return out;
@@ -130,8 +132,8 @@ void CheckRecords(const Tokenizer& tok, const std::vector<Record>& records, cons
   size_t mismatches = 0;
   std::ostringstream report;
   for (const Record& r : records) {
-    StatusOr<Encoding> enc =
-        r.pair ? tok.EncodePair(r.text, *r.pair, r.max_length) : tok.Encode(r.text, r.max_length);
+    StatusOr<Encoding> enc = r.pair ? tok.EncodePair(r.text, *r.pair, r.max_length, r.side)
+                                    : tok.Encode(r.text, r.max_length, r.side);
     std::string problem;
     if (!enc.ok()) {
       problem = "error " + enc.status().ToString();
@@ -200,6 +202,19 @@ TEST(TokenizerParityJson, Dl19QueryPassagePairs) {
   ASSERT_NE(JsonTokenizer(), nullptr);
   CheckRecords(*JsonTokenizer(), LoadSet("tokenizer_json.jsonl", "dl19_pairs"), "dl19 pairs",
                2 * kDl19Pairs);
+}
+
+// truncation_direction "left" (HF enable_truncation(direction="left")): each sequence keeps its
+// end; pairs lose tokens by longest_first as on the right.
+TEST(TokenizerParityJson, LeftTruncation) {
+  ASSERT_NE(JsonTokenizer(), nullptr);
+  const std::vector<Record> passages = LoadSet("tokenizer_json.jsonl", "dl19_passages_left");
+  const std::vector<Record> pairs = LoadSet("tokenizer_json.jsonl", "dl19_pairs_left");
+  size_t cut = 0;
+  for (const Record& r : passages) cut += r.truncated ? 1 : 0;
+  EXPECT_GT(cut, passages.size() / 2) << "most passages must be cut at 48 tokens";
+  CheckRecords(*JsonTokenizer(), passages, "dl19 passages, left", 0);
+  CheckRecords(*JsonTokenizer(), pairs, "dl19 pairs, left", 2 * ((kDl19Pairs + 3) / 4));
 }
 
 TEST(TokenizerParityJson, EdgeCases) {

@@ -24,6 +24,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Embed(grpc::CallbackServerContext*
   p.texts.assign(request->texts().begin(), request->texts().end());
   if (request->has_normalize()) p.normalize = request->normalize();
   if (request->has_truncate()) p.truncate = request->truncate();
+  p.truncate_left = request->truncation_direction() == v1::TRUNCATION_DIRECTION_LEFT;
   if (request->has_dimensions()) p.dimensions = request->dimensions();
   service_.Embed(std::move(p), call.ctx, [this, call, response, out](StatusOr<EmbedResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
@@ -33,6 +34,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Embed(grpc::CallbackServerContext*
     }
     response->set_dim(r->dim);
     response->set_prompt_tokens(r->prompt_tokens);
+    response->set_embedding_space(r->embedding_space);
     EndCallWith(call, service_, kRoute, *response, out);
   });
   return call.reactor;
@@ -47,6 +49,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Score(grpc::CallbackServerContext*
   for (const v1::TextPair& pair : request->pairs()) p.pairs.emplace_back(pair.a(), pair.b());
   p.raw_scores = request->raw_scores();
   if (request->has_truncate()) p.truncate = request->truncate();
+  p.truncate_left = request->truncation_direction() == v1::TRUNCATION_DIRECTION_LEFT;
   service_.Score(std::move(p), call.ctx, [this, call, response, out](StatusOr<ScoreResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     response->mutable_scores()->Assign(r->scores.begin(), r->scores.end());
@@ -68,6 +71,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Rerank(grpc::CallbackServerContext
   p.return_documents = request->return_documents();
   p.raw_scores = request->raw_scores();
   if (request->has_truncate()) p.truncate = request->truncate();
+  p.truncate_left = request->truncation_direction() == v1::TRUNCATION_DIRECTION_LEFT;
   service_.Rerank(std::move(p), call.ctx, [this, call, response, out](StatusOr<RerankResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     for (const RankedDocument& d : r->results) {
@@ -91,6 +95,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Tokenize(grpc::CallbackServerConte
   p.texts.assign(request->texts().begin(), request->texts().end());
   if (request->has_add_special_tokens()) p.add_special_tokens = request->add_special_tokens();
   p.truncate = request->truncate();
+  p.truncate_left = request->truncation_direction() == v1::TRUNCATION_DIRECTION_LEFT;
   StatusOr<TokenizeResult> r = service_.Tokenize(p);
   if (r.ok()) {
     for (const auto& list : r->tokens) {

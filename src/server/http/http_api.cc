@@ -181,8 +181,9 @@ void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) 
 
   if (path == "/health") return reply(Ok(R"({"status":"ok"})"));
   if (path == "/ready") {
-    return service_.Ready() ? reply(Ok(R"({"status":"ready"})"))
-                            : reply(Error(503, "not ready", "unavailable"));
+    return service_.Ready()
+               ? reply(Ok(R"({"status":"ready"})"))
+               : reply(Error(503, "not ready: " + service_.NotReadyReason(), "unavailable"));
   }
   if (path == "/info") return reply(Ok(http_json::InfoBody(service_.Info())));
   if (path == "/metrics") {
@@ -243,6 +244,7 @@ void HttpApi::Embed(const Json& j, RequestContext ctx, HttpReplyFn reply, bool o
   if (st.ok()) st = http_json::GetOptInt(j, "dimensions", &p.dimensions);
   if (st.ok() && !openai) st = http_json::GetOptBool(j, "normalize", &p.normalize);
   if (st.ok() && !openai) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (st.ok()) st = http_json::GetTruncationDirection(j, &p.truncate_left);
   if (st.ok() && openai) st = http_json::GetOptString(j, "model", &model);
   if (st.ok() && openai) st = http_json::GetOptString(j, "encoding_format", &format);
   if (st.ok() && format && *format != "float" && *format != "base64") {
@@ -269,6 +271,7 @@ void HttpApi::Rerank(const Json& j, RequestContext ctx, HttpReplyFn reply) {
   if (st.ok()) st = http_json::GetOptBool(j, "raw_scores", &p.raw_scores);
   if (st.ok()) st = http_json::GetOptBool(j, "return_text", &p.return_documents);
   if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (st.ok()) st = http_json::GetTruncationDirection(j, &p.truncate_left);
   if (st.ok()) st = http_json::GetOptInt(j, "top_n", &p.top_n);
   if (!st.ok()) return reply(BadRequest(st));
   service_.Rerank(std::move(p), std::move(ctx),
@@ -287,6 +290,7 @@ void HttpApi::Similarity(const Json& j, RequestContext ctx, HttpReplyFn reply) {
   Status st = http_json::GetString(*it, "source_sentence", &p.source_sentence);
   if (st.ok()) st = http_json::GetStringList(*it, "sentences", &p.sentences);
   if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (st.ok()) st = http_json::GetTruncationDirection(j, &p.truncate_left);
   if (!st.ok()) return reply(BadRequest(st));
   service_.Similarity(std::move(p), std::move(ctx),
                       ReplyWith<SimilarityResult>(std::move(reply), [](const SimilarityResult& r) {
@@ -299,6 +303,7 @@ void HttpApi::Score(const Json& j, RequestContext ctx, HttpReplyFn reply) {
   Status st = http_json::GetPairs(j, "pairs", &p.pairs);
   if (st.ok()) st = http_json::GetOptBool(j, "raw_scores", &p.raw_scores);
   if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (st.ok()) st = http_json::GetTruncationDirection(j, &p.truncate_left);
   if (!st.ok()) return reply(BadRequest(st));
   service_.Score(std::move(p), std::move(ctx),
                  ReplyWith<ScoreResult>(std::move(reply), [](const ScoreResult& r) {
@@ -311,6 +316,7 @@ void HttpApi::Tokenize(const Json& j, HttpReplyFn reply) {
   Status st = http_json::GetStringOrList(j, "inputs", &p.texts);
   if (st.ok()) st = http_json::GetOptBool(j, "add_special_tokens", &p.add_special_tokens);
   if (st.ok()) st = http_json::GetOptBool(j, "truncate", &p.truncate);
+  if (st.ok()) st = http_json::GetTruncationDirection(j, &p.truncate_left);
   if (!st.ok()) return reply(BadRequest(st));
   StatusOr<TokenizeResult> r = service_.Tokenize(p);
   if (!r.ok()) return reply(FromStatus(r.status()));

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "server/cors.h"
@@ -89,6 +90,12 @@ Done<T> ReplyWith(HttpReplyFn reply, Encode encode) {
     if (!result.ok()) return reply(HttpApi::FromStatus(result.status()));
     HttpReply r;
     r.body = encode(*result);
+    if constexpr (std::is_same_v<T, EmbedResult>) {
+      // The vectors' embedding-space fingerprint (pipeline/embedding_space.h).
+      if (!result->embedding_space.empty()) {
+        r.headers.emplace_back("X-Embedding-Space", result->embedding_space);
+      }
+    }
     reply(std::move(r));
   };
 }

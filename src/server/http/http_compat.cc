@@ -62,9 +62,9 @@ std::optional<HttpReply> CheckRerankOptions(const Json& j, const ServiceInfo& in
   return CheckTokenBudget("max_tokens_per_doc", max_tokens, info.max_input_length);
 }
 
-// Cohere's truncate: "END" (the default: cut the end) is what encserve does, "NONE" fails on a
-// text that is too long; "START" (cut the beginning) is not supported.
-std::optional<HttpReply> ParseTruncate(const Json& j, bool* truncate) {
+// Cohere's truncate: "END" (the default: cut the end), "START" (cut the beginning: keep the
+// end), "NONE" (a text that is too long fails).
+std::optional<HttpReply> ParseTruncate(const Json& j, bool* truncate, bool* left) {
   std::optional<std::string> t;
   Status st = http_json::GetOptString(j, "truncate", &t);
   if (!st.ok()) return BadRequest(st);
@@ -73,7 +73,10 @@ std::optional<HttpReply> ParseTruncate(const Json& j, bool* truncate) {
     *truncate = false;
     return std::nullopt;
   }
-  if (*t == "START") return Unsupported("truncate \"START\" is not supported (use \"END\")");
+  if (*t == "START") {
+    *left = true;
+    return std::nullopt;
+  }
   return BadRequest(InvalidArgument("truncate must be \"NONE\", \"START\" or \"END\""));
 }
 
@@ -154,7 +157,7 @@ void Embed(Service& service, const Json& j, Version version, RequestContext ctx,
   if (!st.ok()) return reply(BadRequest(st));
   http_json::EmbedTypes types;
   if (auto bad = ParseEmbedTypes(j, version, &types)) return reply(std::move(*bad));
-  if (auto bad = ParseTruncate(j, &p.truncate)) return reply(std::move(*bad));
+  if (auto bad = ParseTruncate(j, &p.truncate, &p.truncate_left)) return reply(std::move(*bad));
   const ServiceInfo info = service.Info();
   if (auto bad = CheckTokenBudget("max_tokens", max_tokens, info.max_input_length)) {
     return reply(std::move(*bad));

@@ -1,6 +1,7 @@
 #include "server/http/http_json.h"
 
 #include <bit>
+#include <cctype>
 #include <charconv>
 #include <climits>
 #include <cmath>
@@ -94,6 +95,19 @@ Status GetOptString(const Json& obj, const char* key, std::optional<std::string>
   if (v == nullptr) return Status::Ok();
   if (!v->is_string()) return TypeError(key, "a string");
   *out = v->get<std::string>();
+  return Status::Ok();
+}
+
+Status GetTruncationDirection(const Json& obj, bool* left) {
+  std::optional<std::string> d;
+  RETURN_IF_ERROR(GetOptString(obj, "truncation_direction", &d));
+  if (!d) return Status::Ok();
+  std::string v = *d;
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v != "left" && v != "right") {
+    return InvalidArgument("truncation_direction must be \"left\" or \"right\"");
+  }
+  *left = v == "left";
   return Status::Ok();
 }
 
@@ -218,8 +232,12 @@ std::string OpenAiEmbeddingsBody(const EmbedResult& r, std::string_view model, b
   out += "],\"model\":";
   AppendString(&out, model);
   const std::string tokens = std::to_string(r.prompt_tokens);
-  out += ",\"usage\":{\"prompt_tokens\":" + tokens + ",\"total_tokens\":" + tokens + "}}";
-  return out;
+  out += ",\"usage\":{\"prompt_tokens\":" + tokens + ",\"total_tokens\":" + tokens + "}";
+  if (!r.embedding_space.empty()) {
+    out += ",\"embedding_space\":";
+    AppendString(&out, r.embedding_space);
+  }
+  return out + "}";
 }
 
 std::string ScoresBody(const std::vector<float>& scores, bool wrap) {
@@ -284,6 +302,25 @@ std::string InfoBody(const ServiceInfo& info) {
             {"library", info.library},
             {"quant_kernels", info.quant_kernels}};
   j["kernels"] = {{"fp32", info.isa}, {"quantized", info.quant_kernels}};
+  j["embedding_space"] = {{"fingerprint", info.fingerprint},
+                          {"weights_sha256", info.weights_sha256},
+                          {"tokenizer_sha256", info.tokenizer_sha256},
+                          {"pooling", info.pooling},
+                          {"normalize", info.normalize},
+                          {"dimensions", info.embedding_dim},
+                          {"prompt", ""},
+                          {"precision", info.precision},
+                          {"backend", info.backend}};
+  if (!info.space_error.empty()) j["embedding_space"]["error"] = info.space_error;
+  j["self_check"] = {{"status", info.self_check_status},
+                     {"reason", info.self_check_reason},
+                     {"golden", info.self_check_golden},
+                     {"texts", info.self_check_texts},
+                     {"min_cosine", info.self_check_min_cosine},
+                     {"mean_cosine", info.self_check_mean_cosine},
+                     {"threshold", info.self_check_threshold},
+                     {"seconds", info.self_check_seconds},
+                     {"action", info.self_check_refuse ? "refuse" : "warn"}};
   j["backends"] = Json::array();
   for (const BackendStatus& b : info.backends) {
     j["backends"].push_back(

@@ -30,6 +30,8 @@ Status GetOptBool(const Json& obj, const char* key, bool* out);
 Status GetOptBool(const Json& obj, const char* key, std::optional<bool>* out);
 Status GetOptInt(const Json& obj, const char* key, std::optional<int>* out);
 Status GetOptString(const Json& obj, const char* key, std::optional<std::string>* out);
+// "truncation_direction": "left" | "right" (any case, as TEI's "Left" / "Right"); absent: kept.
+Status GetTruncationDirection(const Json& obj, bool* left);
 // [[a, b], ...] of strings.
 Status GetPairs(const Json& obj, const char* key,
                 std::vector<std::pair<std::string, std::string>>* out);

@@ -121,7 +121,12 @@ std::string CohereEmbedBody(const EmbedResult& r, const std::vector<std::string>
     if (i > 0) out.push_back(',');
     AppendString(&out, texts[i]);
   }
-  return out + "],\"meta\":" + Meta(c.api_version, r.prompt_tokens, false) + "}";
+  out += "],\"meta\":" + Meta(c.api_version, r.prompt_tokens, false);
+  if (!r.embedding_space.empty()) {
+    out += ",\"embedding_space\":";
+    AppendString(&out, r.embedding_space);
+  }
+  return out + "}";
 }
 
 }  // namespace encserve::server::http_json
