@@ -7,8 +7,9 @@ with sentence-transformers, fp32, CPU: its meta.json names the versions), not re
   24 MS MARCO dev queries (rows 0, 25, ..., 575), 20 STS-B test sentences (600, 615, ..., 885),
   15 TREC DL19 passages (900, 908, ..., 1012) and 5 texts longer than 256 tokens (1020, 1022,
   1024, 1026, 1027: truncation), so the check covers short and long inputs.
-The file records the SHA-256 of the model's model.safetensors: the server uses a golden set
-only for the weights it was made for. Values are written with 9 significant digits (float32
+The file records the SHA-256 of the model's model.safetensors (the server uses a golden set
+only for the weights it was made for) and the token length the references were made at (256):
+a server at another max_length compares only the texts that both lengths leave whole. Values are written with 9 significant digits (float32
 round-trips exactly).
 
 Usage: python3 tools/gen_selfcheck_golden.py [--model DIR] [--golden DIR] [--out FILE]
@@ -56,6 +57,7 @@ def main():
                       f"fp32 CPU, normalised; rows {ROWS[0]}..{ROWS[-1]} (64 of {n}) of "
                       "tests/data/minilm_golden (tools/gen_selfcheck_golden.py)"),
         "normalize": bool(meta["normalized"]),
+        "max_seq_length": meta["max_seq_length"],
         "dim": dim,
         "texts": [texts[r] for r in ROWS],
         "rows": ROWS,

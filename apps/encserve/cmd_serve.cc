@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common.h"
@@ -112,10 +113,17 @@ StatusOr<FrontEnds> StartFrontEnds(const server::ServerConfig& c, server::Servic
   return f;
 }
 
-void WriteReadyFile(const std::string& path, int grpc_port, int http_port) {
+// Written once the front ends listen. "ready" is false when the server will not become ready
+// (a failed self-check with self_check.action refuse): "not_ready" says why.
+void WriteReadyFile(const std::string& path, int grpc_port, int http_port,
+                    const server::Service& service) {
+  nlohmann::json j = {{"grpc_port", grpc_port},
+                      {"http_port", http_port},
+                      {"pid", getpid()},
+                      {"ready", service.Ready()}};
+  if (!service.Ready()) j["not_ready"] = service.NotReadyReason();
   std::ofstream out(path + ".tmp");
-  out << "{\"grpc_port\": " << grpc_port << ", \"http_port\": " << http_port
-      << ", \"pid\": " << getpid() << "}\n";
+  out << j.dump() << "\n";
   out.close();
   std::rename((path + ".tmp").c_str(), path.c_str());
 }
@@ -179,7 +187,7 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
   }
   const int grpc_port = fronts->grpc ? fronts->grpc->port() : 0;
   const int http_port = fronts->http ? fronts->http->port() : 0;
-  if (!f.ready_file.empty()) WriteReadyFile(f.ready_file, grpc_port, http_port);
+  if (!f.ready_file.empty()) WriteReadyFile(f.ready_file, grpc_port, http_port, **service);
   Log("compute threads at nice " + std::to_string(c.compute_nice) + " (" + std::to_string(lowered) +
       " threads); descriptor limit " + std::to_string(fd_limit) + "; HTTP connections at most " +
       std::to_string(c.http_max_connections) + "; queue budget " +
@@ -190,7 +198,12 @@ int Serve(const ServeFlags& f, CLI::App* cmd) {
     for (const std::string& o : c.cors_origins) origins += (origins.empty() ? "" : ", ") + o;
     Log("CORS for " + origins);
   }
-  std::printf("encserve ready grpc_port=%d http_port=%d\n", grpc_port, http_port);
+  if ((*service)->Ready()) {
+    std::printf("encserve ready grpc_port=%d http_port=%d\n", grpc_port, http_port);
+  } else {
+    Log("NOT READY: " + (*service)->NotReadyReason() + " (/health, /info and /metrics answer)");
+    std::printf("encserve NOT ready grpc_port=%d http_port=%d\n", grpc_port, http_port);
+  }
   std::fflush(stdout);
 
   int sig = 0;

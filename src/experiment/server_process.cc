@@ -81,6 +81,11 @@ StatusOr<ServerProcess> ServerProcess::Start(const std::string& binary,
   } catch (const std::exception& e) {
     return Internal(std::string("bad ready file: ") + e.what());
   }
+  if (!j.value("ready", true)) {  // (p stops the server when it goes out of scope)
+    return FailedPrecondition("the server started but will not become ready: " +
+                              j.value("not_ready", std::string("no reason given")) + "\n" +
+                              Tail(log_path));
+  }
   return p;
 }
 

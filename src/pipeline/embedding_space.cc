@@ -40,7 +40,8 @@ StatusOr<std::string> WeightsDigest(const fs::path& dir) {
 }  // namespace
 
 StatusOr<EmbeddingSpace> DescribeEmbeddingSpace(const std::string& model_dir,
-                                                const ModelConfig& config, int hidden_size) {
+                                                const ModelConfig& config, int hidden_size,
+                                                int max_tokens) {
   const fs::path dir(model_dir);
   EmbeddingSpace s;
   ASSIGN_OR_RETURN(s.weights_sha256, WeightsDigest(dir));
@@ -50,6 +51,7 @@ StatusOr<EmbeddingSpace> DescribeEmbeddingSpace(const std::string& model_dir,
   s.pooling = PoolingModeName(config.pooling);
   s.normalize = config.normalize;
   s.dimensions = hidden_size;
+  s.max_tokens = max_tokens;
   return s;
 }
 
@@ -63,7 +65,8 @@ std::string CanonicalText(const EmbeddingSpace& s) {
   return "encserve-embedding-space/1\nweights=" + s.weights_sha256 +
          "\ntokenizer=" + s.tokenizer_sha256 + "\npooling=" + s.pooling +
          "\nnormalize=" + (s.normalize ? "true" : "false") +
-         "\ndimensions=" + std::to_string(s.dimensions) + "\nprompt=" + Sha256Hex(s.prompt) + "\n";
+         "\ndimensions=" + std::to_string(s.dimensions) + "\nprompt=" + Sha256Hex(s.prompt) +
+         "\nmax_tokens=" + std::to_string(s.max_tokens) + "\n";
 }
 
 std::string Fingerprint(const EmbeddingSpace& space) {

@@ -1,7 +1,6 @@
 // EngineService's embedding space (fingerprint) and start-up self-check: see self_check.h and
 // pipeline/embedding_space.h.
 #include <cstdio>
-#include <filesystem>
 
 #include "server/engine_service.h"
 
@@ -10,9 +9,8 @@ namespace encserve::server {
 void EngineService::CheckQuality() {
   const ModelConfig& c = pipeline_->config();
   const std::string& dir = options_.pipeline.common.model_dir;
-  const std::string model = std::filesystem::path(dir).filename().string();
   if (c.kind == ModelKind::kEmbedding) {
-    auto space = DescribeEmbeddingSpace(dir, c, c.bert.hidden_size);
+    auto space = DescribeEmbeddingSpace(dir, c, c.bert.hidden_size, pipeline_->max_length());
     if (space.ok()) {
       space_ = std::move(space).value();
       default_fingerprint_ = Fingerprint(*space_);
@@ -22,7 +20,9 @@ void EngineService::CheckQuality() {
   } else {
     space_error_ = "a cross-encoder gives scores, not vectors";
   }
-  const std::string precision = Info().precision;
+  const ServiceInfo info = Info();
+  const std::string& precision = info.precision;
+  const std::string& model = info.model_id;
   if (space_) {
     self_check_ = RunSelfCheck(*pipeline_, options_.self_check, space_->weights_sha256, precision);
   } else if (options_.self_check.enabled) {
@@ -43,6 +43,7 @@ void EngineService::CheckQuality() {
                    r.refuse ? "the server will NOT become ready (self_check.action: refuse)"
                             : "serving anyway (self_check.action: warn)");
     }
+    if (!r.note.empty()) std::fprintf(stderr, "[self-check] note: %s\n", r.note.c_str());
   } else if (r.status == "skipped") {
     std::fprintf(stderr, "[self-check] skipped: %s\n", r.reason.c_str());
   }
@@ -57,6 +58,7 @@ std::string EngineService::FingerprintFor(int dims, bool normalize) const {
 void EngineService::FillQualityInfo(ServiceInfo* i) const {
   if (space_) {
     i->fingerprint = default_fingerprint_;
+    i->max_tokens = space_->max_tokens;
     i->weights_sha256 = space_->weights_sha256;
     i->tokenizer_sha256 = space_->tokenizer_sha256;
     i->pooling = space_->pooling;
@@ -66,6 +68,7 @@ void EngineService::FillQualityInfo(ServiceInfo* i) const {
   const SelfCheckResult& r = self_check_;
   i->self_check_status = r.status;
   i->self_check_reason = r.reason;
+  i->self_check_note = r.note;
   i->self_check_golden = r.golden;
   i->self_check_texts = r.texts;
   i->self_check_min_cosine = r.min_cosine;

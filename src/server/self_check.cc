@@ -1,5 +1,6 @@
 #include "server/self_check.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -65,6 +66,7 @@ StatusOr<GoldenSet> ParseGoldenSet(const std::string& json_text, const std::stri
     g.weights_sha256 = j.at("weights_sha256").get<std::string>();
     g.reference = j.value("reference", "");
     g.normalize = j.at("normalize").get<bool>();
+    g.max_length = j.value("max_seq_length", 0);
     g.dim = j.at("dim").get<int>();
     g.texts = j.at("texts").get<std::vector<std::string>>();
   } catch (const Json::exception& e) {
@@ -163,6 +165,23 @@ SelfCheckResult CompareToGolden(const GoldenSet& golden, const std::vector<float
   return r;
 }
 
+GoldenSet RowsForMaxLength(const GoldenSet& golden, const Tokenizer& tokenizer, int max_length) {
+  if (golden.max_length <= 0 || golden.max_length == max_length) return golden;
+  const size_t limit = static_cast<size_t>(std::min(golden.max_length, max_length));
+  GoldenSet out = golden;
+  out.texts.clear();
+  out.embeddings.clear();
+  const size_t d = static_cast<size_t>(golden.dim);
+  for (size_t i = 0; i < golden.texts.size(); ++i) {
+    auto enc = tokenizer.Encode(golden.texts[i], size_t{1} << 20);
+    if (!enc.ok() || enc->ids.size() > limit) continue;
+    out.texts.push_back(golden.texts[i]);
+    out.embeddings.insert(out.embeddings.end(), golden.embeddings.begin() + i * d,
+                          golden.embeddings.begin() + (i + 1) * d);
+  }
+  return out;
+}
+
 SelfCheckResult RunSelfCheck(const Pipeline& pipeline, const SelfCheckOptions& options,
                              const std::string& weights_sha256, const std::string& precision) {
   SelfCheckResult r;
@@ -188,7 +207,18 @@ SelfCheckResult RunSelfCheck(const Pipeline& pipeline, const SelfCheckOptions& o
     r.reason = "no golden set for weights " + weights_sha256.substr(0, 12) + "...";
     return r;
   } else {
-    const GoldenSet& g = **found;
+    const GoldenSet g = RowsForMaxLength(**found, pipeline.tokenizer(), pipeline.max_length());
+    std::string note;
+    if (g.texts.size() < (*found)->texts.size()) {
+      note = std::to_string((*found)->texts.size() - g.texts.size()) + " of " +
+             std::to_string((*found)->texts.size()) + " texts left out: longer than max_length " +
+             std::to_string(pipeline.max_length()) + " or the golden set's " +
+             std::to_string((*found)->max_length) + " tokens";
+    }
+    if (g.texts.empty()) {
+      r.reason = "no golden text fits max_length " + std::to_string(pipeline.max_length());
+      return r;
+    }
     auto rows = pipeline.Embed(g.texts, g.normalize);
     if (!rows.ok()) {
       out.status = "failed";
@@ -198,6 +228,7 @@ SelfCheckResult RunSelfCheck(const Pipeline& pipeline, const SelfCheckOptions& o
       out =
           CompareToGolden(g, rows->data, options.min_cosine.value_or(DefaultMinCosine(precision)));
     }
+    out.note = note;
   }
   out.refuse = options.refuse;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -20,6 +20,7 @@ struct GoldenSet {
   std::string weights_sha256;  // the weights the references were computed with
   std::string reference;       // how they were computed
   bool normalize = true;       // references are L2-normalised
+  int max_length = 0;          // tokens the references were made at (0: not recorded)
   int dim = 0;
   std::vector<std::string> texts;
   std::vector<float> embeddings;  // [texts.size(), dim], row-major
@@ -48,6 +49,7 @@ struct SelfCheckOptions {
 struct SelfCheckResult {
   std::string status = "off";  // "passed" | "failed" | "skipped" | "off"
   std::string reason;          // why failed / skipped
+  std::string note;            // e.g. texts left out for another max_length
   std::string golden;          // the golden set's path
   int texts = 0;
   double min_cosine = 0, mean_cosine = 0, threshold = 0;
@@ -65,6 +67,11 @@ double DefaultMinCosine(const std::string& precision);
 // Cosines of `rows` ([n, dim], normalised as the golden set says) to the references.
 SelfCheckResult CompareToGolden(const GoldenSet& golden, const std::vector<float>& rows,
                                 double threshold);
+
+// The texts of `golden` that give the same tokens at `max_length` as at the golden set's own
+// length: all of them when the lengths agree (or the set's is not recorded), else those whose
+// whole text fits the smaller length.
+GoldenSet RowsForMaxLength(const GoldenSet& golden, const Tokenizer& tokenizer, int max_length);
 
 // The whole check on a loaded pipeline (library path: the same tokenizer, backend chain and
 // post-processing as serving). Skipped for cross-encoders, for the null backend (precision

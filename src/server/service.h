@@ -153,8 +153,9 @@ struct ServiceInfo {
   std::string fingerprint, space_error;
   std::string weights_sha256, tokenizer_sha256, pooling;
   bool normalize = false;
+  int max_tokens = 0;
   // The start-up self-check (self_check.h): status passed | failed | skipped | off.
-  std::string self_check_status = "off", self_check_reason, self_check_golden;
+  std::string self_check_status = "off", self_check_reason, self_check_note, self_check_golden;
   int self_check_texts = 0;
   double self_check_min_cosine = 0, self_check_mean_cosine = 0, self_check_threshold = 0;
   double self_check_seconds = 0;

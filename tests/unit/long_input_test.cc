@@ -64,6 +64,16 @@ TEST(LongInput, OverTheByteLimitGivesTheWholeTextsTokens) {
     EXPECT_TRUE((*cut)[0].truncated);
     EXPECT_EQ((*cut)[0].ids.size(), static_cast<size_t>(p.max_length()));
   }
+  // The cut itself, tokenised alone, is what EncodeTexts answered: the bounded path is taken.
+  for (TruncationSide side : {TruncationSide::kRight, TruncationSide::kLeft}) {
+    const auto cut = LongTextCut(big, 1000, side);
+    ASSERT_TRUE(cut.has_value());
+    EXPECT_LE(cut->size(), 1000u);
+    auto alone = p.tokenizer().Encode(*cut, p.max_length(), side);
+    ASSERT_TRUE(alone.ok());
+    EXPECT_TRUE(alone->truncated);
+    EXPECT_EQ(alone->ids, (*p.EncodeTexts({big}, InputLimits{1000, true, side}))[0].ids);
+  }
   // Left and right keep different ends.
   auto r = p.EncodeTexts({big}, InputLimits{1000, true, TruncationSide::kRight});
   auto l = p.EncodeTexts({big}, InputLimits{1000, true, TruncationSide::kLeft});

@@ -153,7 +153,7 @@ TEST(EmbeddingSpace, Sha256MatchesTheStandardVectors) {
 }
 
 TEST(EmbeddingSpace, FingerprintChangesWithEveryFieldThatMovesTheVectors) {
-  EmbeddingSpace s{"w", "t", "mean", true, 384, ""};
+  EmbeddingSpace s{"w", "t", "mean", true, 384, "", 256};
   const std::string base = Fingerprint(s);
   EXPECT_EQ(base.rfind("es1-", 0), 0u);
   EXPECT_EQ(base.size(), 4u + 32u);
@@ -162,16 +162,17 @@ TEST(EmbeddingSpace, FingerprintChangesWithEveryFieldThatMovesTheVectors) {
   EXPECT_EQ(CanonicalText(s),
             "encserve-embedding-space/1\nweights=w\ntokenizer=t\npooling=mean\nnormalize=true\n"
             "dimensions=384\nprompt=" +
-                Sha256Hex("") + "\n");
+                Sha256Hex("") + "\nmax_tokens=256\n");
   auto differs = [&](EmbeddingSpace o) { EXPECT_NE(Fingerprint(o), base); };
-  differs({"w2", "t", "mean", true, 384, ""});
-  differs({"w", "t2", "mean", true, 384, ""});
-  differs({"w", "t", "cls", true, 384, ""});
-  differs({"w", "t", "mean", false, 384, ""});
-  differs({"w", "t", "mean", true, 128, ""});
-  differs({"w", "t", "mean", true, 384, "query: "});
+  differs({"w2", "t", "mean", true, 384, "", 256});
+  differs({"w", "t2", "mean", true, 384, "", 256});
+  differs({"w", "t", "cls", true, 384, "", 256});
+  differs({"w", "t", "mean", false, 384, "", 256});
+  differs({"w", "t", "mean", true, 128, "", 256});
+  differs({"w", "t", "mean", true, 384, "query: ", 256});
+  differs({"w", "t", "mean", true, 384, "", 128});
   EXPECT_EQ(Fingerprint(WithOutput(s, 128, true)),
-            Fingerprint(EmbeddingSpace{"w", "t", "mean", true, 128, ""}));
+            Fingerprint(EmbeddingSpace{"w", "t", "mean", true, 128, "", 256}));
 }
 
 }  // namespace

@@ -309,11 +309,13 @@ std::string InfoBody(const ServiceInfo& info) {
                           {"normalize", info.normalize},
                           {"dimensions", info.embedding_dim},
                           {"prompt", ""},
+                          {"max_tokens", info.max_tokens},
                           {"precision", info.precision},
                           {"backend", info.backend}};
   if (!info.space_error.empty()) j["embedding_space"]["error"] = info.space_error;
   j["self_check"] = {{"status", info.self_check_status},
                      {"reason", info.self_check_reason},
+                     {"note", info.self_check_note},
                      {"golden", info.self_check_golden},
                      {"texts", info.self_check_texts},
                      {"min_cosine", info.self_check_min_cosine},
