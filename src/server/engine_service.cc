@@ -316,12 +316,10 @@ StatusOr<TokenizeResult> EngineService::Tokenize(const TokenizeParams& params) c
   TokenizeResult r;
   // Without truncation, tokenise up to the position limit so overlong texts are reported whole.
   const size_t max_len = params.truncate ? pipeline_->max_length() : 1u << 20;
+  const InputLimits limits = LimitsFor({params.truncate, params.truncate_left});
   for (size_t i = 0; i < params.texts.size(); ++i) {
-    RETURN_IF_ERROR(
-        CheckText(params.texts[i], i,
-                  {static_cast<size_t>(options_.limits.max_text_chars), params.truncate}));
-    auto e = tok.Encode(params.texts[i], max_len,
-                        params.truncate_left ? TruncationSide::kLeft : TruncationSide::kRight);
+    RETURN_IF_ERROR(CheckText(params.texts[i], i, limits));
+    auto e = tok.Encode(params.texts[i], max_len, limits.side);
     if (!e.ok()) return InvalidArgument("text " + std::to_string(i) + ": " + e.status().message());
     std::vector<Token> tokens;
     for (size_t k = 0; k < e->ids.size(); ++k) {

@@ -5,10 +5,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "core/file.h"
 
 #ifndef ENCSERVE_SELFCHECK_DIR
 #define ENCSERVE_SELFCHECK_DIR ""
@@ -19,14 +20,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 namespace {
-
-StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open golden set " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 Status ReadRows(const Json& rows, const std::string& where, GoldenSet* g) {
   if (!rows.is_array() || rows.size() != g->texts.size()) {
@@ -53,8 +46,8 @@ Status ReadRows(const Json& rows, const std::string& where, GoldenSet* g) {
 
 }  // namespace
 
-StatusOr<GoldenSet> ParseGoldenSet(const std::string& json_text, const std::string& where) {
-  const Json j = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+namespace {
+StatusOr<GoldenSet> GoldenSetOf(const Json& j, const std::string& where) {
   if (!j.is_object()) return InvalidArgument(where + ": not a JSON object");
   if (j.value("format", "") != "encserve-selfcheck/1") {
     return InvalidArgument(where + ": 'format' must be \"encserve-selfcheck/1\"");
@@ -77,12 +70,17 @@ StatusOr<GoldenSet> ParseGoldenSet(const std::string& json_text, const std::stri
   RETURN_IF_ERROR(ReadRows(j["embeddings"], where, &g));
   return g;
 }
+}  // namespace
+
+StatusOr<GoldenSet> ParseGoldenSet(const std::string& json_text, const std::string& where) {
+  return GoldenSetOf(Json::parse(json_text, nullptr, /*allow_exceptions=*/false), where);
+}
 
 StatusOr<std::optional<GoldenSet>> FindGoldenSet(const std::string& file,
                                                  const std::vector<std::string>& dirs,
                                                  const std::string& weights_sha256) {
   if (!file.empty()) {
-    ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+    ASSIGN_OR_RETURN(std::string text, ReadFileBytes(file));
     ASSIGN_OR_RETURN(GoldenSet g, ParseGoldenSet(text, file));
     if (g.weights_sha256 != weights_sha256) {
       return InvalidArgument(file + " was made for weights " + g.weights_sha256.substr(0, 12) +
@@ -98,10 +96,10 @@ StatusOr<std::optional<GoldenSet>> FindGoldenSet(const std::string& file,
       if (e.path().extension() == ".json") files[e.path().filename().string()] = e.path();
     }
     for (const auto& [name, path] : files) {
-      ASSIGN_OR_RETURN(std::string text, ReadFile(path.string()));
+      ASSIGN_OR_RETURN(std::string text, ReadFileBytes(path.string()));
       const Json j = Json::parse(text, nullptr, false);
       if (!j.is_object() || j.value("weights_sha256", "") != weights_sha256) continue;
-      ASSIGN_OR_RETURN(GoldenSet g, ParseGoldenSet(text, path.string()));
+      ASSIGN_OR_RETURN(GoldenSet g, GoldenSetOf(j, path.string()));
       return std::optional<GoldenSet>(std::move(g));
     }
   }

@@ -6,11 +6,10 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_posix.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "core/file.h"
 #include "server/grpc/grpc_services.h"
 #include "server/listener.h"
 
@@ -26,16 +25,6 @@ struct GrpcServer::Impl {
   bool shut_down = false;
 };
 
-namespace {
-StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
-
 GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 GrpcServer::~GrpcServer() {
@@ -49,8 +38,8 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& optio
   }
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (!options.tls_cert_file.empty()) {
-    ASSIGN_OR_RETURN(std::string cert, ReadFile(options.tls_cert_file));
-    ASSIGN_OR_RETURN(std::string key, ReadFile(options.tls_key_file));
+    ASSIGN_OR_RETURN(std::string cert, ReadFileBytes(options.tls_cert_file));
+    ASSIGN_OR_RETURN(std::string key, ReadFileBytes(options.tls_key_file));
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({key, cert});
     creds = grpc::SslServerCredentials(ssl);
