@@ -4,7 +4,7 @@
 #   bash scripts/reliability.sh [--short|--long] [scenario ...]
 #     --short (default): the CI versions, each well under a minute, all together <= 5 min on 2 cores
 #     --long: the figures of record (overload 60 s, soak 30 min, ...); run on an idle machine
-#     scenarios: overload fairness response_size connections slow_clients grpc_invalid integrity
+#     scenarios: overload fairness priority response_size connections slow_clients grpc_invalid integrity
 #                soak model_faults restart (default: all, in that order)
 # Writes results/reliability/<UTC date>-<short commit>/<scenario>.json and summary.md (OUT=DIR to
 # choose another folder); `python3 tools/report_reliability.py DIR` puts the table into

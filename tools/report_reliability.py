@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
-ORDER = ["overload", "fairness", "response_size", "connections", "slow_clients", "grpc_invalid",
+ORDER = ["overload", "fairness", "priority", "response_size", "connections", "slow_clients", "grpc_invalid",
          "integrity", "soak", "model_faults", "restart"]
 
 

@@ -176,15 +176,21 @@ StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
   auto observe = [&](int layer, int gemm, const float* in, int k) {
     if (observer) observer->Observe(layer, gemm, in, t, k);
   };
+  auto yield = [&ws] {
+    if (ws.yield != nullptr) ws.yield->Yield();
+  };
   for (int l = 0; l < c.num_layers; ++l) {
     const BertLayerWeights& lw = weights_.layers[l];
+    yield();  // (between layers, their attention, projection and FFN, and FFN chunks)
     observe(l, 0, x, h);
     ops::QkvAttention(kernels_, pool, x, lw.qkv, ws.qkv.data(), batch.offsets.data(),
                       batch.num_seqs(), c.num_heads, c.head_dim(), ws.ctx.data());
     observe(l, 1, ws.ctx.data(), h);
+    yield();
     ops::Linear(kernels_, pool, ws.ctx.data(), t, lw.attn_out, ws.tmp.data());
     ops::LayerNorm(kernels_, pool, ws.tmp.data(), x, lw.ln1_gamma.data(), lw.ln1_beta.data(),
                    c.layer_norm_eps, x, t, h);
+    yield();
     observe(l, 2, x, h);
     if (const int chunk_rows = FfnChunkRows(kernels_);
         ChunkFfn(pool, lw, t, chunk_rows, observer)) {
@@ -193,6 +199,7 @@ StatusOr<const float*> BertModel::Encode(const TokenBatch& batch, Workspace& ws,
       // computed independently: the same results as one pass.
       const int chunks = (t + chunk_rows - 1) / chunk_rows;
       for (int i = 0; i < chunks; ++i) {
+        if (i > 0) yield();
         const int r0 = t * i / chunks, rows = t * (i + 1) / chunks - r0;  // even chunks
         ops::Linear(kernels_, pool, x + static_cast<size_t>(r0) * h, rows, lw.ffn_in, ws.ffn.data(),
                     kernels::Epilogue::kBiasGelu);

@@ -10,6 +10,7 @@
 #include "core/aligned_buffer.h"
 #include "core/batch.h"
 #include "core/thread_pool.h"
+#include "core/yield_point.h"
 #include "kernels/kernels.h"
 #include "model/bert_weights.h"
 #include "model/config.h"
@@ -19,6 +20,9 @@ namespace encserve {
 // Scratch memory for one forward pass; one per engine replica (not shared between threads).
 struct Workspace {
   AlignedBuffer<float> hidden, qkv, ctx, tmp, ffn;
+  // Called between the forward pass's steps when set (core/yield_point.h: a batch that may be
+  // paused for more urgent work); set by the backend for each pass.
+  const core::YieldHook* yield = nullptr;
 };
 
 // Checks a batch against a model: consistent offsets, every sequence 1..max_positions tokens,

@@ -2,26 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 
-namespace encserve::scheduler {
+#include "scheduler/batcher_pending.h"
 
-struct Batcher::Pending {
-  std::shared_ptr<BatchRequest> request;
-  uint64_t id = 0;
-  std::atomic<int> remaining{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  Status status;                                // the first error
-  int64_t queued_items = 0, queued_tokens = 0;  // guarded by Batcher::mu_
-  double estimate_s = 0;  // admission's unscaled estimate: enqueued to first batch done
-  std::atomic<bool> first_done{false};
-  bool Dropped() const {
-    return failed.load(std::memory_order_relaxed) ||
-           (request->cancelled && request->cancelled->load(std::memory_order_relaxed));
-  }
-};
+namespace encserve::scheduler {
 
 Batcher::Batcher(const backends::Backend& backend, BatcherOptions options, BatcherObserver observer)
     : backend_(backend), options_(std::move(options)), observer_(std::move(observer)) {
@@ -76,17 +63,21 @@ Status Batcher::Submit(std::shared_ptr<BatchRequest> request) {
     }
     const int64_t promised = PromisedTokensLocked(tokens, first_tokens);
     double promised_s = 0;
-    RETURN_IF_ERROR(
-        CheckBudgetLocked(request->client, promised, &pending->estimate_s, &promised_s));
+    const QueueKey key{request->client, request->priority};
+    RETURN_IF_ERROR(CheckBudgetLocked(key, promised, &pending->estimate_s, &promised_s));
     // (The calibration compares estimates with when the first batch is done.)
     pending->estimate_s += static_cast<double>(first_tokens - promised) *
                            cost_per_token_.load(std::memory_order_relaxed);
     const double per_item = static_cast<double>(tokens) / n;
     tokens_per_item_ = tokens_per_item_ <= 0 ? per_item : 0.9 * tokens_per_item_ + 0.1 * per_item;
     pending->id = next_request_id_++;
+    pending->key = KeyOf(key);
+    pending->interactive_epoch = interactive_batches_;
     request->enqueued = Clock::now();
+    if (request->priority == Priority::kInteractive) last_interactive_ = request->enqueued;
     EnqueueLocked(pending, batch_cap, promised_s, promised == tokens);
-    ClientState& c = clients_[request->client];
+    ClientState& c = clients_[pending->key];
+    c.priority = request->priority;
     c.queued += n;
     c.queued_tokens += tokens;
     queued_items_.fetch_add(n, std::memory_order_relaxed);
@@ -139,7 +130,7 @@ void Batcher::EnqueueLocked(const std::shared_ptr<Pending>& pending, int64_t bat
 }
 
 void Batcher::Unqueue(const Item& item) {
-  auto c = clients_.find(item.pending->request->client);
+  auto c = clients_.find(item.pending->key);
   if (c == clients_.end()) return;
   c->second.served += item.tokens;
   c->second.queued_tokens -= item.tokens;
@@ -191,6 +182,7 @@ void Batcher::WorkerLoop(size_t slot) {
     }
     const Clock::time_point now = Clock::now();
     std::vector<Item> batch, dropped;
+    Lane lane = Lane::kBatch;
     std::vector<StatusCode> reasons;
     if (stop_ && now >= drain_deadline_) {
       for (Item& item : queue_) {
@@ -203,29 +195,47 @@ void Batcher::WorkerLoop(size_t slot) {
       view.clear();
       for (const Item& item : queue_) {
         const BatchRequest& r = *item.pending->request;
-        auto c = clients_.find(r.client);
+        auto c = clients_.find(item.pending->key);
         view.push_back(QueuedItem{item.pending->id, item.tokens, r.enqueued, r.deadline,
-                                  item.pending->Dropped(), r.client, item.offset,
-                                  c == clients_.end() ? 0 : c->second.served, item.due});
+                                  item.pending->Dropped(), item.pending->key, item.offset,
+                                  c == clients_.end() ? 0 : c->second.served, item.due,
+                                  r.priority});
       }
       PolicyOptions policy = options_.policy;
       policy.max_batch_tokens = BatchTokenCap();
+      policy.batch_class_max_tokens = BatchClassCapLocked(now);
+      // With two or more workers, one stays free for interactive work while it is around.
+      const int workers = std::max(1, options_.workers);
+      policy.batch_class_blocked = workers >= 2 && batch_class_running_ >= workers - 1 &&
+                                   accepting_ && InteractiveAroundLocked(now);
       if (!accepting_) policy.max_wait = std::chrono::microseconds(0);  // nothing more will come
       BatchDecision d = DecideBatch(view, now, policy);
       if (d.take.empty() && d.expired.empty() && d.cancelled.empty()) {
         back_to_back = false;
-        if (d.wake_at) {
-          cv_.wait_until(lock, std::min(*d.wake_at, drain_deadline_));
+        std::optional<Clock::time_point> wake = d.wake_at;
+        if (policy.batch_class_blocked) {  // (free for batch work again when the window ends)
+          const Clock::time_point free_at = last_interactive_ + options_.interactive_window;
+          wake = wake ? std::min(*wake, free_at) : free_at;
+        }
+        if (wake) {
+          cv_.wait_until(lock, std::min(*wake, drain_deadline_));
         } else {
           cv_.wait(lock);
         }
         continue;
       }
       std::vector<char> removed(queue_.size(), 0);
+      bool interactive = false, starved = false;
       for (size_t i : d.take) {
         batch.push_back(queue_[i]);
         removed[i] = 1;
+        const BatchRequest& r = *queue_[i].pending->request;
+        interactive |= r.priority == Priority::kInteractive;
+        starved |= now - r.enqueued >= options_.policy.batch_starvation_bound;
       }
+      lane = interactive ? Lane::kInteractive : starved ? Lane::kStarved : Lane::kBatch;
+      if (interactive) ++interactive_batches_;
+      if (!batch.empty() && lane == Lane::kBatch) ++batch_class_running_;
       for (size_t i : d.expired) {
         dropped.push_back(queue_[i]);
         reasons.push_back(StatusCode::kDeadlineExceeded);
@@ -266,12 +276,32 @@ void Batcher::WorkerLoop(size_t slot) {
     dropped.clear();
     if (!batch.empty()) {
       const Clock::time_point cycle_start = back_to_back ? last_end : Clock::now();
-      RunBatch(batch, cycle_start, slot);
+      RunBatch(batch, cycle_start, slot, lane);
       last_end = Clock::now();
       back_to_back = true;
     }
     lock.lock();
+    if (!batch.empty() && lane == Lane::kBatch) --batch_class_running_;
   }
+}
+
+void PauseGate::Yield() const {
+  if (urgent_.load(std::memory_order_acquire) == 0) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  pauses_.fetch_add(1, std::memory_order_relaxed);
+  cv_.wait(lock, [this] { return urgent_.load(std::memory_order_acquire) == 0; });
+}
+
+void PauseGate::Enter() {
+  urgent_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void PauseGate::Leave() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    urgent_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  cv_.notify_all();
 }
 
 namespace {
@@ -285,8 +315,16 @@ void MarkFirstBatch(BatchRequest& r, Clock::time_point start) {
 }
 }  // namespace
 
-void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, size_t slot) {
+void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, size_t slot,
+                       Lane lane) {
   running_items_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  // Interactive work pauses batch work for its duration; batch work yields to it.
+  // (Starved batch work neither pauses nor yields: it runs, in a slice while interactive
+  // requests are around.)
+  if (lane == Lane::kInteractive) gate_.Enter();
+  std::optional<core::ScopedYieldHook> yield;
+  if (lane == Lane::kBatch) yield.emplace(&gate_);
+  const uint64_t pauses = gate_.pauses();
   const Clock::time_point start = Clock::now();
   int64_t ok_tokens = 0;
   const Task last_task =
@@ -306,7 +344,8 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, 
       max_len = std::max(max_len, static_cast<int>(e.ids.size()));
       items.push_back(&item);
       if (observer_.on_queue_time) {
-        observer_.on_queue_time(std::chrono::duration<double>(start - r.enqueued).count());
+        observer_.on_queue_time(std::chrono::duration<double>(start - r.enqueued).count(),
+                                r.priority);
       }
       MarkFirstBatch(*item.pending->request, start);
     }
@@ -341,47 +380,17 @@ void Batcher::RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, 
       }
     }
   }
+  if (lane == Lane::kInteractive) gate_.Leave();
   running_items_.fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
   RecordFirstBatches(batch, start);
-  if (ok_tokens > 0) {
+  // (A batch of batch work that was paused, or may have been, took longer than its work: not a
+  // sample. An interactive batch had the cores.)
+  if (ok_tokens > 0 && (lane != Lane::kBatch || gate_.pauses() == pauses)) {
     const double sample =
         std::chrono::duration<double>(Clock::now() - cycle_start).count() / ok_tokens;
     const double prev = cost_per_token_.load(std::memory_order_relaxed);
     cost_per_token_.store(prev <= 0 ? sample : 0.8 * prev + 0.2 * sample,
                           std::memory_order_relaxed);
-  }
-}
-
-void Batcher::RecordFirstBatches(const std::vector<Item>& batch, Clock::time_point start) {
-  if (options_.queue_budget.count() <= 0) return;
-  const Clock::time_point end = Clock::now();
-  // The estimate covers the work ahead of a request and its own tokens, not the rest of the
-  // batch it joins (the bound is the budget plus one batch time): that part of the batch's
-  // time, the others' share of its tokens, is left out of the comparison. (Counted, it made
-  // the factor ~3 for a one-text request that joined a batch of long texts on an AVX2 EPYC,
-  // and the next one-text request was refused.)
-  int64_t batch_tokens = 0;
-  for (const Item& item : batch) batch_tokens += item.tokens;
-  const double compute_s = std::chrono::duration<double>(end - start).count();
-  std::vector<std::pair<double, double>> firsts;  // (estimate, actual) of requests' first batches
-  for (const Item& item : batch) {
-    Pending& p = *item.pending;
-    if (p.estimate_s <= 0 || p.first_done.exchange(true)) continue;
-    int64_t own = 0;
-    for (const Item& other : batch) {
-      if (other.pending.get() == &p) own += other.tokens;
-    }
-    const double others_s = batch_tokens > 0 ? compute_s * static_cast<double>(batch_tokens - own) /
-                                                   static_cast<double>(batch_tokens)
-                                             : 0.0;
-    firsts.emplace_back(
-        p.estimate_s, std::chrono::duration<double>(end - p.request->enqueued).count() - others_s);
-  }
-  if (firsts.empty()) return;
-  const double budget_s = static_cast<double>(options_.queue_budget.count()) * 1e-3;
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [estimate, actual] : firsts) {
-    if (calibration_.Counts(estimate, budget_s)) calibration_.Add(actual / estimate);
   }
 }
 

@@ -23,7 +23,20 @@
 // at most half the budget of work (max_batch_tokens lowered accordingly), so that a request
 // admitted behind long texts is answered within about the budget plus one batch. A client's half
 // is of work as admission expects it to take (measured cost times the calibration factor), so
-// that a newcomer fits behind it. Cancelled requests and requests past their deadline lose their
+// that a newcomer fits behind it.
+//
+// Priorities (batching_policy.h): a request is interactive (the default) or batch. Interactive
+// items go first, and a batch item queued for policy.batch_starvation_bound goes with them. For
+// 1 s (interactive_window) after an interactive request arrived, so that the next one does not
+// wait for batch work: with two or more workers, batch work holds at most all workers but one
+// (the other stays free for interactive work), and a batch of batch items pauses while an
+// interactive batch runs (core/yield_point.h: the native backend yields between layers, so
+// that the interactive batch has the cores); and a batch of batch items holds at most
+// batch_slice of measured work, so that an interactive request waits for at most one such slice
+// (one worker) or one step of one (two or more: the pause comes at the next layer boundary).
+// Admission counts for an interactive request only the interactive work queued ahead of it (and the
+// running batches), for a batch request all of it; the calibration leaves out batch requests that
+// interactive batches overtook. Cancelled requests and requests past their deadline lose their
 // queued items (CANCELLED / DEADLINE_EXCEEDED).
 #pragma once
 
@@ -40,6 +53,7 @@
 
 #include "backends/backend.h"
 #include "core/status.h"
+#include "core/yield_point.h"
 #include "scheduler/batching_policy.h"
 #include "scheduler/wait_calibration.h"
 #include "tokenizer/tokenizer.h"
@@ -55,6 +69,7 @@ struct BatchRequest {
   Clock::time_point deadline = Clock::time_point::max();
   std::shared_ptr<std::atomic<bool>> cancelled;  // optional: set to drop queued work
   uint64_t client = 0;  // the connection / client it came from (fair order across clients)
+  Priority priority = Priority::kInteractive;
   // Runs once when every item is done or the request failed; `out` holds [inputs, dim] rows
   // (embeddings before normalisation, or logits) in input order when status is OK.
   std::function<void(const Status& status, const Embeddings& out)> on_done;
@@ -71,7 +86,8 @@ struct BatchRequest {
 struct BatcherObserver {
   // A batch ran: items, tokens, longest sequence, seconds of engine time.
   std::function<void(int items, int tokens, int max_len, double seconds)> on_batch;
-  std::function<void(double seconds)> on_queue_time;  // per item, when its batch starts
+  // Per item, when its batch starts.
+  std::function<void(double seconds, Priority priority)> on_queue_time;
   std::function<void(StatusCode reason, int items)> on_dropped;
 };
 
@@ -84,6 +100,25 @@ struct BatcherOptions {
   // (the server's default is 100 ms: server_config.h).
   std::chrono::milliseconds queue_budget{0};
   int idle_spin_us = 50;  // an idle worker polls the queue this long before sleeping
+  // Priorities (above): the work a batch of batch items holds while interactive requests are
+  // around (0: no cap), and how long after an interactive arrival that lasts.
+  std::chrono::microseconds batch_slice{2000};
+  std::chrono::milliseconds interactive_window{1000};
+};
+
+// Batch-priority passes wait in Yield() while any interactive batch runs (Enter .. Leave).
+class PauseGate final : public core::YieldHook {
+ public:
+  void Yield() const override;
+  void Enter();
+  void Leave();
+  uint64_t pauses() const { return pauses_.load(std::memory_order_relaxed); }  // Yields that waited
+
+ private:
+  std::atomic<int> urgent_{0};
+  mutable std::atomic<uint64_t> pauses_{0};
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
 };
 
 class Batcher {
@@ -98,10 +133,12 @@ class Batcher {
   Status Submit(std::shared_ptr<BatchRequest> request);
   // The queue-budget check of Submit for a request of `client` with `items` items (0: not
   // known), without the request (cheap: call it before tokenising).
-  Status Admit(uint64_t client = 0, int items = 0) const;
+  Status Admit(uint64_t client = 0, int items = 0,
+               Priority priority = Priority::kInteractive) const;
   // Seconds until the first batch of a request of `client` with `items` items admitted now
   // would be done (0 before any batch ran).
-  double ExpectedWaitSeconds(uint64_t client = 0, int items = 0) const;
+  double ExpectedWaitSeconds(uint64_t client = 0, int items = 0,
+                             Priority priority = Priority::kInteractive) const;
 
   // Stops admitting, lets the workers finish queued and running work until `deadline`, then
   // fails what is left with UNAVAILABLE and joins the workers.
@@ -130,13 +167,26 @@ class Batcher {
     Clock::time_point due = Clock::time_point::max();  // batching_policy.h
   };
   void WorkerLoop(size_t slot);
-  void RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, size_t slot);
+  // How a batch runs beside others: interactive work pauses batch work while it runs; batch
+  // work yields to it; batch work past the starvation bound does neither.
+  enum class Lane { kInteractive, kStarved, kBatch };
+  void RunBatch(std::vector<Item>& batch, Clock::time_point cycle_start, size_t slot, Lane lane);
+  // A client's queue of one class (clients_ is keyed by it).
+  struct QueueKey {
+    uint64_t client = 0;
+    Priority priority = Priority::kInteractive;
+  };
+  static uint64_t KeyOf(QueueKey key);
   // mu_ held: seconds until the first batch (of `own_tokens` tokens) of a new request of
-  // `client` would be done, and that time's last part, its own first batch.
-  double ExpectedWaitLocked(uint64_t client, int64_t own_tokens, double* first_batch) const;
+  // `key` would be done, and that time's last part, its own first batch.
+  double ExpectedWaitLocked(QueueKey key, int64_t own_tokens, double* first_batch) const;
   // mu_ held: OK or RESOURCE_EXHAUSTED; the unscaled estimate and its first-batch part.
-  Status CheckBudgetLocked(uint64_t client, int64_t own_tokens, double* estimate,
+  Status CheckBudgetLocked(QueueKey key, int64_t own_tokens, double* estimate,
                            double* first_batch) const;
+  // mu_ held: policy.batch_class_max_tokens now (0: no cap); whether interactive requests are
+  // around (one arrived within interactive_window).
+  int BatchClassCapLocked(Clock::time_point now) const;
+  bool InteractiveAroundLocked(Clock::time_point now) const;
   // calibration_, takes mu_; `start`: when the batch's compute began.
   void RecordFirstBatches(const std::vector<Item>& batch, Clock::time_point start);
   // mu_ held: the tokens admission promises of a request of `items` items (estimated from the
@@ -161,11 +211,16 @@ class Batcher {
   struct ClientState {
     int64_t queued = 0, queued_tokens = 0;
     int64_t served = 0;  // tokens run since its queue was last empty
+    Priority priority = Priority::kInteractive;
   };
-  std::unordered_map<uint64_t, ClientState> clients_;  // clients with queued items
-  std::atomic<double> cost_per_token_{0.0};            // seconds, moving average over batches
-  double tokens_per_item_ = 0;                         // moving average over requests (mu_)
-  struct Running {                                     // a worker's batch now (mu_)
+  std::unordered_map<uint64_t, ClientState> clients_;  // KeyOf -> a client's queue of a class
+  Clock::time_point last_interactive_{};               // last interactive arrival (mu_)
+  uint64_t interactive_batches_ = 0;                   // batches run with interactive items (mu_)
+  int batch_class_running_ = 0;                        // workers running batch work (mu_)
+  PauseGate gate_;
+  std::atomic<double> cost_per_token_{0.0};  // seconds, moving average over batches
+  double tokens_per_item_ = 0;               // moving average over requests (mu_)
+  struct Running {                           // a worker's batch now (mu_)
     Clock::time_point start;
     int64_t tokens = 0;
   };

@@ -51,6 +51,38 @@ std::vector<size_t> FairOrder(std::span<const QueuedItem> queue, const std::vect
   return out;
 }
 
+// Keeps in `live` the class served now (batching_policy.h); lowers `max_tokens` to the batch
+// class's cap when only batch items are queued.
+void SelectClass(std::span<const QueuedItem> queue, Clock::time_point now,
+                 const PolicyOptions& options, std::vector<size_t>* live, int64_t* live_tokens,
+                 int64_t* max_tokens) {
+  auto urgent = [&](size_t i) {
+    return queue[i].priority == Priority::kInteractive ||
+           now - queue[i].enqueued >= options.batch_starvation_bound;
+  };
+  const size_t n_urgent = static_cast<size_t>(std::count_if(live->begin(), live->end(), urgent));
+  if (n_urgent == 0) {
+    if (options.batch_class_blocked) {
+      live->clear();
+      return;
+    }
+    if (options.batch_class_max_tokens > 0) {
+      *max_tokens = std::min<int64_t>(*max_tokens, options.batch_class_max_tokens);
+    }
+    return;
+  }
+  // Starved batch items keep their class's slice: they go first, not in full batches.
+  if (options.batch_class_max_tokens > 0 && std::any_of(live->begin(), live->end(), [&](size_t i) {
+        return urgent(i) && queue[i].priority == Priority::kBatch;
+      })) {
+    *max_tokens = std::min<int64_t>(*max_tokens, options.batch_class_max_tokens);
+  }
+  if (n_urgent == live->size()) return;
+  std::erase_if(*live, [&](size_t i) { return !urgent(i); });
+  *live_tokens = 0;
+  for (size_t i : *live) *live_tokens += queue[i].tokens;
+}
+
 }  // namespace
 
 int64_t FairQuantum(const PolicyOptions& options, int64_t queued_items, int64_t queued_tokens) {
@@ -80,7 +112,9 @@ BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point n
   if (live.empty()) return d;
 
   const size_t max_items = static_cast<size_t>(std::max(1, options.max_batch_size));
-  const int64_t max_tokens = std::max(1, options.max_batch_tokens);
+  int64_t max_tokens = std::max(1, options.max_batch_tokens);
+  SelectClass(queue, now, options, &live, &live_tokens, &max_tokens);
+  if (live.empty()) return d;  // (only batch items, and they are blocked)
   const QueuedItem& oldest = queue[live[0]];
   d.take.push_back(live[0]);
   int64_t tokens = oldest.tokens;
@@ -113,8 +147,10 @@ BatchDecision DecideBatch(std::span<const QueuedItem> queue, Clock::time_point n
     });
   } else {
     // The oldest item is already taken (no starvation); the rest follow in fair order.
-    candidates = FairOrder(queue, live,
-                           FairQuantum(options, static_cast<int64_t>(live.size()), live_tokens));
+    PolicyOptions fair = options;
+    fair.max_batch_tokens = static_cast<int>(max_tokens);
+    candidates =
+        FairOrder(queue, live, FairQuantum(fair, static_cast<int64_t>(live.size()), live_tokens));
     candidates.erase(std::find(candidates.begin(), candidates.end(), live[0]));
     // Items past their due time first, earliest due first (stable: fair order among equals).
     auto late_end = std::stable_partition(candidates.begin(), candidates.end(),

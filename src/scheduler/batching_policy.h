@@ -23,6 +23,16 @@
 // one that has just arrived. When every request fits one batch and comes from its own client
 // this is arrival order.
 //
+// Priority classes: queued interactive items go before batch items, and a batch holds one
+// class. A batch item that has been queued for batch_starvation_bound or longer counts as
+// interactive (oldest first, like the rest), which bounds how long batch work can be starved;
+// a batch that holds such items keeps the batch class's cap (below).
+// With only batch items queued, no batch is formed when batch_class_blocked is set, and a batch
+// holds at most batch_class_max_tokens tokens when that is set (the batcher sets it while
+// interactive traffic is around, so that an interactive arrival waits for at most one short batch).
+// Within the class served, steps 2-3 and the rest below apply as if the other class were not
+// queued.
+//
 // Due times come first: an item whose `due` time has passed (the batcher sets it from the
 // queue-time budget it admitted the request under) goes ahead of the fair order, earliest due
 // first, so that fairness never makes an admitted request wait past what admission promised.
@@ -38,12 +48,21 @@ namespace encserve::scheduler {
 
 using Clock = std::chrono::steady_clock;
 
+// A request's class (see above): interactive (the default) or batch (bulk work that yields).
+enum class Priority : uint8_t { kInteractive = 0, kBatch = 1 };
+
 struct PolicyOptions {
   bool enabled = true;
   int max_batch_size = 32;      // items (sequences) per batch
   int max_batch_tokens = 8192;  // tokens per batch (an item longer than this runs alone)
   std::chrono::microseconds max_wait{0};
   bool group_by_length = false;
+  // Priorities (above): a batch item queued this long counts as interactive.
+  std::chrono::microseconds batch_starvation_bound{2'000'000};
+  // Tokens in a batch of batch items only (0: max_batch_tokens).
+  int batch_class_max_tokens = 0;
+  // No batch of batch items now (the caller keeps this worker for interactive work).
+  bool batch_class_blocked = false;
 };
 
 // What the policy sees of one queued item.
@@ -57,6 +76,7 @@ struct QueuedItem {
   int64_t offset = 0;         // tokens before this item in its request
   int64_t client_served = 0;  // tokens of this client run since its queue was last empty
   Clock::time_point due = Clock::time_point::max();  // should have started by then
+  Priority priority = Priority::kInteractive;
 };
 
 struct BatchDecision {

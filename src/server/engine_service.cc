@@ -107,17 +107,32 @@ Status EngineService::CheckTexts(size_t count, const char* what, const RequestCo
   }
   // Overload is refused here, before the texts are tokenised (cheap refusals).
   if (!Ready()) return Unavailable("the model is not ready (" + NotReadyReason() + ")");
-  Status st = batcher_->Admit(ctx.client, static_cast<int>(std::min<size_t>(count, 1 << 20)));
+  Status st = batcher_->Admit(ctx.client, static_cast<int>(std::min<size_t>(count, 1 << 20)),
+                              PriorityOf(ctx));
   if (st.code() == StatusCode::kResourceExhausted) metrics_->CountRefusal(false);
   return st;
 }
 
 Status EngineService::AdmitAny(uint64_t client) const {
   if (!Ready()) return Status::Ok();  // (the full check answers UNAVAILABLE)
-  Status st = batcher_->Admit(client, 1);
+  // (As interactive: the class that counts the least work ahead, so that no request the full
+  // check would admit is refused here.)
+  Status st = batcher_->Admit(client, 1, scheduler::Priority::kInteractive);
   if (st.code() != StatusCode::kResourceExhausted) return Status::Ok();
   metrics_->CountRefusal(false);
   return st;
+}
+
+scheduler::Priority EngineService::PriorityOf(const RequestContext& ctx) const {
+  switch (ctx.priority) {
+    case RequestPriority::kInteractive:
+      return scheduler::Priority::kInteractive;
+    case RequestPriority::kBatch:
+      return scheduler::Priority::kBatch;
+    case RequestPriority::kDefault:
+      break;
+  }
+  return options_.default_priority;
 }
 
 InputLimits EngineService::LimitsFor(Cut cut) const {
@@ -159,6 +174,7 @@ void EngineService::Run(scheduler::Task task, std::vector<Encoding> inputs,
   req->deadline = ctx.deadline;
   req->cancelled = ctx.cancelled;
   req->client = ctx.client;
+  req->priority = PriorityOf(ctx);
   const scheduler::Clock::time_point deadline = ctx.deadline;
   std::shared_ptr<RequestTiming> timing = ctx.timing;
   if (timing) {

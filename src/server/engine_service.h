@@ -33,6 +33,8 @@ struct EngineServiceOptions {
   Limits limits;
   bool warmup = true;  // one batch at the max length per replica of every backend before Ready()
   SelfCheckOptions self_check;  // after the warm-up, before Ready() (self_check.h)
+  // The class of requests that name none (priority.default).
+  scheduler::Priority default_priority = scheduler::Priority::kInteractive;
 };
 
 class EngineService final : public Service {
@@ -74,6 +76,7 @@ class EngineService final : public Service {
   // Tokenises texts (or pairs) with the request limits (the pipeline's checks); the time
   // taken goes to the metrics and ctx.timing.
   // `cut`: truncate on or off, and which end it drops.
+  scheduler::Priority PriorityOf(const RequestContext& ctx) const;
   struct Cut {
     bool truncate = true;
     bool left = false;

@@ -191,6 +191,33 @@ Status ApplyAuth(Section s, ServerConfig* c) {
   return Status::Ok();
 }
 
+// priority: the default class and how batch work yields (batcher.h).
+Status ApplyPriority(Section& top, ServerConfig* c) {
+  ASSIGN_OR_RETURN(Section s, top.Child("priority"));
+  scheduler::BatcherOptions& b = c->service.batcher;
+  std::string def =
+      c->service.default_priority == scheduler::Priority::kBatch ? "batch" : "interactive";
+  double slice_ms = static_cast<double>(b.batch_slice.count()) * 1e-3;
+  int64_t starvation_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(b.policy.batch_starvation_bound)
+          .count();
+  RETURN_IF_ERROR(s.Get("default", &def));
+  RETURN_IF_ERROR(s.Get("batch_slice_ms", &slice_ms));
+  RETURN_IF_ERROR(s.Get("batch_max_wait_ms", &starvation_ms));
+  RETURN_IF_ERROR(s.Finish());
+  std::optional<RequestPriority> p = ParseRequestPriority(def);
+  if (!p) return InvalidArgument("priority.default: '" + def + "' is not interactive or batch");
+  c->service.default_priority = *p == RequestPriority::kBatch ? scheduler::Priority::kBatch
+                                                              : scheduler::Priority::kInteractive;
+  if (!(slice_ms >= 0 && slice_ms <= 60000)) {
+    return InvalidArgument("priority.batch_slice_ms must be 0..60000 (0: no cap)");
+  }
+  if (starvation_ms < 1) return InvalidArgument("priority.batch_max_wait_ms must be positive");
+  b.batch_slice = std::chrono::microseconds(static_cast<int64_t>(slice_ms * 1e3));
+  b.policy.batch_starvation_bound = std::chrono::milliseconds(starvation_ms);
+  return Status::Ok();
+}
+
 // The small sections: queue, grpc, http, tls, shutdown.
 Status ApplyServing(Section& top, ServerConfig* c) {
   ASSIGN_OR_RETURN(Section queue, top.Child("queue"));
@@ -200,6 +227,7 @@ Status ApplyServing(Section& top, ServerConfig* c) {
   RETURN_IF_ERROR(queue.Get("budget_ms", &budget_ms));
   c->service.batcher.queue_budget = std::chrono::milliseconds(budget_ms);
   RETURN_IF_ERROR(queue.Finish());
+  RETURN_IF_ERROR(ApplyPriority(top, c));
   ASSIGN_OR_RETURN(Section grpc, top.Child("grpc"));
   RETURN_IF_ERROR(grpc.Get("enabled", &c->grpc_enabled));
   RETURN_IF_ERROR(grpc.Get("port", &c->grpc_port));

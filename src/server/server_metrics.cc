@@ -64,8 +64,11 @@ struct ServerMetrics::Impl {
   HistogramVec duration = registry.AddHistogramVec(
       "encserve_request_duration_seconds", "Request time from receipt to response, by route",
       LatencyBuckets(), {"route"});
-  Histogram& queue_time = registry.AddHistogram(
-      "encserve_queue_time_seconds", "Time an item waited in the batcher queue", LatencyBuckets());
+  HistogramVec queue_time = registry.AddHistogramVec(
+      "encserve_queue_time_seconds", "Time an item waited in the batcher queue, by priority class",
+      LatencyBuckets(), {"priority"});
+  Histogram& queue_interactive = queue_time.With({"interactive"});
+  Histogram& queue_batch = queue_time.With({"batch"});
   Histogram& tokenize_time = registry.AddHistogram(
       "encserve_tokenize_seconds", "Tokenisation time per request", LatencyBuckets());
   Histogram& inference_time = registry.AddHistogram(
@@ -181,7 +184,10 @@ scheduler::BatcherObserver ServerMetrics::BatcherHooks() {
     m->items.Inc(items);
     m->rate.Add(items);
   };
-  o.on_queue_time = [m](double seconds) { m->queue_time.Observe(seconds); };
+  o.on_queue_time = [m](double seconds, scheduler::Priority priority) {
+    (priority == scheduler::Priority::kBatch ? m->queue_batch : m->queue_interactive)
+        .Observe(seconds);
+  };
   o.on_dropped = [m](StatusCode reason, int n) {
     const char* name = reason == StatusCode::kDeadlineExceeded ? "deadline_exceeded"
                        : reason == StatusCode::kCancelled      ? "cancelled"

@@ -1,6 +1,16 @@
 #include "server/service.h"
 
+#include <cctype>
+
 namespace encserve::server {
+
+std::optional<RequestPriority> ParseRequestPriority(std::string_view text) {
+  std::string lower(text);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower == "interactive") return RequestPriority::kInteractive;
+  if (lower == "batch") return RequestPriority::kBatch;
+  return std::nullopt;
+}
 
 int HttpStatusFor(StatusCode code) {
   switch (code) {

@@ -27,6 +27,12 @@ namespace encserve::server {
 
 using Clock = std::chrono::steady_clock;
 
+// A request's class for the batcher (batching_policy.h): interactive requests go before batch
+// (bulk) ones. kDefault: the server's default (priority.default; interactive unless set).
+enum class RequestPriority { kDefault, kInteractive, kBatch };
+// "interactive" / "batch" (any case) as a class; nullopt for anything else.
+std::optional<RequestPriority> ParseRequestPriority(std::string_view text);
+
 // Per-request context shared by all front ends.
 struct RequestContext {
   // Work still queued when the deadline passes is dropped and fails with kDeadlineExceeded.
@@ -36,6 +42,7 @@ struct RequestContext {
   // The client (connection) the request came from: the batcher takes turns across clients so
   // that none holds the queue (batching_policy.h). 0: unknown.
   uint64_t client = 0;
+  RequestPriority priority = RequestPriority::kDefault;  // HTTP field / header, gRPC field
   // Where the request's time went (request_trace.h): filled by the Service, when set, before
   // `done` runs.
   std::shared_ptr<RequestTiming> timing;

@@ -108,6 +108,43 @@ TEST(ServerConfig, SelfCheck) {
             std::string::npos);
 }
 
+// priority: the shipped file spells out the defaults; values and errors.
+TEST(ServerConfig, Priority) {
+  ServerConfig c = DefaultServerConfig("/m");
+  const ServerConfig defaults = c;
+  EXPECT_EQ(c.service.default_priority, scheduler::Priority::kInteractive);
+  // The shipped file spells out the defaults (poisoned values are overwritten).
+  c.service.default_priority = scheduler::Priority::kBatch;
+  c.service.batcher.batch_slice = std::chrono::microseconds(1);
+  c.service.batcher.policy.batch_starvation_bound = std::chrono::microseconds(1);
+  ASSERT_TRUE(ApplyServerYamlFile(kSourceDir + "/configs/server.yaml", &c).ok());
+  EXPECT_EQ(c.service.default_priority, scheduler::Priority::kInteractive);
+  EXPECT_EQ(c.service.batcher.batch_slice, defaults.service.batcher.batch_slice);
+  EXPECT_EQ(c.service.batcher.policy.batch_starvation_bound,
+            defaults.service.batcher.policy.batch_starvation_bound);
+  ASSERT_TRUE(ApplyServerYaml("priority: {default: Batch, batch_slice_ms: 0.5, "
+                              "batch_max_wait_ms: 300}",
+                              "t.yaml", &c)
+                  .ok());
+  EXPECT_EQ(c.service.default_priority, scheduler::Priority::kBatch);
+  EXPECT_EQ(c.service.batcher.batch_slice, std::chrono::microseconds(500));
+  EXPECT_EQ(c.service.batcher.policy.batch_starvation_bound, std::chrono::milliseconds(300));
+  EXPECT_NE(ApplyServerYaml("priority: {default: urgent}", "t.yaml", &c)
+                .message()
+                .find("priority.default: 'urgent' is not interactive or batch"),
+            std::string::npos);
+  EXPECT_NE(ApplyServerYaml("priority: {batch_slice_ms: -1}", "t.yaml", &c)
+                .message()
+                .find("priority.batch_slice_ms must be 0..60000"),
+            std::string::npos);
+  EXPECT_NE(ApplyServerYaml("priority: {batch_max_wait_ms: 0}", "t.yaml", &c)
+                .message()
+                .find("priority.batch_max_wait_ms must be positive"),
+            std::string::npos);
+  EXPECT_NE(ApplyServerYaml("priority: {slice: 1}", "t.yaml", &c).message().find("priority.slice"),
+            std::string::npos);
+}
+
 // The reliability options: the shipped file sets each one (poisoned values are overwritten)
 // to the built-in default.
 TEST(ServerConfig, ShippedFileSetsTheReliabilityOptions) {

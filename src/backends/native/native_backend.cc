@@ -216,6 +216,10 @@ Status NativeBackend::RunBatch(const TokenBatch& batch, Replica& r, Finish&& fin
   // The whole batch first, so that an error names the sequence's index in the batch, not in
   // its part.
   RETURN_IF_ERROR(model_->Validate(batch));
+  // The calling thread's hook (core/yield_point.h), for every part's pass.
+  const core::YieldHook* yield = core::CurrentYieldHook();
+  r.ws.yield = yield;
+  for (BatchPart& part : r.parts) part.ws.yield = yield;
   if (parts == 1) {
     ASSIGN_OR_RETURN(const float* hidden, model_->Encode(batch, r.ws, r.pool));
     finish(batch, static_cast<const float*>(hidden), 0, r.pool);

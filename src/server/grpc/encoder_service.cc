@@ -5,6 +5,14 @@ namespace encserve::server::grpc_internal {
 
 namespace v1 = encserve::v1;
 
+namespace {
+// The request's priority field, when set, over the x-priority metadata (BeginCall).
+void ApplyPriority(v1::Priority priority, RequestContext* ctx) {
+  if (priority == v1::PRIORITY_INTERACTIVE) ctx->priority = RequestPriority::kInteractive;
+  if (priority == v1::PRIORITY_BATCH) ctx->priority = RequestPriority::kBatch;
+}
+}  // namespace
+
 // Authenticates, then parses the raw request into `request` (finishing the call on failure).
 #define ENCSERVE_BEGIN_CALL(route, Request)                                               \
   static const std::string kRoute = route;                                                \
@@ -26,6 +34,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Embed(grpc::CallbackServerContext*
   if (request->has_truncate()) p.truncate = request->truncate();
   p.truncate_left = request->truncation_direction() == v1::TRUNCATION_DIRECTION_LEFT;
   if (request->has_dimensions()) p.dimensions = request->dimensions();
+  ApplyPriority(request->priority(), &call.ctx);
   service_.Embed(std::move(p), call.ctx, [this, call, response, out](StatusOr<EmbedResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     for (int i = 0; i < r->rows; ++i) {
@@ -50,6 +59,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Score(grpc::CallbackServerContext*
   p.raw_scores = request->raw_scores();
   if (request->has_truncate()) p.truncate = request->truncate();
   p.truncate_left = request->truncation_direction() == v1::TRUNCATION_DIRECTION_LEFT;
+  ApplyPriority(request->priority(), &call.ctx);
   service_.Score(std::move(p), call.ctx, [this, call, response, out](StatusOr<ScoreResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     response->mutable_scores()->Assign(r->scores.begin(), r->scores.end());
@@ -72,6 +82,7 @@ grpc::ServerUnaryReactor* EncoderServiceImpl::Rerank(grpc::CallbackServerContext
   p.raw_scores = request->raw_scores();
   if (request->has_truncate()) p.truncate = request->truncate();
   p.truncate_left = request->truncation_direction() == v1::TRUNCATION_DIRECTION_LEFT;
+  ApplyPriority(request->priority(), &call.ctx);
   service_.Rerank(std::move(p), call.ctx, [this, call, response, out](StatusOr<RerankResult> r) {
     if (!r.ok()) return EndCall(call, service_, kRoute, ToGrpc(r.status()));
     for (const RankedDocument& d : r->results) {

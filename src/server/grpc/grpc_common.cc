@@ -118,6 +118,16 @@ bool BeginCall(grpc::CallbackServerContext* ctx, const GrpcOptions& options, Ser
       return false;
     }
   }
+  if (std::string_view p = Metadata(ctx, "x-priority"); !p.empty()) {
+    std::optional<RequestPriority> priority = ParseRequestPriority(p);
+    if (!priority) {
+      EndCall(*setup, service, route,
+              grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                           "metadata x-priority must be \"interactive\" or \"batch\""));
+      return false;
+    }
+    setup->ctx.priority = *priority;
+  }
   return true;
 }
 

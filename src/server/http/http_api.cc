@@ -178,6 +178,14 @@ void HttpApi::Handle(HttpApiRequest req, RequestContext ctx, HttpReplyFn reply) 
     if (request_timeout_.count() > 0) timeout = std::min(timeout, request_timeout_);
   }
   if (timeout.count() > 0) ctx.deadline = Clock::now() + timeout;
+  if (!req.priority.empty()) {
+    std::optional<RequestPriority> p = ParseRequestPriority(req.priority);
+    if (!p) {
+      return reply(
+          Error(400, "X-Priority must be \"interactive\" or \"batch\"", "invalid_request"));
+    }
+    ctx.priority = *p;
+  }
 
   if (path == "/health") return reply(Ok(R"({"status":"ok"})"));
   if (path == "/ready") {
@@ -206,6 +214,10 @@ void HttpApi::Dispatch(std::string_view path, const std::string& body, RequestCo
   auto parsed = http_json::ParseObject(body);
   if (!parsed.ok()) return reply(BadRequest(parsed.status()));
   const Json& j = *parsed;
+  // (Every model route takes "priority"; /tokenize ignores it: it does not queue.)
+  if (Status st = http_json::GetPriority(j, &ctx.priority); !st.ok()) {
+    return reply(BadRequest(st));
+  }
   if (path == "/embed") return Embed(j, std::move(ctx), std::move(reply), false);
   if (path == "/v1/embeddings") return Embed(j, std::move(ctx), std::move(reply), true);
   if (path == "/rerank") return Rerank(j, std::move(ctx), std::move(reply));

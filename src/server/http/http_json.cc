@@ -111,6 +111,24 @@ Status GetTruncationDirection(const Json& obj, bool* left) {
   return Status::Ok();
 }
 
+Status GetPriority(const Json& obj, RequestPriority* priority) {
+  // Cohere's integer priority (0, its default, is handled first): 0 interactive, above batch.
+  if (const Json* v = Find(obj, "priority"); v != nullptr && v->is_number_integer()) {
+    if (v->get<int64_t>() < 0) return InvalidArgument("priority must not be negative");
+    *priority = v->get<int64_t>() == 0 ? RequestPriority::kInteractive : RequestPriority::kBatch;
+    return Status::Ok();
+  }
+  std::optional<std::string> p;
+  RETURN_IF_ERROR(GetOptString(obj, "priority", &p));
+  if (!p) return Status::Ok();
+  std::optional<RequestPriority> parsed = ParseRequestPriority(*p);
+  if (!parsed) {
+    return InvalidArgument("priority must be \"interactive\" or \"batch\" (or Cohere's integer)");
+  }
+  *priority = *parsed;
+  return Status::Ok();
+}
+
 Status GetPairs(const Json& obj, const char* key,
                 std::vector<std::pair<std::string, std::string>>* out) {
   const Json* v = Find(obj, key);

@@ -32,6 +32,9 @@ Status GetOptInt(const Json& obj, const char* key, std::optional<int>* out);
 Status GetOptString(const Json& obj, const char* key, std::optional<std::string>* out);
 // "truncation_direction": "left" | "right" (any case, as TEI's "Left" / "Right"); absent: kept.
 Status GetTruncationDirection(const Json& obj, bool* left);
+// "priority": "interactive" | "batch" (any case), or Cohere's integer (0: interactive, above:
+// batch), when present.
+Status GetPriority(const Json& obj, RequestPriority* priority);
 // [[a, b], ...] of strings.
 Status GetPairs(const Json& obj, const char* key,
                 std::vector<std::pair<std::string, std::string>>* out);

@@ -194,6 +194,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
                            Sv(req["X-Request-Timeout-Ms"]),
                            Sv(req[http::field::origin]),
                            Sv(req[http::field::access_control_request_method]),
+                           Sv(req["X-Priority"]),
                            std::move(req.body())};
     std::weak_ptr<HttpSession> weak = this->shared_from_this();
     auto state = state_;
@@ -260,6 +261,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   }
 
   void WriteReply(HttpReply r, std::shared_ptr<InFlight> token) {
+    FinishReply(r);  // (the body, built here on the io thread: http_api.h)
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(version_);
     res->result(static_cast<unsigned>(r.status));
