@@ -20,7 +20,8 @@ since() { echo $(($(date +%s) - $1)); }
 if [[ "${1:-}" == "--thread" ]]; then
   shift
   BUILD_DIR="${BUILD_DIR:-build-tsan-ci}"
-  # The tests that run threads of ours: the batcher's workers (batcher_test), the thread pool
+  # The tests that run threads of ours: the batcher's workers (batcher_test; with priorities,
+  # lanes and paused passes: batcher_priority_test, yield_test), the thread pool
   # (thread_pool_test), the native backend's replicas and split batches (engine_split_test),
   # the fallback chain's batch timeouts and retries across threads (fallback_test), the HTTP
   # server's io threads with Service threads answering, keep-alive and cancellation
@@ -28,8 +29,8 @@ if [[ "${1:-}" == "--thread" ]]; then
   # and concurrent callers of every backend (backend_conformance_test: only its
   # ConcurrentCallers cases; the others are numerics on the full goldens, over a minute each
   # under TSan, and their threads are engine_split_test's).
-  TSAN_TESTS=(batcher_test thread_pool_test engine_split_test fallback_test http_server_test
-              http_server_lifecycle_test backend_conformance_test)
+  TSAN_TESTS=(batcher_test batcher_priority_test yield_test thread_pool_test engine_split_test
+              fallback_test http_server_test http_server_lifecycle_test backend_conformance_test)
   t0=$(date +%s)
   # gcc's TSan; optional backends off (prebuilt libraries without TSan instrumentation), no
   # benchmarks; -O1 -g keeps TSan's reports readable and the build quick.
