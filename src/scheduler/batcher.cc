@@ -229,9 +229,8 @@ void Batcher::WorkerLoop(size_t slot) {
       for (size_t i : d.take) {
         batch.push_back(queue_[i]);
         removed[i] = 1;
-        const BatchRequest& r = *queue_[i].pending->request;
-        interactive |= r.priority == Priority::kInteractive;
-        starved |= now - r.enqueued >= options_.policy.batch_starvation_bound;
+        interactive |= view[i].priority == Priority::kInteractive;  // (view[i] is queue_[i])
+        starved |= Starved(view[i], now, policy);
       }
       lane = interactive ? Lane::kInteractive : starved ? Lane::kStarved : Lane::kBatch;
       if (interactive) ++interactive_batches_;

@@ -57,8 +57,7 @@ void SelectClass(std::span<const QueuedItem> queue, Clock::time_point now,
                  const PolicyOptions& options, std::vector<size_t>* live, int64_t* live_tokens,
                  int64_t* max_tokens) {
   auto urgent = [&](size_t i) {
-    return queue[i].priority == Priority::kInteractive ||
-           now - queue[i].enqueued >= options.batch_starvation_bound;
+    return queue[i].priority == Priority::kInteractive || Starved(queue[i], now, options);
   };
   const size_t n_urgent = static_cast<size_t>(std::count_if(live->begin(), live->end(), urgent));
   if (n_urgent == 0) {
@@ -73,7 +72,7 @@ void SelectClass(std::span<const QueuedItem> queue, Clock::time_point now,
   }
   // Starved batch items keep their class's slice: they go first, not in full batches.
   if (options.batch_class_max_tokens > 0 && std::any_of(live->begin(), live->end(), [&](size_t i) {
-        return urgent(i) && queue[i].priority == Priority::kBatch;
+        return Starved(queue[i], now, options);
       })) {
     *max_tokens = std::min<int64_t>(*max_tokens, options.batch_class_max_tokens);
   }
@@ -84,6 +83,10 @@ void SelectClass(std::span<const QueuedItem> queue, Clock::time_point now,
 }
 
 }  // namespace
+
+bool Starved(const QueuedItem& item, Clock::time_point now, const PolicyOptions& options) {
+  return item.priority == Priority::kBatch && now - item.enqueued >= options.batch_starvation_bound;
+}
 
 int64_t FairQuantum(const PolicyOptions& options, int64_t queued_items, int64_t queued_tokens) {
   const int64_t by_tokens = std::max(1, options.max_batch_tokens);

@@ -87,6 +87,10 @@ struct BatchDecision {
   std::optional<Clock::time_point> wake_at;
 };
 
+// Whether `item` is a batch item queued for batch_starvation_bound or longer (it then goes with
+// the interactive ones).
+bool Starved(const QueuedItem& item, Clock::time_point now, const PolicyOptions& options);
+
 // One batch's worth of tokens for the fair order: max_batch_tokens, or max_batch_size items of
 // the queue's mean length when that is less.
 int64_t FairQuantum(const PolicyOptions& options, int64_t queued_items, int64_t queued_tokens);
